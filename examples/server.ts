@@ -1,0 +1,51 @@
+import Fastify from 'fastify'
+import cred, { InMemoryChecker } from '../lib/index.js'
+import { IMailbox, mailboxRealm, type Mailbox } from './mailbox-realm.js'
+
+declare module '../lib/index.js' {
+  interface CredTypes { avatar: Mailbox }
+}
+
+/** The demo's embedded user: `alice` / `wonderland` (override with DEMO_USER and DEMO_PASSWORD). */
+export const demoUser = {
+  username: process.env.DEMO_USER ?? 'alice',
+  password: process.env.DEMO_PASSWORD ?? 'wonderland'
+}
+
+/**
+ * Builds the demo server: every route asks for HTTP Basic except `/`, and the avatar is a mailbox.
+ *
+ * @example
+ * const app = await buildDemo()
+ * await app.listen({ port: 3000 })
+ */
+export async function buildDemo (options: { logger?: boolean } = {}): Promise<ReturnType<typeof Fastify>> {
+  const app = Fastify({ logger: options.logger ?? false })
+  await app.register(cred, {
+    realm: mailboxRealm,
+    checkers: [new InMemoryChecker({ [demoUser.username]: demoUser.password })],
+    interfaces: [IMailbox],
+    authenticationRealm: 'fastify-cred demo'
+  })
+
+  app.get('/', { config: { cred: false } }, async () => ({
+    hello: 'fastify-cred demo',
+    try: `curl -u ${demoUser.username}:${demoUser.password} http://127.0.0.1:3000/whoami`
+  }))
+  app.get('/whoami', async (request) => ({ avatarId: request.avatarId }))
+  app.get('/messages', async (request) => request.avatar?.list() ?? [])
+  app.get<{ Params: { id: string } }>('/messages/:id', async (request, reply) => {
+    const body = request.avatar?.read(Number(request.params.id))
+    if (body === undefined) return reply.code(404).send({ error: 'No such message' })
+    return { body }
+  })
+  return app
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href
+if (isMain) {
+  const app = await buildDemo({ logger: true })
+  const port = Number(process.env.PORT ?? 3000)
+  await app.listen({ port, host: process.env.HOST ?? '127.0.0.1' })
+  app.log.info(`Log in as ${demoUser.username} / ${demoUser.password}: curl -u ${demoUser.username}:${demoUser.password} http://127.0.0.1:${port}/whoami`)
+}

@@ -1,0 +1,56 @@
+import { randomBytes } from 'node:crypto'
+import {
+  IUsernameHashedPassword, IUsernamePassword, InvalidOption, UnauthorizedLogin
+} from '../cred/index.js'
+import type { CredentialsChecker, Interface, PasswordCheckable } from '../cred/index.js'
+
+export interface InMemoryCheckerOptions {
+  /** Match user names ignoring case (`Alice` logs in as `alice`). Default: `true`, names are case-sensitive. */
+  caseSensitive?: boolean
+}
+
+/**
+ * A user store held in memory, with plaintext passwords: **for development, tests and demos**, not for production
+ * (passwords sit in the process's memory and in your source). Answers synchronously, compares in constant time and
+ * does the same work for an unknown user as for a wrong password, so the response time does not tell which.
+ *
+ * Accepts every credentials kind that can check a plaintext: `UsernamePassword` (HTTP Basic),
+ * `UsernameHashedPassword`, and Digest credentials.
+ *
+ * @example
+ * import { InMemoryChecker } from 'fastify-cred'
+ * const checker = new InMemoryChecker({ alice: 'wonderland' })
+ * checker.addUser('bob', 'builder')
+ */
+export class InMemoryChecker implements CredentialsChecker<PasswordCheckable> {
+  static readonly credentialInterfaces: readonly Interface<PasswordCheckable>[] = Object.freeze([IUsernamePassword, IUsernameHashedPassword])
+  readonly credentialInterfaces: readonly Interface<PasswordCheckable>[] = InMemoryChecker.credentialInterfaces
+  readonly #users = new Map<string, { username: string, password: string }>()
+  readonly #caseSensitive: boolean
+  /** Checked against when the user is unknown, so that path costs what a wrong password costs. */
+  readonly #decoyPassword = randomBytes(16).toString('base64')
+
+  constructor (users: Record<string, string> | Iterable<readonly [string, string]> = {}, options: InMemoryCheckerOptions = {}) {
+    this.#caseSensitive = options.caseSensitive ?? true
+    const entries = Symbol.iterator in users ? users as Iterable<readonly [string, string]> : Object.entries(users)
+    for (const [username, password] of entries) this.addUser(username, password)
+  }
+
+  addUser (username: string, password: string): void {
+    if (typeof username !== 'string' || typeof password !== 'string') {
+      throw new InvalidOption('InMemoryChecker.addUser(username, password) takes two strings')
+    }
+    this.#users.set(this.#key(username), { username, password })
+  }
+
+  requestAvatarId (credentials: PasswordCheckable): string {
+    const user = this.#users.get(this.#key(credentials.username))
+    const matched = credentials.checkPassword(user === undefined ? this.#decoyPassword : user.password)
+    if (user === undefined || !matched) throw new UnauthorizedLogin('Invalid user name or password')
+    return user.username
+  }
+
+  #key (username: string): string {
+    return this.#caseSensitive ? username : username.toLowerCase()
+  }
+}

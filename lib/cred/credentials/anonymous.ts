@@ -1,0 +1,19 @@
+import { defineInterface } from '../interfaces.js'
+import type { Credentials } from './credentials.js'
+
+/** No credentials at all: what a protocol logs in with when the client did not say who it is. */
+export interface IAnonymous extends Credentials {}
+export const IAnonymous = defineInterface<IAnonymous>('IAnonymous')
+
+/**
+ * Anonymous credentials. A portal with `AllowAnonymousAccess` registered turns them into the `ANONYMOUS` avatar id;
+ * without one they are `UnhandledCredentials`.
+ *
+ * @example
+ * import { Anonymous } from 'fastify-cred'
+ * await portal.login(new Anonymous(), null, IUser)
+ */
+export class Anonymous implements IAnonymous {
+  static readonly provides = Object.freeze([IAnonymous])
+  get provides (): readonly typeof IAnonymous[] { return Anonymous.provides }
+}

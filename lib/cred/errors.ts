@@ -1,0 +1,78 @@
+/**
+ * Every error fastify-cred raises, one class each, with a stable `code`.
+ *
+ * The login failures keep Twisted's hierarchy (`LoginFailed` ⊃ `UnauthorizedLogin`, `UnhandledCredentials`,
+ * `LoginDenied`) so code ported from Twisted reads the same. Protocol layers map them to their own answers
+ * (HTTP: 401, 403, 400, 503, 500); the core knows nothing about those.
+ *
+ * @example
+ * import { UnauthorizedLogin, LoginFailed } from 'fastify-cred'
+ * try { await portal.login(creds, null, IUser) } catch (err) {
+ *   if (err instanceof LoginFailed) console.log(err.code) // 'ERR_CRED_UNAUTHORIZED', …
+ * }
+ */
+
+/** Base of every error raised by fastify-cred. `code` never changes between versions. */
+export class CredError extends Error {
+  readonly code: string = 'ERR_CRED'
+  override get name (): string { return this.constructor.name }
+}
+
+/** A login did not succeed. Base of the three reasons below. */
+export class LoginFailed extends CredError {
+  override readonly code: string = 'ERR_CRED_LOGIN_FAILED'
+}
+
+/** A checker refused the credentials: unknown user, wrong password, replayed or forged nonce. */
+export class UnauthorizedLogin extends LoginFailed {
+  override readonly code: string = 'ERR_CRED_UNAUTHORIZED'
+}
+
+/**
+ * The credentials were well formed and would be valid, but only with a fresh nonce: HTTP Digest answers with a new
+ * challenge carrying `stale=true`, so the client retries without asking its user again.
+ */
+export class StaleNonce extends UnauthorizedLogin {
+  override readonly code: string = 'ERR_CRED_STALE_NONCE'
+}
+
+/** No checker registered with the portal handles this kind of credentials. */
+export class UnhandledCredentials extends LoginFailed {
+  override readonly code: string = 'ERR_CRED_UNHANDLED_CREDENTIALS'
+}
+
+/** The realm refused an authenticated user (a quota, a maintenance window, an account switched off). */
+export class LoginDenied extends LoginFailed {
+  override readonly code: string = 'ERR_CRED_LOGIN_DENIED'
+}
+
+/**
+ * A realm answered with an interface that was not asked for, or could serve none of those asked for.
+ * This is a programming error in the realm, never a user's fault.
+ */
+export class NoAvatarInterface extends CredError {
+  override readonly code: string = 'ERR_CRED_NO_AVATAR_INTERFACE'
+}
+
+/**
+ * A store needed to decide the login (a user database, a directory, a nonce store) could not be reached.
+ * Fail closed: protocols answer "try again later" (HTTP 503), never "wrong password" and never success.
+ */
+export class StoreUnavailable extends CredError {
+  override readonly code: string = 'ERR_CRED_STORE_UNAVAILABLE'
+}
+
+/** The client sent credentials that cannot be parsed (bad base64, missing fields, control characters). */
+export class MalformedCredentials extends CredError {
+  override readonly code: string = 'ERR_CRED_MALFORMED_CREDENTIALS'
+}
+
+/** An option or argument given by the application is wrong; raised at set-up time, with what to change. */
+export class InvalidOption extends CredError {
+  override readonly code: string = 'ERR_CRED_INVALID_OPTION'
+}
+
+/** An optional peer dependency (a store driver) is needed but not installed. The message names the package. */
+export class MissingPeerDependency extends CredError {
+  override readonly code: string = 'ERR_CRED_MISSING_PEER_DEPENDENCY'
+}

@@ -1,0 +1,151 @@
+import { ANONYMOUS } from './checker.js'
+import type { AvatarId, CredentialsChecker } from './checker.js'
+import type { Credentials } from './credentials/credentials.js'
+import { InvalidOption, NoAvatarInterface, UnhandledCredentials } from './errors.js'
+import { isOrExtends } from './interfaces.js'
+import type { Interface, Provided } from './interfaces.js'
+import type { LoginResult, Realm } from './realm.js'
+import { isThenable } from './thenable.js'
+
+/** One or more avatar interfaces, in order of preference. */
+export type AvatarInterfaces = readonly [Interface<unknown>, ...Interface<unknown>[]]
+
+/** A realm's answer with the avatar id the checker answered, so protocols can tell who logged in. */
+export interface PortalLogin<T> extends LoginResult<T> {
+  readonly avatarId: AvatarId
+}
+
+/** The result of a login asking for `Is`: one `PortalLogin` per interface the realm may have chosen. */
+export type LoginResultFor<Is extends readonly Interface<unknown>[]> = { [K in keyof Is]: PortalLogin<Provided<Is[K]>> }[number]
+
+/**
+ * Joins one realm with any number of credentials checkers; the only object a protocol talks to.
+ *
+ * `login` chooses the checker by the first registered credential interface the credentials provide (registration
+ * order, as in Twisted), asks it for an avatar id, then asks the realm for an avatar of the first interface it can
+ * serve, and checks that the realm answered with one that was asked for.
+ *
+ * @example
+ * import { Portal, SimpleRealm, InMemoryChecker, UsernamePassword, defineInterface } from 'fastify-cred'
+ * const IUser = defineInterface<{ name: string }>('IUser')
+ * const realm = new SimpleRealm().serve(IUser, (id) => ({ name: String(id) }))
+ * const portal = new Portal(realm, [new InMemoryChecker({ alice: 'wonderland' })])
+ * const { avatar, logout } = await portal.login(new UsernamePassword('alice', 'wonderland'), null, IUser)
+ * avatar.name // 'alice'
+ * await logout()
+ */
+export class Portal<Mind = unknown> {
+  readonly realm: Realm<Mind>
+  readonly #checkers = new Map<Interface<unknown>, CredentialsChecker>()
+  /** The checker chosen for each `provides` array seen; credentials of one class share one array. */
+  #choice = new WeakMap<readonly Interface<unknown>[], CredentialsChecker | null>()
+
+  constructor (realm: Realm<Mind>, checkers: Iterable<CredentialsChecker> = []) {
+    if (realm === null || typeof realm !== 'object' || typeof realm.requestAvatar !== 'function') {
+      throw new InvalidOption('Portal needs a realm: an object with a requestAvatar(avatarId, mind, ...interfaces) method')
+    }
+    this.realm = realm
+    for (const checker of checkers) this.registerChecker(checker)
+  }
+
+  /**
+   * Registers `checker` for the given credential interfaces, or for its own `credentialInterfaces` when none are
+   * given. A later registration for the same interface replaces the earlier one and keeps its place in the order.
+   */
+  registerChecker<C extends Credentials> (checker: CredentialsChecker<C>, ...credentialInterfaces: Interface<C>[]): void {
+    if (checker === null || typeof checker !== 'object' || typeof checker.requestAvatarId !== 'function') {
+      throw new InvalidOption('A checker must be an object with a requestAvatarId(credentials) method')
+    }
+    const ifaces = credentialInterfaces.length > 0 ? credentialInterfaces : checker.credentialInterfaces
+    if (!Array.isArray(ifaces) || ifaces.length === 0) {
+      throw new InvalidOption(`Checker ${checker.constructor.name} names no credential interfaces: give them to registerChecker or set credentialInterfaces`)
+    }
+    for (const iface of ifaces) this.#checkers.set(iface, checker as CredentialsChecker)
+    this.#choice = new WeakMap()
+  }
+
+  /** The credential interfaces some checker handles, in registration order. */
+  listCredentialsInterfaces (): Interface<unknown>[] {
+    return [...this.#checkers.keys()]
+  }
+
+  /** The checker `login` would use for `credentials`, or `undefined`. */
+  checkerFor (credentials: Credentials): CredentialsChecker | undefined {
+    const provides = credentials.provides
+    let checker = this.#choice.get(provides)
+    if (checker === undefined) {
+      checker = null
+      for (const [registered, candidate] of this.#checkers) {
+        if (provides.some((provided) => isOrExtends(provided, registered))) {
+          checker = candidate
+          break
+        }
+      }
+      this.#choice.set(provides, checker)
+    }
+    return checker ?? undefined
+  }
+
+  /**
+   * Logs in: resolves to `{ interface, avatar, logout, avatarId }` or rejects with `UnauthorizedLogin` (a checker refused),
+   * `UnhandledCredentials` (no checker), `LoginDenied` (the realm refused) or `NoAvatarInterface` (a realm bug).
+   * Call `logout` exactly once when the session ends.
+   */
+  login<Is extends AvatarInterfaces> (credentials: Credentials, mind: Mind, ...interfaces: Is): Promise<LoginResultFor<Is>> {
+    try {
+      return Promise.resolve(this.loginMaybeSync(credentials, mind, ...interfaces))
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /**
+   * `login` without the promise when every step answers synchronously: returns the result, or throws; a promise
+   * only when a checker or the realm returned one. For protocol layers on a hot path.
+   *
+   * @example
+   * const result = portal.loginMaybeSync(creds, null, IUser)
+   * const { avatar } = result instanceof Promise ? await result : result
+   */
+  loginMaybeSync<Is extends AvatarInterfaces> (credentials: Credentials, mind: Mind, ...interfaces: Is): LoginResultFor<Is> | Promise<LoginResultFor<Is>> {
+    if (interfaces.length === 0) throw new InvalidOption('login needs at least one avatar interface')
+    const checker = this.checkerFor(credentials)
+    if (checker === undefined) {
+      throw new UnhandledCredentials(`No checker for ${credentials.provides.map((i) => i.name).join(', ') || 'credentials that provide no interface'}`)
+    }
+    const avatarId = checker.requestAvatarId(credentials)
+    if (isThenable(avatarId)) return Promise.resolve(avatarId).then((id) => this.#requestAvatar(id, mind, interfaces))
+    return this.#requestAvatar(avatarId, mind, interfaces)
+  }
+
+  #requestAvatar<Is extends AvatarInterfaces> (avatarId: AvatarId, mind: Mind, interfaces: Is): LoginResultFor<Is> | Promise<LoginResultFor<Is>> {
+    if (typeof avatarId !== 'string' && avatarId !== ANONYMOUS) {
+      throw new TypeError(`A checker answered ${typeof avatarId} as the avatar id; it must answer a string or ANONYMOUS, or throw UnauthorizedLogin`)
+    }
+    const result = this.realm.requestAvatar(avatarId, mind, ...interfaces)
+    if (isThenable(result)) return Promise.resolve(result).then((resolved) => checkRealmResult(resolved, avatarId, interfaces))
+    return checkRealmResult(result, avatarId, interfaces)
+  }
+}
+
+function checkRealmResult<Is extends AvatarInterfaces> (result: LoginResult<unknown>, avatarId: AvatarId, interfaces: Is): LoginResultFor<Is> {
+  if (result === null || typeof result !== 'object' || !interfaces.includes(result.interface)) {
+    const answered = result?.interface?.name ?? String(result)
+    throw new NoAvatarInterface(`Realm answered with ${answered}, which was not requested (asked for ${interfaces.map((i) => i.name).join(', ')})`)
+  }
+  if (typeof result.logout !== 'function') {
+    throw new NoAvatarInterface(`Realm answered ${result.interface.name} without a logout function`)
+  }
+  return { interface: result.interface, avatar: result.avatar, logout: result.logout, avatarId } as LoginResultFor<Is>
+}
+
+/**
+ * Narrows a login result to the interface the realm chose.
+ *
+ * @example
+ * const result = await portal.login(creds, null, IAdmin, IUser)
+ * if (resultProvides(result, IAdmin)) result.avatar.deleteEverything()
+ */
+export function resultProvides<T> (result: LoginResult<unknown>, iface: Interface<T>): result is LoginResult<T> {
+  return result.interface === iface
+}

@@ -1,0 +1,324 @@
+import type {
+  FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions
+} from 'fastify'
+import fp from 'fastify-plugin'
+import {
+  Anonymous, InvalidOption, LoginDenied, LoginFailed, MalformedCredentials, Portal, StaleNonce, StoreUnavailable,
+  isThenable
+} from '../cred/index.js'
+import type {
+  AvatarId, AvatarInterfaces, Credentials, CredentialsChecker, Interface, LoginResultFor, Logout, Realm
+} from '../cred/index.js'
+import { hasScheme } from '../http/auth-params.js'
+import { BasicScheme } from '../http/basic-scheme.js'
+import type { HttpAuthScheme } from '../http/scheme.js'
+
+/**
+ * The app's own avatar type, by declaration merging, so that `request.avatar` is typed in routes:
+ *
+ * ```ts
+ * declare module 'fastify-cred' {
+ *   interface CredTypes { avatar: User }
+ * }
+ * ```
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface CredTypes {}
+
+/** The type of `request.avatar` once logged in: `CredTypes['avatar']` when the app declared it, else `unknown`. */
+export type CredAvatar = CredTypes extends { avatar: infer A } ? A : unknown
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The portal this plugin logs in through; other protocols can use the same one. */
+    portal: Portal<unknown>
+    /**
+     * The authentication step as an `onRequest`-style hook, for routes of an `on-demand` plugin and for
+     * `@fastify/auth` composition. On failure it sets the challenges and calls `done` with an error carrying
+     * `statusCode` (401, 400, 403, 407, 503 or 500).
+     */
+    credAuthenticate: (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
+  }
+  interface FastifyRequest {
+    /** The avatar the realm gave this request's user, or `null` when the request was not authenticated. */
+    avatar: CredAvatar | null
+    /** Who logged in: the checker's answer (a user name, or `ANONYMOUS`); `null` when not authenticated. */
+    avatarId: AvatarId | null
+    /** Which of the configured interfaces the realm chose; `null` when not authenticated. */
+    avatarInterface: Interface<unknown> | null
+  }
+  interface FastifyContextConfig {
+    /**
+     * Per route: `false` makes a route public when the plugin authenticates every route (the default mode);
+     * `true` makes it authenticated when the plugin is registered with `mode: 'on-demand'`.
+     */
+    cred?: boolean
+  }
+}
+
+/** The schemes built in, by name; pass objects implementing `HttpAuthScheme` for others. */
+export type SchemeName = 'basic'
+
+export interface CredPluginOptions<Mind = unknown> {
+  /** What users become after login. Give `realm` (with `checkers`) or a ready `portal`. */
+  realm?: Realm<Mind>
+  /** Where passwords live, in order of preference per credentials kind. */
+  checkers?: Iterable<CredentialsChecker>
+  /** A portal made elsewhere, shared with other protocols. Replaces `realm` and `checkers`. */
+  portal?: Portal<Mind>
+  /** The avatar interfaces asked of the realm, in order of preference. */
+  interfaces: AvatarInterfaces
+  /** The protection space shown to users (`WWW-Authenticate: Basic realm="…"`). Default `'fastify-cred'`. */
+  authenticationRealm?: string
+  /** The schemes accepted and challenged, in the order the challenges are sent. Default `['basic']`. */
+  schemes?: ReadonlyArray<SchemeName | HttpAuthScheme>
+  /** The mind given to the realm for each request. Default: `null`. */
+  mind?: (request: FastifyRequest, reply: FastifyReply) => Mind
+  /**
+   * `'always'` (default): every route registered after the plugin is authenticated, unless its config says
+   * `cred: false`. `'on-demand'`: only routes whose config says `cred: true`, or that use `fastify.credAuthenticate`.
+   */
+  mode?: 'always' | 'on-demand'
+  /**
+   * Authenticate to a proxy: read `Proxy-Authorization`, answer `407` with `Proxy-Authenticate`. Default `false`.
+   */
+  proxy?: boolean
+}
+
+const kLogout = Symbol('fastify-cred.logout')
+
+interface CredRequest extends FastifyRequest {
+  [kLogout]: Logout | null
+}
+
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  407: 'Proxy Authentication Required',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable'
+}
+
+/** An error for `done(err)` in composition: Fastify's error handler answers with its `statusCode`. */
+class HttpAuthError extends Error {
+  readonly statusCode: number
+  readonly code: string
+  constructor (statusCode: number, code: string, message: string) {
+    super(message)
+    this.statusCode = statusCode
+    this.code = code
+  }
+}
+
+interface Failure {
+  readonly status: number
+  readonly code: string
+  readonly message: string
+  readonly challenge: boolean
+}
+
+const validate = (options: CredPluginOptions): Required<Pick<CredPluginOptions, 'interfaces' | 'authenticationRealm' | 'mode' | 'proxy'>> & { portal: Portal<unknown>, schemes: HttpAuthScheme[] } => {
+  if (options === null || typeof options !== 'object') throw new InvalidOption('fastify-cred needs options: { realm, checkers, interfaces }')
+  let portal = options.portal
+  if (portal !== undefined) {
+    if (!(portal instanceof Portal)) throw new InvalidOption('fastify-cred: `portal` must be a Portal')
+    if (options.realm !== undefined || options.checkers !== undefined) {
+      throw new InvalidOption('fastify-cred: give either `portal` or `realm` with `checkers`, not both')
+    }
+  } else {
+    if (options.realm === undefined) throw new InvalidOption('fastify-cred: `realm` is required (or a ready `portal`)')
+    portal = new Portal(options.realm, options.checkers ?? [])
+  }
+  if (portal.listCredentialsInterfaces().length === 0) {
+    throw new InvalidOption('fastify-cred: no credentials checker is registered; pass `checkers`, e.g. [new InMemoryChecker({ alice: "pw" })]')
+  }
+  const interfaces = options.interfaces
+  if (!Array.isArray(interfaces) || interfaces.length === 0 ||
+      !interfaces.every((i: unknown) => typeof i === 'object' && i !== null && typeof (i as Interface<unknown>).name === 'string')) {
+    throw new InvalidOption('fastify-cred: `interfaces` must be a non-empty array of tokens from defineInterface()')
+  }
+  const mode = options.mode ?? 'always'
+  if (mode !== 'always' && mode !== 'on-demand') throw new InvalidOption(`fastify-cred: \`mode\` must be 'always' or 'on-demand', got ${JSON.stringify(mode)}`)
+  if (options.mind !== undefined && typeof options.mind !== 'function') throw new InvalidOption('fastify-cred: `mind` must be a function (request, reply) => mind')
+  const authenticationRealm = options.authenticationRealm ?? 'fastify-cred'
+  const schemeOptions = options.schemes ?? ['basic']
+  if (!Array.isArray(schemeOptions) || schemeOptions.length === 0) throw new InvalidOption('fastify-cred: `schemes` must be a non-empty array, e.g. [\'basic\']')
+  const schemes = schemeOptions.map((scheme: SchemeName | HttpAuthScheme) => {
+    if (scheme === 'basic') return new BasicScheme(authenticationRealm)
+    if (typeof scheme === 'object' && scheme !== null && typeof scheme.name === 'string' &&
+        typeof scheme.credentials === 'function' && typeof scheme.challenges === 'function') return scheme
+    throw new InvalidOption(`fastify-cred: unknown scheme ${JSON.stringify(scheme)}; use 'basic' or an HttpAuthScheme object`)
+  })
+  const names = schemes.map((s) => s.name.toLowerCase())
+  if (new Set(names).size !== names.length) throw new InvalidOption(`fastify-cred: a scheme is listed twice in \`schemes\` (${names.join(', ')})`)
+  return { portal: portal as Portal<unknown>, interfaces, authenticationRealm, mode, proxy: options.proxy === true, schemes }
+}
+
+const credPlugin: FastifyPluginCallback<CredPluginOptions> = (fastify: FastifyInstance, options, next) => {
+  const settings = validate(options)
+  const { portal, interfaces, schemes } = settings
+  const mind = options.mind ?? (() => null)
+  const authorizationHeader = settings.proxy ? 'proxy-authorization' : 'authorization'
+  const challengeHeader = settings.proxy ? 'Proxy-Authenticate' : 'WWW-Authenticate'
+  const refusedStatus = settings.proxy ? 407 : 401
+  const anonymousAllowed = portal.checkerFor(new Anonymous()) !== undefined
+  const singleScheme = schemes.length === 1 ? schemes[0] : undefined
+
+  const failureFor = (err: unknown): Failure => {
+    if (err instanceof MalformedCredentials) return { status: 400, code: err.code, message: 'Malformed credentials', challenge: true }
+    if (err instanceof LoginDenied) return { status: 403, code: err.code, message: 'Access denied', challenge: false }
+    if (err instanceof LoginFailed) return { status: refusedStatus, code: err.code, message: 'Invalid credentials', challenge: true }
+    if (err instanceof StoreUnavailable) return { status: 503, code: err.code, message: 'Authentication is unavailable, try again later', challenge: false }
+    return { status: 500, code: 'ERR_CRED_INTERNAL', message: 'Internal Server Error', challenge: false }
+  }
+  const NO_CREDENTIALS: Failure = { status: refusedStatus, code: 'ERR_CRED_UNAUTHORIZED', message: 'Authentication required', challenge: true }
+  const noCredentialsBody = JSON.stringify({ statusCode: refusedStatus, code: NO_CREDENTIALS.code, error: STATUS_TEXT[refusedStatus], message: NO_CREDENTIALS.message })
+
+  const challengesFor = (request: FastifyRequest, stale: boolean): string[] => {
+    const all: string[] = []
+    for (const scheme of schemes) all.push(...scheme.challenges(request, stale))
+    return all
+  }
+
+  const logFailure = (request: FastifyRequest, err: unknown, failure: Failure): void => {
+    if (failure.status === 500) request.log.error({ err }, 'fastify-cred: unexpected error during login')
+    else if (failure.status === 503) request.log.warn({ err }, 'fastify-cred: a store needed for login is unavailable')
+  }
+
+  /** Answers a refused request from the hook itself: no Error, no stack, no error handler on the hot 401 path. */
+  const refuse = (request: FastifyRequest, reply: FastifyReply, err: unknown): void => {
+    const failure = err === undefined ? NO_CREDENTIALS : failureFor(err)
+    if (err !== undefined) logFailure(request, err, failure)
+    if (failure.challenge) reply.header(challengeHeader, challengesFor(request, err instanceof StaleNonce))
+    if (failure.status === 503) reply.header('Retry-After', '5')
+    reply.code(failure.status).type('application/json; charset=utf-8').send(failure === NO_CREDENTIALS
+      ? noCredentialsBody
+      : JSON.stringify({ statusCode: failure.status, code: failure.code, error: STATUS_TEXT[failure.status], message: failure.message }))
+  }
+
+  /** Fails through `done(err)` for composition, appending our challenges to any a sibling strategy set. */
+  const fail = (request: FastifyRequest, reply: FastifyReply, err: unknown, done: HookHandlerDoneFunction): void => {
+    const failure = err === undefined ? NO_CREDENTIALS : failureFor(err)
+    if (err !== undefined) logFailure(request, err, failure)
+    if (failure.challenge) {
+      const existing = reply.getHeader(challengeHeader)
+      const previous = existing === undefined ? [] : Array.isArray(existing) ? existing.map(String) : [String(existing)]
+      reply.header(challengeHeader, [...previous, ...challengesFor(request, err instanceof StaleNonce)])
+    }
+    if (failure.status === 503) reply.header('Retry-After', '5')
+    done(new HttpAuthError(failure.status, failure.code, failure.message))
+  }
+
+  const runLogout = (request: FastifyRequest): void => {
+    const credRequest = request as CredRequest
+    const logout = credRequest[kLogout]
+    if (logout === null) return
+    credRequest[kLogout] = null
+    try {
+      const outcome = logout()
+      if (isThenable(outcome)) outcome.then(undefined, (err: unknown) => request.log.error({ err }, 'fastify-cred: logout failed'))
+    } catch (err) {
+      request.log.error({ err }, 'fastify-cred: logout failed')
+    }
+  }
+
+  const accept = (request: FastifyRequest, reply: FastifyReply, scheme: HttpAuthScheme | undefined, credentials: Credentials, result: LoginResultFor<AvatarInterfaces>): void => {
+    request.avatar = result.avatar as CredAvatar
+    request.avatarId = result.avatarId
+    request.avatarInterface = result.interface
+    ;(request as CredRequest)[kLogout] = result.logout
+    // A login that finished after the client went away has no response to wait for.
+    if (request.raw.aborted || request.raw.socket?.destroyed === true) runLogout(request)
+    const headers = scheme?.successHeaders?.(credentials, request)
+    if (headers !== undefined) reply.headers(headers)
+  }
+
+  /**
+   * The whole authentication step. Stays synchronous when the scheme, the checker and the realm answer
+   * synchronously; `onFailure` decides how a refusal is answered (directly, or through `done(err)`).
+   */
+  const authenticate = (
+    request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction,
+    onFailure: (request: FastifyRequest, reply: FastifyReply, err: unknown, done: HookHandlerDoneFunction) => void
+  ): void => {
+    const authorization = request.headers[authorizationHeader]
+    let scheme: HttpAuthScheme | undefined
+    let credentials: Credentials | PromiseLike<Credentials>
+    try {
+      if (authorization === undefined || authorization === '') {
+        if (!anonymousAllowed) { onFailure(request, reply, undefined, done); return }
+        credentials = new Anonymous()
+      } else {
+        scheme = singleScheme !== undefined && hasScheme(authorization, singleScheme.name) ? singleScheme : schemes.find((s) => hasScheme(authorization, s.name))
+        if (scheme === undefined) { onFailure(request, reply, undefined, done); return }
+        credentials = scheme.credentials(authorization, request)
+      }
+    } catch (err) {
+      onFailure(request, reply, err, done)
+      return
+    }
+    const login = (creds: Credentials): void => {
+      let result: LoginResultFor<AvatarInterfaces> | Promise<LoginResultFor<AvatarInterfaces>>
+      try {
+        result = portal.loginMaybeSync(creds, mind(request, reply), ...interfaces)
+      } catch (err) {
+        onFailure(request, reply, err, done)
+        return
+      }
+      if (isThenable(result)) {
+        result.then((resolved) => { accept(request, reply, scheme, creds, resolved); done() },
+          (err: unknown) => onFailure(request, reply, err, done))
+      } else {
+        accept(request, reply, scheme, creds, result)
+        done()
+      }
+    }
+    if (isThenable(credentials)) credentials.then(login, (err: unknown) => onFailure(request, reply, err, done))
+    else login(credentials)
+  }
+
+  const hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+    authenticate(request, reply, done, refuse)
+  }
+  const credAuthenticate = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+    authenticate(request, reply, done, fail)
+  }
+
+  fastify.decorate('portal', portal)
+  fastify.decorate('credAuthenticate', credAuthenticate)
+  fastify.decorateRequest('avatar', null)
+  fastify.decorateRequest('avatarId', null)
+  fastify.decorateRequest('avatarInterface', null)
+  fastify.decorateRequest(kLogout, null)
+
+  fastify.addHook('onRoute', (route: RouteOptions) => {
+    const wanted = route.config?.cred
+    if (settings.mode === 'always' ? wanted === false : wanted !== true) return
+    const existing = route.onRequest
+    route.onRequest = existing === undefined ? [hook] : [hook, ...(Array.isArray(existing) ? existing : [existing])]
+  })
+  fastify.addHook('onResponse', (request, _reply, done) => { runLogout(request); done() })
+  fastify.addHook('onRequestAbort', (request, done) => { runLogout(request); done() })
+  next()
+}
+
+/**
+ * The fastify-cred plugin: logs every request in through a Portal, via HTTP Basic (and Digest, when enabled), and
+ * puts the avatar on `request.avatar`. Its `logout` runs exactly once when the response is done or the client
+ * goes away.
+ *
+ * @example
+ * import Fastify from 'fastify'
+ * import cred, { SimpleRealm, InMemoryChecker, defineInterface } from 'fastify-cred'
+ * const IUser = defineInterface<{ name: string }>('IUser')
+ * const app = Fastify()
+ * await app.register(cred, {
+ *   realm: new SimpleRealm().serve(IUser, (id) => ({ name: String(id) })),
+ *   checkers: [new InMemoryChecker({ alice: 'wonderland' })],
+ *   interfaces: [IUser],
+ *   authenticationRealm: 'example'
+ * })
+ * app.get('/whoami', async (request) => ({ avatarId: request.avatarId }))
+ */
+export const cred = fp(credPlugin, { fastify: '5.x', name: 'fastify-cred' })

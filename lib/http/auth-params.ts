@@ -1,0 +1,47 @@
+import { InvalidOption } from '../cred/index.js'
+
+/**
+ * Pieces of the HTTP authentication framework (RFC 9110 §11) shared by every scheme: the scheme of an
+ * `Authorization` value and challenges with quoted parameters.
+ */
+
+/** The scheme of an `Authorization` value, lower-cased (`'basic'`, `'digest'`), or `''` when there is none. */
+export function authorizationScheme (value: string): string {
+  const space = value.indexOf(' ')
+  return (space === -1 ? value : value.slice(0, space)).toLowerCase()
+}
+
+/** True when `value` starts with `scheme` (any case) followed by a space; `scheme` is lower-case. */
+export function hasScheme (value: string, scheme: string): boolean {
+  return value.length > scheme.length && value.charCodeAt(scheme.length) === 32 &&
+    value.slice(0, scheme.length).toLowerCase() === scheme
+}
+
+/** A quoted-string with `\` and `"` escaped. */
+export function quote (value: string): string {
+  return `"${value.replace(/[\\"]/g, '\\$&')}"`
+}
+
+/** A challenge parameter: `[name, value]` is quoted, `[name, value, 'token']` is sent bare (`algorithm=MD5`). */
+export type ChallengeParam = readonly [name: string, value: string] | readonly [name: string, value: string, form: 'token']
+
+/**
+ * Formats one challenge for `WWW-Authenticate` / `Proxy-Authenticate`.
+ *
+ * @example
+ * formatChallenge('Basic', [['realm', 'Say "hi"'], ['charset', 'UTF-8']])
+ * // 'Basic realm="Say \\"hi\\"", charset="UTF-8"'
+ */
+export function formatChallenge (scheme: string, params: readonly ChallengeParam[]): string {
+  return `${scheme} ${params.map(([name, value, form]) => `${name}=${form === 'token' ? value : quote(value)}`).join(', ')}`
+}
+
+/**
+ * Checks a string an application wants in a header (the authentication realm): visible ASCII and spaces only, so
+ * that it can neither break the header nor be read differently by different clients.
+ */
+export function assertHeaderSafe (what: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string' || !/^[\x20-\x7e]*$/.test(value)) {
+    throw new InvalidOption(`${what} must be a string of printable ASCII characters, got ${JSON.stringify(value)}`)
+  }
+}

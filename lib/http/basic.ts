@@ -1,0 +1,65 @@
+import { formatChallenge, hasScheme } from './auth-params.js'
+
+/** Longest `Authorization: Basic` value accepted; longer ones are malformed, not decoded. */
+export const MAX_BASIC_LENGTH = 4096
+
+export interface BasicCredentials {
+  readonly username: string
+  readonly password: string
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
+// RFC 7617 §2: neither part may contain control characters; the user-id may not contain ':'.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x1f\x7f]/
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** True when the `Authorization` value uses the Basic scheme (any case). */
+export function isBasic (authorization: string): boolean {
+  return hasScheme(authorization, 'basic')
+}
+
+/**
+ * Decodes an `Authorization: Basic` value (RFC 7617): strict base64, UTF-8, split at the first `:` so that a
+ * password may contain `:`. Returns `undefined` for anything malformed: not Basic, bad base64, invalid UTF-8, no
+ * colon, control characters, longer than `MAX_BASIC_LENGTH`.
+ *
+ * @example
+ * import { parseBasic } from 'fastify-cred'
+ * parseBasic('Basic ' + Buffer.from('alice:pass:word').toString('base64'))
+ * // { username: 'alice', password: 'pass:word' }
+ */
+export function parseBasic (authorization: string): BasicCredentials | undefined {
+  if (authorization.length > MAX_BASIC_LENGTH || !isBasic(authorization)) return undefined
+  const encoded = authorization.slice(6).trim()
+  if (encoded.length === 0 || encoded.length % 4 !== 0 || !BASE64.test(encoded)) return undefined
+  let decoded: string
+  try {
+    decoded = utf8.decode(Buffer.from(encoded, 'base64'))
+  } catch {
+    return undefined
+  }
+  const colon = decoded.indexOf(':')
+  if (colon === -1 || CONTROL.test(decoded)) return undefined
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) }
+}
+
+/**
+ * Encodes credentials for an `Authorization: Basic` value, as UTF-8.
+ *
+ * @example
+ * formatBasic('alice', 'wonderland') // 'Basic YWxpY2U6d29uZGVybGFuZA=='
+ */
+export function formatBasic (username: string, password: string): string {
+  return `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`
+}
+
+/**
+ * The Basic challenge for `WWW-Authenticate`, with the protection space and `charset="UTF-8"` (RFC 7617 §2.1).
+ *
+ * @example
+ * basicChallenge('admin area') // 'Basic realm="admin area", charset="UTF-8"'
+ */
+export function basicChallenge (authenticationRealm: string): string {
+  return formatChallenge('Basic', [['realm', authenticationRealm], ['charset', 'UTF-8']])
+}

@@ -1,0 +1,6 @@
+export { authorizationScheme, hasScheme, quote, formatChallenge, assertHeaderSafe } from './auth-params.js'
+export type { ChallengeParam } from './auth-params.js'
+export { parseBasic, formatBasic, basicChallenge, isBasic, MAX_BASIC_LENGTH } from './basic.js'
+export type { BasicCredentials } from './basic.js'
+export { BasicScheme } from './basic-scheme.js'
+export type { HttpAuthScheme, HttpRequestLike } from './scheme.js'
