@@ -1,0 +1,30 @@
+/**
+ * Where Digest remembers which nonce counts were used, so that a replayed request is refused. Nonces themselves
+ * are stateless (an HMAC over their issue time): a store only holds nonces a client has actually used, which keeps
+ * a flood of challenges from costing memory.
+ */
+
+/** What a store says of one use of a nonce. */
+export type NonceClaim =
+  /** First use of this nonce count: go on with the login. */
+  | 'accepted'
+  /** This nonce count was used before (or is too far behind the highest seen): refuse. */
+  | 'replayed'
+  /** The store can no longer vouch for this nonce (it was evicted under memory pressure): answer `stale=true`. */
+  | 'forgotten'
+
+export interface NonceStore {
+  /**
+   * Atomically records that `nc` was used with `nonce`. `issuedAt` and `expiresAt` are milliseconds since the epoch
+   * (from the nonce itself, already verified by the caller); the store may forget the nonce after `expiresAt`.
+   * Rejects with `StoreUnavailable` when the store cannot be reached.
+   */
+  claim (nonce: string, nc: number, issuedAt: number, expiresAt: number): NonceClaim | Promise<NonceClaim>
+  /**
+   * True when the store has already recorded `nonce`, so the caller verified its MAC before and may skip that.
+   * Only synchronous stores answer; others leave it out.
+   */
+  has? (nonce: string): boolean
+  /** Releases connections and timers. */
+  close? (): Promise<void>
+}
