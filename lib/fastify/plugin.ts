@@ -155,10 +155,19 @@ const validate = (options: CredPluginOptions): Required<Pick<CredPluginOptions, 
   return { portal: portal as Portal<unknown>, interfaces, authenticationRealm, mode, proxy: options.proxy === true, schemes }
 }
 
+// Callback style, so that every set-up error reaches `next` and so `register()`'s promise, never an uncaught throw.
 const credPlugin: FastifyPluginCallback<CredPluginOptions> = (fastify: FastifyInstance, options, next) => {
-  const settings = validate(options)
+  try {
+    install(fastify, validate(options), options.mind ?? (() => null))
+  } catch (err) {
+    next(err as Error)
+    return
+  }
+  next()
+}
+
+function install (fastify: FastifyInstance, settings: ReturnType<typeof validate>, mind: (request: FastifyRequest, reply: FastifyReply) => unknown): void {
   const { portal, interfaces, schemes } = settings
-  const mind = options.mind ?? (() => null)
   const authorizationHeader = settings.proxy ? 'proxy-authorization' : 'authorization'
   const challengeHeader = settings.proxy ? 'Proxy-Authenticate' : 'WWW-Authenticate'
   const refusedStatus = settings.proxy ? 407 : 401
@@ -180,6 +189,8 @@ const credPlugin: FastifyPluginCallback<CredPluginOptions> = (fastify: FastifyIn
     for (const scheme of schemes) all.push(...scheme.challenges(request, stale))
     return all
   }
+  /** One challenge goes out as a plain header value, several as one header line each. */
+  const challengeHeaderValue = (challenges: string[]): string | string[] => challenges.length === 1 ? challenges[0] as string : challenges
 
   const logFailure = (request: FastifyRequest, err: unknown, failure: Failure): void => {
     if (failure.status === 500) request.log.error({ err }, 'fastify-cred: unexpected error during login')
@@ -190,7 +201,7 @@ const credPlugin: FastifyPluginCallback<CredPluginOptions> = (fastify: FastifyIn
   const refuse = (request: FastifyRequest, reply: FastifyReply, err: unknown): void => {
     const failure = err === undefined ? NO_CREDENTIALS : failureFor(err)
     if (err !== undefined) logFailure(request, err, failure)
-    if (failure.challenge) reply.header(challengeHeader, challengesFor(request, err instanceof StaleNonce))
+    if (failure.challenge) reply.header(challengeHeader, challengeHeaderValue(challengesFor(request, err instanceof StaleNonce)))
     if (failure.status === 503) reply.header('Retry-After', '5')
     reply.code(failure.status).type('application/json; charset=utf-8').send(failure === NO_CREDENTIALS
       ? noCredentialsBody
@@ -204,7 +215,7 @@ const credPlugin: FastifyPluginCallback<CredPluginOptions> = (fastify: FastifyIn
     if (failure.challenge) {
       const existing = reply.getHeader(challengeHeader)
       const previous = existing === undefined ? [] : Array.isArray(existing) ? existing.map(String) : [String(existing)]
-      reply.header(challengeHeader, [...previous, ...challengesFor(request, err instanceof StaleNonce)])
+      reply.header(challengeHeader, challengeHeaderValue([...previous, ...challengesFor(request, err instanceof StaleNonce)]))
     }
     if (failure.status === 503) reply.header('Retry-After', '5')
     done(new HttpAuthError(failure.status, failure.code, failure.message))
@@ -300,7 +311,6 @@ const credPlugin: FastifyPluginCallback<CredPluginOptions> = (fastify: FastifyIn
   })
   fastify.addHook('onResponse', (request, _reply, done) => { runLogout(request); done() })
   fastify.addHook('onRequestAbort', (request, done) => { runLogout(request); done() })
-  next()
 }
 
 /**

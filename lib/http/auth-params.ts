@@ -11,8 +11,9 @@ export function authorizationScheme (value: string): string {
   return (space === -1 ? value : value.slice(0, space)).toLowerCase()
 }
 
-/** True when `value` starts with `scheme` (any case) followed by a space; `scheme` is lower-case. */
+/** True when `value` is `scheme` (any case), alone or followed by a space; `scheme` is lower-case. */
 export function hasScheme (value: string, scheme: string): boolean {
+  if (value.length === scheme.length) return value.toLowerCase() === scheme
   return value.length > scheme.length && value.charCodeAt(scheme.length) === 32 &&
     value.slice(0, scheme.length).toLowerCase() === scheme
 }

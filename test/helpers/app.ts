@@ -1,0 +1,47 @@
+import { Writable } from 'node:stream'
+import Fastify from 'fastify'
+import type { FastifyInstance } from 'fastify'
+import cred, { InMemoryChecker, SimpleRealm, defineInterface } from '../../lib/index.js'
+import type { CredPluginOptions } from '../../lib/index.js'
+
+export interface TestUser { readonly name: string }
+export const IUser = defineInterface<TestUser>('IUser')
+
+/** Everything the app logged, as parsed JSON lines, so tests can look for leaked secrets. */
+export class LogCapture {
+  readonly lines: Array<Record<string, unknown>> = []
+  readonly stream = new Writable({
+    write: (chunk: Buffer, _encoding, callback) => {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') this.lines.push(JSON.parse(line) as Record<string, unknown>)
+      callback()
+    }
+  })
+
+  get text (): string { return this.lines.map((l) => JSON.stringify(l)).join('\n') }
+}
+
+export interface TestApp {
+  readonly app: FastifyInstance
+  readonly logs: LogCapture
+  readonly logouts: string[]
+}
+
+/** A Fastify app with the plugin, an in-memory user alice/wonderland, and routes /whoami and /boom. */
+export async function buildApp (options: Partial<CredPluginOptions> = {}): Promise<TestApp> {
+  const logs = new LogCapture()
+  const logouts: string[] = []
+  const app = Fastify({ logger: { level: 'info', stream: logs.stream } })
+  await app.register(cred, {
+    realm: new SimpleRealm().serve(IUser, (id) => ({ name: String(id) }), (user) => { logouts.push(user.name) }),
+    checkers: [new InMemoryChecker({ alice: 'wonderland', 'Łukasz': 'żółć:🙂' })],
+    interfaces: [IUser],
+    authenticationRealm: 'test realm',
+    ...options
+  } as CredPluginOptions)
+  app.get('/whoami', async (request) => ({ avatarId: request.avatarId, name: request.avatar === null ? null : (request.avatar as TestUser).name, interface: request.avatarInterface?.name }))
+  app.get('/public', { config: { cred: false } }, async (request) => ({ public: true, avatar: request.avatar }))
+  app.get('/boom', async () => { throw new Error('handler failed') })
+  return { app, logs, logouts }
+}
+
+export const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`

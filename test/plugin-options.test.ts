@@ -1,0 +1,55 @@
+import t from 'tap'
+import Fastify from 'fastify'
+import cred, { InMemoryChecker, Portal, SimpleRealm } from '../lib/index.js'
+import type { CredPluginOptions } from '../lib/index.js'
+import { IUser, basic } from './helpers/app.js'
+
+const realm = new SimpleRealm().serve(IUser, (id) => ({ name: String(id) }))
+const checkers = [new InMemoryChecker({ alice: 'wonderland' })]
+
+async function register (options: unknown): Promise<void> {
+  const app = Fastify()
+  await app.register(cred, options as CredPluginOptions)
+  await app.close()
+}
+
+t.test('options are checked at register time with messages that say what to change', async (t) => {
+  const cases: Array<[string, unknown, RegExp]> = [
+    ['no options', undefined, /`realm` is required/],
+    ['no realm', { checkers, interfaces: [IUser] }, /`realm` is required/],
+    ['no checkers', { realm, interfaces: [IUser] }, /no credentials checker is registered/],
+    ['no interfaces', { realm, checkers }, /`interfaces` must be a non-empty array/],
+    ['empty interfaces', { realm, checkers, interfaces: [] }, /`interfaces` must be a non-empty array/],
+    ['interfaces not tokens', { realm, checkers, interfaces: ['IUser'] }, /tokens from defineInterface/],
+    ['bad mode', { realm, checkers, interfaces: [IUser], mode: 'sometimes' }, /`mode` must be 'always' or 'on-demand'/],
+    ['bad mind', { realm, checkers, interfaces: [IUser], mind: 42 }, /`mind` must be a function/],
+    ['unknown scheme', { realm, checkers, interfaces: [IUser], schemes: ['ntlm'] }, /unknown scheme "ntlm"/],
+    ['no schemes', { realm, checkers, interfaces: [IUser], schemes: [] }, /`schemes` must be a non-empty array/],
+    ['scheme twice', { realm, checkers, interfaces: [IUser], schemes: ['basic', 'basic'] }, /listed twice/],
+    ['portal and realm', { portal: new Portal(realm, checkers), realm, interfaces: [IUser] }, /either `portal` or `realm`/],
+    ['portal not a Portal', { portal: {}, interfaces: [IUser] }, /`portal` must be a Portal/],
+    ['realm not a realm', { realm: {}, checkers, interfaces: [IUser] }, /Portal needs a realm/],
+    ['realm with a newline', { realm, checkers, interfaces: [IUser], authenticationRealm: 'a\nb' }, /authenticationRealm must be/]
+  ]
+  for (const [what, options, message] of cases) {
+    await t.rejects(register(options), { code: 'ERR_CRED_INVALID_OPTION', message }, what)
+  }
+})
+
+t.test('a ready portal can be shared with the plugin', async (t) => {
+  const portal = new Portal(realm, checkers)
+  const app = Fastify()
+  await app.register(cred, { portal, interfaces: [IUser] })
+  app.get('/', async (request) => request.avatarId)
+  t.equal(app.portal, portal)
+  t.equal((await app.inject({ url: '/', headers: { authorization: basic('alice', 'wonderland') } })).body, 'alice')
+})
+
+t.test('the plugin is named for Fastify 5 and registers once per instance', async (t) => {
+  const meta = (cred as unknown as Record<symbol, { name: string, fastify: string }>)[Symbol.for('plugin-meta')]
+  t.equal(meta?.name, 'fastify-cred')
+  t.equal(meta?.fastify, '5.x')
+  const app = Fastify()
+  await app.register(cred, { realm, checkers, interfaces: [IUser] })
+  await t.rejects(app.register(cred, { realm, checkers, interfaces: [IUser] }).ready(), /decorat|already/i)
+})
