@@ -167,7 +167,7 @@ t.test('LoginDenied → 403; StoreUnavailable → 503 with Retry-After; both wit
   t.equal(res.headers['www-authenticate'], undefined)
   t.equal(res.json().code, 'ERR_CRED_LOGIN_DENIED')
 
-  const down: CredentialsChecker<UsernamePassword> = {
+  const down: CredentialsChecker<IUsernamePassword> = {
     credentialInterfaces: [IUsernamePassword],
     requestAvatarId: async () => { throw new StoreUnavailable('connect ECONNREFUSED 127.0.0.1:5432') }
   }
@@ -181,7 +181,7 @@ t.test('LoginDenied → 403; StoreUnavailable → 503 with Retry-After; both wit
 })
 
 t.test('test_unexpectedLoginError: a checker bug → 500, logged, no secret in body or log', async (t) => {
-  const buggy: CredentialsChecker<UsernamePassword> = {
+  const buggy: CredentialsChecker<IUsernamePassword> = {
     credentialInterfaces: [IUsernamePassword],
     requestAvatarId: (creds) => { throw new TypeError(`cannot read properties of undefined (user ${creds.username})`) }
   }
@@ -211,7 +211,7 @@ t.test('test_unexpectedDecodeError: a scheme that fails unexpectedly → 500 and
 })
 
 t.test('async checkers and realms work through the same path', async (t) => {
-  const slow: CredentialsChecker<UsernamePassword> = {
+  const slow: CredentialsChecker<IUsernamePassword> = {
     credentialInterfaces: [IUsernamePassword],
     requestAvatarId: async (creds) => {
       await new Promise((resolve) => setTimeout(resolve, 5))

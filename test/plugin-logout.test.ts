@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { IUsernamePassword, SimpleRealm, UnauthorizedLogin } from '../lib/index.js'
-import type { CredentialsChecker, UsernamePassword } from '../lib/index.js'
+import type { CredentialsChecker } from '../lib/index.js'
 import { IUser, basic, buildApp } from './helpers/app.js'
 
 const ALICE = { authorization: basic('alice', 'wonderland') }
@@ -79,7 +79,7 @@ t.test('the client aborts while an async checker is still deciding: logout runs 
   const started = new Promise<void>((resolve) => { checkerStarted = resolve })
   let answer!: () => void
   const answered = new Promise<void>((resolve) => { answer = resolve })
-  const slowChecker: CredentialsChecker<UsernamePassword> = {
+  const slowChecker: CredentialsChecker<IUsernamePassword> = {
     credentialInterfaces: [IUsernamePassword],
     requestAvatarId: async (creds) => {
       checkerStarted()

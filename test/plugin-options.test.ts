@@ -51,5 +51,5 @@ t.test('the plugin is named for Fastify 5 and registers once per instance', asyn
   t.equal(meta?.fastify, '5.x')
   const app = Fastify()
   await app.register(cred, { realm, checkers, interfaces: [IUser] })
-  await t.rejects(app.register(cred, { realm, checkers, interfaces: [IUser] }).ready(), /decorat|already/i)
+  await t.rejects(async () => { await app.register(cred, { realm, checkers, interfaces: [IUser] }).ready() }, /decorat|already/i)
 })

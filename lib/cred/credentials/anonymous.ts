@@ -1,4 +1,5 @@
 import { defineInterface } from '../interfaces.js'
+import type { Interface } from '../interfaces.js'
 import type { Credentials } from './credentials.js'
 
 /** No credentials at all: what a protocol logs in with when the client did not say who it is. */
@@ -15,5 +16,5 @@ export const IAnonymous = defineInterface<IAnonymous>('IAnonymous')
  */
 export class Anonymous implements IAnonymous {
   static readonly provides = Object.freeze([IAnonymous])
-  get provides (): readonly typeof IAnonymous[] { return Anonymous.provides }
+  get provides (): readonly Interface<unknown>[] { return Anonymous.provides }
 }

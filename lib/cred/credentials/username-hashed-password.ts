@@ -1,5 +1,6 @@
 import { constantTimeEqual } from '../constant-time.js'
 import { defineInterface } from '../interfaces.js'
+import type { Interface } from '../interfaces.js'
 import type { PasswordCheckable } from './credentials.js'
 
 /**
@@ -33,7 +34,7 @@ export class UsernameHashedPassword implements IUsernameHashedPassword {
     this.#hash = hash
   }
 
-  get provides (): readonly typeof IUsernameHashedPassword[] { return UsernameHashedPassword.provides }
+  get provides (): readonly Interface<unknown>[] { return UsernameHashedPassword.provides }
 
   checkPassword (password: string): boolean {
     return constantTimeEqual(this.#hash(password), this.hashed)

@@ -1,5 +1,6 @@
 import { constantTimeEqual } from '../constant-time.js'
 import { defineInterface } from '../interfaces.js'
+import type { Interface } from '../interfaces.js'
 import type { PasswordCheckable } from './credentials.js'
 
 /** A user name and the plaintext password the client sent (HTTP Basic, a POP3 `USER`/`PASS`, a login form). */
@@ -27,7 +28,7 @@ export class UsernamePassword implements IUsernamePassword {
     this.password = password
   }
 
-  get provides (): readonly typeof IUsernamePassword[] { return UsernamePassword.provides }
+  get provides (): readonly Interface<unknown>[] { return UsernamePassword.provides }
 
   checkPassword (password: string): boolean {
     return constantTimeEqual(this.password, password)
