@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import { formatChallenge, hasScheme } from './auth-params.js'
 
 /** Longest `Authorization: Basic` value accepted; longer ones are malformed, not decoded. */
@@ -12,7 +13,6 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
 // RFC 7617 §2: neither part may contain control characters; the user-id may not contain ':'.
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\x00-\x1f\x7f]/
-const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /** True when the `Authorization` value uses the Basic scheme (any case). */
 export function isBasic (authorization: string): boolean {
@@ -33,12 +33,9 @@ export function parseBasic (authorization: string): BasicCredentials | undefined
   if (authorization.length > MAX_BASIC_LENGTH || !isBasic(authorization)) return undefined
   const encoded = authorization.slice(6).trim()
   if (encoded.length === 0 || encoded.length % 4 !== 0 || !BASE64.test(encoded)) return undefined
-  let decoded: string
-  try {
-    decoded = utf8.decode(Buffer.from(encoded, 'base64'))
-  } catch {
-    return undefined
-  }
+  const bytes = Buffer.from(encoded, 'base64')
+  if (!isUtf8(bytes)) return undefined
+  const decoded = bytes.toString('utf8')
   const colon = decoded.indexOf(':')
   if (colon === -1 || CONTROL.test(decoded)) return undefined
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) }
