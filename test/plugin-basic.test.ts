@@ -81,7 +81,7 @@ t.test('test_renderQuotesRealm: quotes and backslashes in the realm are escaped;
 
 t.test('test_anonymousAccess: with AllowAnonymousAccess no credentials means ANONYMOUS', async (t) => {
   const { app } = await buildApp({ checkers: [new InMemoryChecker({ alice: 'wonderland' }), new AllowAnonymousAccess()] })
-  app.get('/anon', async (request) => ({ anonymous: request.avatarId === ANONYMOUS, name: (request.avatar as { name: string }).name }))
+  app.get('/anon', async (request) => ({ anonymous: request.avatarId === ANONYMOUS, name: (request.avatar as unknown as { name: string }).name }))
   const res = await app.inject({ url: '/anon' })
   t.equal(res.statusCode, 200)
   t.same(res.json(), { anonymous: true, name: String(ANONYMOUS) })

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import {
-  IUsernameHashedPassword, IUsernamePassword, InvalidOption, UnauthorizedLogin
+  IUsernameDigestHash, IUsernameHashedPassword, IUsernamePassword, InvalidOption, UnauthorizedLogin
 } from '../cred/index.js'
 import type { CredentialsChecker, Interface, PasswordCheckable } from '../cred/index.js'
 
@@ -23,7 +23,7 @@ export interface InMemoryCheckerOptions {
  * checker.addUser('bob', 'builder')
  */
 export class InMemoryChecker implements CredentialsChecker<PasswordCheckable> {
-  static readonly credentialInterfaces: readonly Interface<PasswordCheckable>[] = Object.freeze([IUsernamePassword, IUsernameHashedPassword])
+  static readonly credentialInterfaces: readonly Interface<PasswordCheckable>[] = Object.freeze([IUsernamePassword, IUsernameDigestHash, IUsernameHashedPassword])
   readonly credentialInterfaces: readonly Interface<PasswordCheckable>[] = InMemoryChecker.credentialInterfaces
   readonly #users = new Map<string, { username: string, password: string }>()
   readonly #caseSensitive: boolean
@@ -41,6 +41,11 @@ export class InMemoryChecker implements CredentialsChecker<PasswordCheckable> {
       throw new InvalidOption('InMemoryChecker.addUser(username, password) takes two strings')
     }
     this.#users.set(this.#key(username), { username, password })
+  }
+
+  /** The user names, as added: what a Digest `userhashResolver` needs to find users by their hash. */
+  usernames (): IterableIterator<string> {
+    return Array.from(this.#users.values(), (user) => user.username).values()
   }
 
   requestAvatarId (credentials: PasswordCheckable): string {

@@ -6,6 +6,10 @@ export type { Credentials, PasswordCheckable } from './credentials/credentials.j
 export { UsernamePassword, IUsernamePassword } from './credentials/username-password.js'
 export { UsernameHashedPassword, IUsernameHashedPassword } from './credentials/username-hashed-password.js'
 export { Anonymous, IAnonymous } from './credentials/anonymous.js'
+export {
+  DigestedCredentials, IUsernameDigestHash, DIGEST_ALGORITHMS, digestHash, digestHa1, digestResponse, digestHashName, digestHexLength
+} from './credentials/digest.js'
+export type { DigestAlgorithm, DigestQop, DigestFields, DigestResponseInput } from './credentials/digest.js'
 export { ANONYMOUS } from './checker.js'
 export type { AvatarId, CredentialsChecker } from './checker.js'
 export { SimpleRealm, NOOP_LOGOUT } from './realm.js'

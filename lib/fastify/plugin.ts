@@ -3,14 +3,16 @@ import type {
 } from 'fastify'
 import fp from 'fastify-plugin'
 import {
-  Anonymous, InvalidOption, LoginDenied, LoginFailed, MalformedCredentials, Portal, StaleNonce, StoreUnavailable,
-  isThenable
+  Anonymous, DigestedCredentials, InvalidOption, LoginDenied, LoginFailed, MalformedCredentials, Portal, StaleNonce,
+  StoreUnavailable, UnauthorizedLogin, isThenable
 } from '../cred/index.js'
 import type {
   AvatarId, AvatarInterfaces, Credentials, CredentialsChecker, Interface, LoginResultFor, Logout, Realm
 } from '../cred/index.js'
 import { hasScheme } from '../http/auth-params.js'
 import { BasicScheme } from '../http/basic-scheme.js'
+import { DigestScheme } from '../http/digest-scheme.js'
+import type { DigestSchemeOptions, EntityBodyHasher } from '../http/digest-scheme.js'
 import type { HttpAuthScheme } from '../http/scheme.js'
 
 /**
@@ -57,7 +59,10 @@ declare module 'fastify' {
 }
 
 /** The schemes built in, by name; pass objects implementing `HttpAuthScheme` for others. */
-export type SchemeName = 'basic'
+export type SchemeName = 'basic' | 'digest'
+
+/** Options of the `'digest'` scheme; its protection space is the plugin's `authenticationRealm`. */
+export type DigestPluginOptions = Omit<DigestSchemeOptions, 'authenticationRealm'>
 
 export interface CredPluginOptions<Mind = unknown> {
   /** What users become after login. Give `realm` (with `checkers`) or a ready `portal`. */
@@ -72,6 +77,12 @@ export interface CredPluginOptions<Mind = unknown> {
   authenticationRealm?: string
   /** The schemes accepted and challenged, in the order the challenges are sent. Default `['basic']`. */
   schemes?: ReadonlyArray<SchemeName | HttpAuthScheme>
+  /**
+   * Options of the `'digest'` scheme (list `'digest'` in `schemes`): `algorithms` (default `['SHA-256', 'MD5']`),
+   * `qop` (default `['auth']`; `'auth-int'` makes the plugin hash the raw body), `secret`, `nonceStore`,
+   * `nonceLifetime`, `userhash` with `resolveUserhash`, `legacyRfc2069`.
+   */
+  digest?: DigestPluginOptions
   /** The mind given to the realm for each request. Default: `null`. */
   mind?: (request: FastifyRequest, reply: FastifyReply) => Mind
   /**
@@ -87,8 +98,20 @@ export interface CredPluginOptions<Mind = unknown> {
 
 const kLogout = Symbol('fastify-cred.logout')
 
+const kPendingLogin = Symbol('fastify-cred.pendingLogin')
+const kBodyHasher = Symbol('fastify-cred.bodyHasher')
+
+/** A Digest `auth-int` login waiting for the body: run in preValidation, when the body has been read. */
+interface PendingLogin {
+  readonly scheme: HttpAuthScheme | undefined
+  readonly credentials: DigestedCredentials
+  readonly onFailure: (request: FastifyRequest, reply: FastifyReply, err: unknown, done: HookHandlerDoneFunction) => void
+}
+
 interface CredRequest extends FastifyRequest {
   [kLogout]: Logout | null
+  [kPendingLogin]?: PendingLogin | null
+  [kBodyHasher]?: EntityBodyHasher | null
 }
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {
@@ -118,7 +141,7 @@ interface Failure {
   readonly challenge: boolean
 }
 
-const validate = (options: CredPluginOptions): Required<Pick<CredPluginOptions, 'interfaces' | 'authenticationRealm' | 'mode' | 'proxy'>> & { portal: Portal<unknown>, schemes: HttpAuthScheme[] } => {
+const validate = (options: CredPluginOptions): Required<Pick<CredPluginOptions, 'interfaces' | 'authenticationRealm' | 'mode' | 'proxy'>> & { portal: Portal<unknown>, schemes: HttpAuthScheme[], owned: DigestScheme[] } => {
   if (options === null || typeof options !== 'object') throw new InvalidOption('fastify-cred needs options: { realm, checkers, interfaces }')
   let portal = options.portal
   if (portal !== undefined) {
@@ -144,15 +167,24 @@ const validate = (options: CredPluginOptions): Required<Pick<CredPluginOptions, 
   const authenticationRealm = options.authenticationRealm ?? 'fastify-cred'
   const schemeOptions = options.schemes ?? ['basic']
   if (!Array.isArray(schemeOptions) || schemeOptions.length === 0) throw new InvalidOption('fastify-cred: `schemes` must be a non-empty array, e.g. [\'basic\']')
+  if (options.digest !== undefined && !schemeOptions.includes('digest')) {
+    throw new InvalidOption('fastify-cred: `digest` options are given but `schemes` does not list \'digest\'')
+  }
+  const owned: DigestScheme[] = []
   const schemes = schemeOptions.map((scheme: SchemeName | HttpAuthScheme) => {
     if (scheme === 'basic') return new BasicScheme(authenticationRealm)
+    if (scheme === 'digest') {
+      const built = new DigestScheme({ ...options.digest, authenticationRealm })
+      owned.push(built)
+      return built
+    }
     if (typeof scheme === 'object' && scheme !== null && typeof scheme.name === 'string' &&
         typeof scheme.credentials === 'function' && typeof scheme.challenges === 'function') return scheme
-    throw new InvalidOption(`fastify-cred: unknown scheme ${JSON.stringify(scheme)}; use 'basic' or an HttpAuthScheme object`)
+    throw new InvalidOption(`fastify-cred: unknown scheme ${JSON.stringify(scheme)}; use 'basic', 'digest' or an HttpAuthScheme object`)
   })
   const names = schemes.map((s) => s.name.toLowerCase())
   if (new Set(names).size !== names.length) throw new InvalidOption(`fastify-cred: a scheme is listed twice in \`schemes\` (${names.join(', ')})`)
-  return { portal: portal as Portal<unknown>, interfaces, authenticationRealm, mode, proxy: options.proxy === true, schemes }
+  return { portal: portal as Portal<unknown>, interfaces, authenticationRealm, mode, proxy: options.proxy === true, schemes, owned }
 }
 
 // Callback style, so that every set-up error reaches `next` and so `register()`'s promise, never an uncaught throw.
@@ -245,6 +277,45 @@ function install (fastify: FastifyInstance, settings: ReturnType<typeof validate
     if (headers !== undefined) reply.headers(headers)
   }
 
+  const loginWith = (
+    request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction,
+    onFailure: (request: FastifyRequest, reply: FastifyReply, err: unknown, done: HookHandlerDoneFunction) => void,
+    scheme: HttpAuthScheme | undefined, creds: Credentials
+  ): void => {
+    let result: LoginResultFor<AvatarInterfaces> | Promise<LoginResultFor<AvatarInterfaces>>
+    try {
+      result = portal.loginMaybeSync(creds, mind(request, reply), ...interfaces)
+    } catch (err) {
+      onFailure(request, reply, err, done)
+      return
+    }
+    if (isThenable(result)) {
+      result.then((resolved) => { accept(request, reply, scheme, creds, resolved); done() },
+        (err: unknown) => onFailure(request, reply, err, done))
+    } else {
+      accept(request, reply, scheme, creds, result)
+      done()
+    }
+  }
+
+  /** Digest schemes offering auth-int: their requests get the raw body hashed on its way to the parser. */
+  const bodySchemes = schemes.filter((s): s is DigestScheme => s instanceof DigestScheme && s.qop.includes('auth-int'))
+
+  /** Gives auth-int credentials the hash of the body; false when the body was not read (yet). */
+  const supplyEntityBody = (request: FastifyRequest, creds: DigestedCredentials): boolean => {
+    const hashed = (request as CredRequest)[kBodyHasher]?.hash
+    if (hashed !== undefined) {
+      creds.setEntityBody({ hash: hashed })
+      return true
+    }
+    const headers = request.headers
+    if (headers['transfer-encoding'] === undefined && (headers['content-length'] === undefined || headers['content-length'] === '0')) {
+      creds.setEntityBody({ bytes: new Uint8Array(0) })
+      return true
+    }
+    return false
+  }
+
   /**
    * The whole authentication step. Stays synchronous when the scheme, the checker and the realm answer
    * synchronously; `onFailure` decides how a refusal is answered (directly, or through `done(err)`).
@@ -270,20 +341,19 @@ function install (fastify: FastifyInstance, settings: ReturnType<typeof validate
       return
     }
     const login = (creds: Credentials): void => {
-      let result: LoginResultFor<AvatarInterfaces> | Promise<LoginResultFor<AvatarInterfaces>>
-      try {
-        result = portal.loginMaybeSync(creds, mind(request, reply), ...interfaces)
-      } catch (err) {
-        onFailure(request, reply, err, done)
-        return
+      if (creds instanceof DigestedCredentials && creds.needsEntityBody) {
+        // Digest auth-int covers the body, which is read after onRequest: finish in preValidation.
+        if (onFailure === refuse && bodySchemes.length > 0) {
+          (request as CredRequest)[kPendingLogin] = { scheme, credentials: creds, onFailure }
+          done()
+          return
+        }
+        if (!supplyEntityBody(request, creds)) {
+          onFailure(request, reply, new UnauthorizedLogin('Digest auth-int: the request body was not read yet'), done)
+          return
+        }
       }
-      if (isThenable(result)) {
-        result.then((resolved) => { accept(request, reply, scheme, creds, resolved); done() },
-          (err: unknown) => onFailure(request, reply, err, done))
-      } else {
-        accept(request, reply, scheme, creds, result)
-        done()
-      }
+      loginWith(request, reply, done, onFailure, scheme, creds)
     }
     if (isThenable(credentials)) credentials.then(login, (err: unknown) => onFailure(request, reply, err, done))
     else login(credentials)
@@ -309,6 +379,39 @@ function install (fastify: FastifyInstance, settings: ReturnType<typeof validate
     const existing = route.onRequest
     route.onRequest = existing === undefined ? [hook] : [hook, ...(Array.isArray(existing) ? existing : [existing])]
   })
+  if (bodySchemes.length > 0) {
+    fastify.decorateRequest(kPendingLogin, null)
+    fastify.decorateRequest(kBodyHasher, null)
+    fastify.addHook('preParsing', (request, _reply, payload, done) => {
+      const authorization = request.headers[authorizationHeader]
+      if (typeof authorization === 'string') {
+        for (const scheme of bodySchemes) {
+          const hasher = scheme.bodyHasher(authorization)
+          if (hasher !== undefined) {
+            (request as CredRequest)[kBodyHasher] = hasher
+            done(null, hasher.wrap(payload))
+            return
+          }
+        }
+      }
+      done(null, payload)
+    })
+    fastify.addHook('preValidation', (request, reply, done) => {
+      const pending = (request as CredRequest)[kPendingLogin]
+      if (pending === null || pending === undefined) { done(); return }
+      (request as CredRequest)[kPendingLogin] = null
+      if (!supplyEntityBody(request, pending.credentials)) {
+        pending.onFailure(request, reply, new UnauthorizedLogin('Digest auth-int: the request body could not be read'), done)
+        return
+      }
+      loginWith(request, reply, done, pending.onFailure, pending.scheme, pending.credentials)
+    })
+  }
+  if (settings.owned.length > 0) {
+    fastify.addHook('onClose', (_instance, done) => {
+      Promise.all(settings.owned.map((scheme) => scheme.close())).then(() => done(), done)
+    })
+  }
   fastify.addHook('onResponse', (request, _reply, done) => { runLogout(request); done() })
   fastify.addHook('onRequestAbort', (request, done) => { runLogout(request); done() })
 }

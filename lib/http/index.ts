@@ -3,4 +3,19 @@ export type { ChallengeParam } from './auth-params.js'
 export { parseBasic, formatBasic, basicChallenge, isBasic, MAX_BASIC_LENGTH } from './basic.js'
 export type { BasicCredentials } from './basic.js'
 export { BasicScheme } from './basic-scheme.js'
+export {
+  parseDigest, digestChallenge, digestAlgorithm, parseChallenges, formatDigestAuthorization, formatNonceCount,
+  formatAuthenticationInfo, parseAuthenticationInfo, headerText, MAX_DIGEST_LENGTH
+} from './digest.js'
+export type {
+  DigestAuthorization, DigestChallengeParams, ParsedChallenge, DigestAuthorizationFields, AuthenticationInfo
+} from './digest.js'
+export { NonceMinter, DEFAULT_NONCE_LIFETIME } from './nonce.js'
+export type { NonceOptions, MintedNonce } from './nonce.js'
+export type { NonceStore, NonceClaim } from './nonce-store.js'
+export { MemoryNonceStore } from './memory-nonce-store.js'
+export type { MemoryNonceStoreOptions } from './memory-nonce-store.js'
+export { DigestScheme, userhashResolver } from './digest-scheme.js'
+export type { DigestSchemeOptions, UserhashResolver, EntityBodyHasher } from './digest-scheme.js'
 export type { HttpAuthScheme, HttpRequestLike } from './scheme.js'
+export { RedisNonceStore, type RedisClientLike, type RedisConnectionOptions, type RedisNonceStoreOptions } from './redis-nonce-store.js'

@@ -38,7 +38,7 @@ export async function buildApp (options: Partial<CredPluginOptions> = {}): Promi
     authenticationRealm: 'test realm',
     ...options
   } as CredPluginOptions)
-  app.get('/whoami', async (request) => ({ avatarId: request.avatarId, name: request.avatar === null ? null : (request.avatar as TestUser).name, interface: request.avatarInterface?.name }))
+  app.get('/whoami', async (request) => ({ avatarId: request.avatarId, name: request.avatar === null ? null : (request.avatar as unknown as TestUser).name, interface: request.avatarInterface?.name }))
   app.get('/public', { config: { cred: false } }, async (request) => ({ public: true, avatar: request.avatar }))
   app.get('/boom', async () => { throw new Error('handler failed') })
   return { app, logs, logouts }

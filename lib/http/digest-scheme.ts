@@ -1,0 +1,340 @@
+import { createHash } from 'node:crypto'
+import { Transform, pipeline } from 'node:stream'
+import type { Readable } from 'node:stream'
+import {
+  DigestedCredentials, InvalidOption, MalformedCredentials, StaleNonce, StoreUnavailable, UnauthorizedLogin,
+  digestHash, digestHashName, isThenable
+} from '../cred/index.js'
+import type { Credentials, DigestAlgorithm, DigestQop } from '../cred/index.js'
+import { assertHeaderSafe } from './auth-params.js'
+import { digestAlgorithm, digestChallenge, formatAuthenticationInfo, headerText, parseDigest } from './digest.js'
+import type { DigestAuthorization } from './digest.js'
+import { MemoryNonceStore } from './memory-nonce-store.js'
+import { DEFAULT_NONCE_LIFETIME, NonceMinter } from './nonce.js'
+import type { NonceClaim, NonceStore } from './nonce-store.js'
+import type { HttpAuthScheme, HttpRequestLike } from './scheme.js'
+
+/**
+ * Finds the user a `userhash` stands for: given H(username ":" realm) (hex, of `algorithm`'s hash function), the
+ * user name, or `undefined` when no user has that hash. A hash cannot be inverted, so the server needs a list of
+ * its users; `userhashResolver` builds one from a list of names.
+ */
+export type UserhashResolver = (userhash: string, realm: string, algorithm: DigestAlgorithm) => string | undefined | PromiseLike<string | undefined>
+
+export interface DigestSchemeOptions {
+  /** The protection space (`realm="…"`): printable ASCII. */
+  authenticationRealm: string
+  /**
+   * Algorithms offered, one challenge each, in this order. Default `['SHA-256', 'MD5']`: curl and browsers answer
+   * the first challenge, python-requests the last, so the strongest goes first and MD5 last.
+   */
+  algorithms?: readonly DigestAlgorithm[]
+  /** qop values offered. Default `['auth']`. `auth-int` also protects the request body (the plugin hashes it). */
+  qop?: readonly DigestQop[]
+  /** HMAC key for nonces (≥ 16 bytes). Default: random per process. Give one to share nonces across instances. */
+  secret?: string | Uint8Array
+  /** Where used nonce counts are recorded. Default: a `MemoryNonceStore` of this scheme (closed by `close()`). */
+  nonceStore?: NonceStore
+  /** Milliseconds a nonce stays fresh. Default 300,000 (5 minutes). */
+  nonceLifetime?: number
+  /** Ask clients to send H(username ":" realm) instead of the name (RFC 7616 §3.4.4). Needs `resolveUserhash`. */
+  userhash?: boolean
+  /** Maps a userhash to its user; required by `userhash: true`, and accepted without it too. */
+  resolveUserhash?: UserhashResolver
+  /**
+   * Also accept RFC 2069 responses (no qop, no cnonce, no nonce count). Such a nonce is good for one request
+   * only: without a nonce count, a second use cannot be told from a replay. Default `false`.
+   */
+  legacyRfc2069?: boolean
+}
+
+/** Nonces this close to expiry (as a share of the lifetime) get a `nextnonce` in `Authentication-Info`. */
+const NEXTNONCE_SHARE = 0.2
+
+/**
+ * HTTP Digest (RFC 7616; RFC 2617 and, when enabled, RFC 2069) as a scheme: SHA-256, SHA-512-256 and MD5 (with
+ * their `-sess` variants), qop `auth` and `auth-int`, `userhash`, unforgeable expiring nonces, replay protection
+ * through a nonce store, `stale=true` for expired nonces, `Authentication-Info` with `rspauth` and `nextnonce`.
+ *
+ * `credentials()` checks, in order: syntax; realm; that the algorithm and qop were offered; that `uri` is this
+ * request's target (exactly, query included; an absolute URI must have the same path and query); that the nonce
+ * is ours (its MAC, checked only the first time a synchronous store sees it), fresh, and returned with its
+ * opaque; then it claims the nonce count in the store **before** returning credentials, so a replay never
+ * reaches a checker. It answers synchronously with a synchronous store.
+ *
+ * @example
+ * import { DigestScheme } from 'fastify-cred'
+ * const digest = new DigestScheme({ authenticationRealm: 'api', secret: process.env.DIGEST_SECRET })
+ * digest.challenges({ method: 'GET', url: '/' }, false)
+ * // ['Digest realm="api", qop="auth", algorithm=SHA-256, nonce="…", opaque="…", charset=UTF-8',
+ * //  'Digest realm="api", qop="auth", algorithm=MD5, nonce="…", opaque="…", charset=UTF-8']
+ */
+export class DigestScheme implements HttpAuthScheme {
+  readonly name = 'digest'
+  readonly authenticationRealm: string
+  readonly algorithms: readonly DigestAlgorithm[]
+  readonly qop: readonly DigestQop[]
+  readonly nonceStore: NonceStore
+  readonly nonceLifetime: number
+  readonly userhash: boolean
+  readonly legacyRfc2069: boolean
+  readonly #nonces: NonceMinter
+  readonly #ownStore: boolean
+  readonly #resolveUserhash: UserhashResolver | undefined
+
+  constructor (options: DigestSchemeOptions) {
+    if (options === null || typeof options !== 'object') throw new InvalidOption('DigestScheme needs options: { authenticationRealm }')
+    assertHeaderSafe('authenticationRealm', options.authenticationRealm)
+    this.authenticationRealm = options.authenticationRealm
+
+    const algorithms = options.algorithms ?? ['SHA-256', 'MD5']
+    if (!Array.isArray(algorithms) || algorithms.length === 0) throw new InvalidOption('Digest `algorithms` must be a non-empty array, e.g. [\'SHA-256\', \'MD5\']')
+    const canonical = algorithms.map((a: unknown) => {
+      const found = typeof a === 'string' ? digestAlgorithm(a) : undefined
+      if (found === undefined) throw new InvalidOption(`Unknown Digest algorithm ${JSON.stringify(a)}; use MD5, MD5-sess, SHA-256, SHA-256-sess, SHA-512-256 or SHA-512-256-sess`)
+      return found
+    })
+    if (new Set(canonical).size !== canonical.length) throw new InvalidOption(`A Digest algorithm is listed twice (${canonical.join(', ')})`)
+    this.algorithms = Object.freeze(canonical)
+
+    this.legacyRfc2069 = options.legacyRfc2069 === true
+    const qop = options.qop ?? ['auth']
+    if (!Array.isArray(qop) || !qop.every((q: unknown) => q === 'auth' || q === 'auth-int') || new Set(qop).size !== qop.length) {
+      throw new InvalidOption('Digest `qop` must be an array of \'auth\' and/or \'auth-int\'')
+    }
+    if (qop.length === 0 && !this.legacyRfc2069) throw new InvalidOption('Digest `qop` is empty: offer \'auth\', or set legacyRfc2069: true for RFC 2069 only')
+    this.qop = Object.freeze([...qop])
+
+    this.#nonces = new NonceMinter({ secret: options.secret, lifetime: options.nonceLifetime ?? DEFAULT_NONCE_LIFETIME })
+    this.nonceLifetime = this.#nonces.lifetime
+
+    if (options.nonceStore !== undefined) {
+      const store: unknown = options.nonceStore
+      if (store === null || typeof store !== 'object' || typeof (store as NonceStore).claim !== 'function') {
+        throw new InvalidOption('Digest `nonceStore` must implement NonceStore: claim(nonce, nc, issuedAt, expiresAt)')
+      }
+      this.nonceStore = options.nonceStore
+      this.#ownStore = false
+    } else {
+      this.nonceStore = new MemoryNonceStore()
+      this.#ownStore = true
+    }
+
+    if (options.resolveUserhash !== undefined && typeof options.resolveUserhash !== 'function') {
+      throw new InvalidOption('Digest `resolveUserhash` must be a function (userhash, realm, algorithm) => username | undefined')
+    }
+    this.#resolveUserhash = options.resolveUserhash
+    this.userhash = options.userhash === true
+    if (this.userhash && this.#resolveUserhash === undefined) {
+      throw new InvalidOption('Digest `userhash: true` needs `resolveUserhash` (a hash cannot be turned back into a user name), e.g. userhashResolver(() => checker.usernames())')
+    }
+  }
+
+  challenges (_request: HttpRequestLike, stale: boolean): readonly string[] {
+    const { nonce, opaque } = this.#nonces.mint()
+    return this.algorithms.map((algorithm) => digestChallenge({
+      realm: this.authenticationRealm, algorithm, qop: this.qop, nonce, opaque, stale, userhash: this.userhash
+    }))
+  }
+
+  credentials (authorization: string, request: HttpRequestLike): Credentials | PromiseLike<Credentials> {
+    const parsed = parseDigest(authorization)
+    if (parsed.realm !== this.authenticationRealm) throw new UnauthorizedLogin('Digest realm is not ours')
+    if (!this.algorithms.includes(parsed.algorithm)) throw new UnauthorizedLogin(`Digest algorithm ${parsed.algorithm} was not offered`)
+    if (parsed.qop === undefined ? !this.legacyRfc2069 : !this.qop.includes(parsed.qop)) throw new UnauthorizedLogin('Digest qop was not offered')
+    if (!uriMatches(parsed.uri, request.url)) throw new MalformedCredentials('Digest uri is not the request-target')
+    if (parsed.opaque === undefined) throw new MalformedCredentials('Malformed Digest credentials: no opaque')
+    const nonce = parsed.nonce
+    const issuedAt = this.#nonces.issuedAt(nonce)
+    if (issuedAt === undefined) throw new UnauthorizedLogin('Digest nonce is not one of ours')
+    // A nonce the store already holds had its MAC checked when it was first claimed.
+    if (this.nonceStore.has?.(nonce) !== true && !this.#nonces.authentic(nonce)) throw new UnauthorizedLogin('Digest nonce is not one of ours')
+    if (parsed.opaque !== this.#nonces.opaqueOf(nonce)) throw new UnauthorizedLogin('Digest opaque does not belong to the nonce')
+    const expiresAt = issuedAt + this.nonceLifetime
+    if (Date.now() >= expiresAt) throw new StaleNonce('Digest nonce expired')
+
+    let claim: NonceClaim | Promise<NonceClaim>
+    try {
+      claim = this.nonceStore.claim(nonce, parsed.qop === undefined ? 1 : parsed.ncValue, issuedAt, expiresAt)
+    } catch (err) {
+      throw storeUnavailable(err)
+    }
+    if (isThenable(claim)) {
+      return Promise.resolve(claim).then((answer) => this.#afterClaim(answer, parsed, request), (err: unknown) => { throw storeUnavailable(err) })
+    }
+    return this.#afterClaim(claim, parsed, request)
+  }
+
+  /**
+   * `Authentication-Info` for a successful Digest login (qop `auth` / `auth-int`): `rspauth` proving the server
+   * knows the password (qop `auth` only: for `auth-int` it would cover the response body, unknown at this point),
+   * `qop`, `nc`, `cnonce`, and `nextnonce` when the nonce is in the last fifth of its life.
+   */
+  successHeaders (credentials: Credentials, _request: HttpRequestLike): Readonly<Record<string, string>> | undefined {
+    if (!(credentials instanceof DigestedCredentials) || credentials.qop === undefined) return undefined
+    const issuedAt = this.#nonces.issuedAt(credentials.nonce)
+    const now = Date.now()
+    const nextnonce = issuedAt !== undefined && now >= issuedAt + this.nonceLifetime * (1 - NEXTNONCE_SHARE)
+      ? this.#nonces.mint(now, this.#nonces.opaqueOf(credentials.nonce)).nonce
+      : undefined
+    return {
+      'Authentication-Info': formatAuthenticationInfo({
+        rspauth: credentials.qop === 'auth' ? credentials.responseAuth() : undefined,
+        qop: credentials.qop,
+        nc: credentials.nc,
+        cnonce: credentials.cnonce,
+        nextnonce
+      })
+    }
+  }
+
+  /**
+   * For `auth-int`: when `authorization` asks for it (and this scheme offers it), something to pass the raw
+   * request body through, which hashes it with the credentials' algorithm on the way. `undefined` otherwise.
+   * A framework calls this before the body is read and gives the hash to `DigestedCredentials.setEntityBody`.
+   *
+   * @example
+   * const hasher = digest.bodyHasher(request.headers.authorization ?? '')
+   * const body = hasher === undefined ? rawBody : hasher.wrap(rawBody)
+   * // … once the body has been read: credentials.setEntityBody({ hash: hasher.hash })
+   */
+  bodyHasher (authorization: string): EntityBodyHasher | undefined {
+    if (!this.qop.includes('auth-int') || !authorization.includes('auth-int')) return undefined
+    let parsed: DigestAuthorization
+    try {
+      parsed = parseDigest(authorization)
+    } catch {
+      return undefined
+    }
+    return parsed.qop === 'auth-int' ? new BodyHasher(digestHashName(parsed.algorithm)) : undefined
+  }
+
+  /** Stops the default nonce store's timer. A store passed in `nonceStore` belongs to the caller and stays open. */
+  async close (): Promise<void> {
+    if (this.#ownStore) await this.nonceStore.close?.()
+  }
+
+  #afterClaim (claim: NonceClaim, parsed: DigestAuthorization, request: HttpRequestLike): DigestedCredentials | Promise<DigestedCredentials> {
+    if (claim === 'replayed') throw new UnauthorizedLogin('Digest nonce count was used before')
+    if (claim === 'forgotten') throw new StaleNonce('Digest nonce was forgotten by the nonce store')
+    if (claim !== 'accepted') throw new StoreUnavailable('The nonce store answered neither accepted, replayed nor forgotten')
+    if (!parsed.userhash) return this.#credentials(parsed, parsed.username, request)
+    if (this.#resolveUserhash === undefined) throw new UnauthorizedLogin('Digest userhash is not accepted here')
+    const username = this.#resolveUserhash(parsed.username.toLowerCase(), parsed.realm, parsed.algorithm)
+    if (isThenable(username)) return Promise.resolve(username).then((name) => this.#credentials(parsed, name, request))
+    return this.#credentials(parsed, username, request)
+  }
+
+  #credentials (parsed: DigestAuthorization, username: string | undefined, request: HttpRequestLike): DigestedCredentials {
+    return new DigestedCredentials({
+      // An unknown userhash goes on as a name no user has, so the checker spends the time a wrong password costs.
+      username: username ?? parsed.username,
+      realm: parsed.realm,
+      method: request.method,
+      uri: parsed.uri,
+      algorithm: parsed.algorithm,
+      nonce: parsed.nonce,
+      cnonce: parsed.cnonce,
+      nc: parsed.nc,
+      qop: parsed.qop,
+      response: parsed.response,
+      userhash: parsed.userhash
+    })
+  }
+}
+
+/** Hashes a request body as it streams through, for Digest `auth-int`. */
+export interface EntityBodyHasher {
+  /** A stream giving the same bytes as `body`, hashing them as they pass. */
+  wrap (body: Readable): Readable
+  /** The hash (hex) once the whole body has gone through `wrap`'s stream; `undefined` before. */
+  readonly hash: string | undefined
+}
+
+class BodyHasher implements EntityBodyHasher {
+  hash: string | undefined
+  readonly #hashName: string
+
+  constructor (hashName: string) {
+    this.#hashName = hashName
+  }
+
+  wrap (body: Readable): Readable {
+    const hasher = createHash(this.#hashName)
+    let received = 0
+    const through: Transform & { receivedEncodedLength?: number } = new Transform({
+      transform: (chunk: Buffer, _encoding, callback) => {
+        hasher.update(chunk)
+        received += chunk.length
+        // Fastify checks Content-Length and bodyLimit against this when a preParsing hook replaces the stream.
+        through.receivedEncodedLength = received
+        callback(null, chunk)
+      },
+      flush: (callback) => {
+        this.hash = hasher.digest('hex')
+        callback()
+      }
+    })
+    through.receivedEncodedLength = 0
+    pipeline(body, through, () => {})
+    return through
+  }
+}
+
+function storeUnavailable (err: unknown): StoreUnavailable {
+  if (err instanceof StoreUnavailable) return err
+  return new StoreUnavailable('The Digest nonce store failed', { cause: err })
+}
+
+/**
+ * True when a Digest `uri` names the request-target `url`: the same string (query included), or an absolute URI
+ * whose path and query are `url`.
+ */
+function uriMatches (uri: string, url: string): boolean {
+  if (uri === url) return true
+  const target = headerText(url)
+  if (uri === target) return true
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(uri)
+  if (scheme === null || target.startsWith('/') === false) return false
+  const slash = uri.indexOf('/', scheme[0].length)
+  const question = uri.indexOf('?', scheme[0].length)
+  if (slash === -1 && question === -1) return target === '/'
+  if (slash === -1 || (question !== -1 && question < slash)) return `/${uri.slice(question)}` === target
+  return uri.slice(slash) === target
+}
+
+/**
+ * A `UserhashResolver` over a list of user names (from a checker, a database query): hashes every name once per
+ * realm and hash function and looks hashes up in a table. The table is rebuilt on a miss, at most once per
+ * `refreshInterval` (default 10 s), so a new user is found soon and a flood of unknown hashes costs nothing.
+ *
+ * @example
+ * import { DigestScheme, InMemoryChecker, userhashResolver } from 'fastify-cred'
+ * const checker = new InMemoryChecker({ alice: 'wonderland' })
+ * const digest = new DigestScheme({ authenticationRealm: 'api', userhash: true,
+ *   resolveUserhash: userhashResolver(() => checker.usernames()) })
+ */
+export function userhashResolver (usernames: () => Iterable<string>, options: { refreshInterval?: number } = {}): UserhashResolver {
+  if (typeof usernames !== 'function') throw new InvalidOption('userhashResolver needs a function returning the user names')
+  const refreshInterval = options.refreshInterval ?? 10_000
+  const tables = new Map<string, { builtAt: number, byHash: Map<string, string> }>()
+  const build = (realm: string, algorithm: DigestAlgorithm): Map<string, string> => {
+    const byHash = new Map<string, string>()
+    for (const name of usernames()) byHash.set(digestHash(algorithm, `${name}:${realm}`), name)
+    return byHash
+  }
+  return (userhash, realm, algorithm) => {
+    const key = `${algorithm.replace(/-sess$/, '')}\0${realm}`
+    let table = tables.get(key)
+    const now = Date.now()
+    if (table === undefined) {
+      table = { builtAt: now, byHash: build(realm, algorithm) }
+      tables.set(key, table)
+    }
+    const found = table.byHash.get(userhash)
+    if (found !== undefined || now - table.builtAt < refreshInterval) return found
+    table.builtAt = now
+    table.byHash = build(realm, algorithm)
+    return table.byHash.get(userhash)
+  }
+}

@@ -1,0 +1,451 @@
+import { MalformedCredentials, digestHexLength } from '../cred/index.js'
+import type { DigestAlgorithm, DigestQop } from '../cred/index.js'
+import { formatChallenge, hasScheme, quote } from './auth-params.js'
+import type { ChallengeParam } from './auth-params.js'
+
+/**
+ * The HTTP Digest codec (RFC 7616, RFC 2617, RFC 2069): parses `Authorization: Digest` values, formats challenges,
+ * `Authorization` values (for clients) and `Authentication-Info`. Pure functions: no nonces, no stores, no
+ * password checks (`DigestScheme` and `DigestedCredentials` do those).
+ */
+
+/**
+ * Longest `Authorization: Digest` value accepted (16 KiB, Node's default limit for all headers together); longer
+ * ones are malformed and are not scanned.
+ */
+export const MAX_DIGEST_LENGTH = 16384
+
+/** An `Authorization: Digest` value, parsed and checked for form (not for truth). */
+export interface DigestAuthorization {
+  /**
+   * The user name: from `username`, or decoded from `username*` (RFC 8187). With `userhash`, the hex hash
+   * H(username ":" realm) the client sent instead.
+   */
+  readonly username: string
+  readonly userhash: boolean
+  readonly realm: string
+  readonly nonce: string
+  readonly uri: string
+  /** Lower-case hex, of the length the algorithm gives. */
+  readonly response: string
+  /** Canonical spelling; `MD5` when the client sent none (RFC 7616 §3.4). */
+  readonly algorithm: DigestAlgorithm
+  /** Absent for RFC 2069 responses. */
+  readonly qop: DigestQop | undefined
+  readonly cnonce: string | undefined
+  /** The nonce count as sent (8 hex digits) and its value; absent without qop. */
+  readonly nc: string | undefined
+  readonly ncValue: number
+  readonly opaque: string | undefined
+}
+
+const ALGORITHMS: ReadonlyMap<string, DigestAlgorithm> = new Map<string, DigestAlgorithm>([
+  ['md5', 'MD5'], ['md5-sess', 'MD5-sess'], ['sha-256', 'SHA-256'], ['sha-256-sess', 'SHA-256-sess'],
+  ['sha-512-256', 'SHA-512-256'], ['sha-512-256-sess', 'SHA-512-256-sess']
+])
+
+/**
+ * The canonical name of a Digest algorithm, matched case-insensitively (`sha-256` → `SHA-256`), or `undefined`.
+ *
+ * @example
+ * digestAlgorithm('md5-SESS') // 'MD5-sess'
+ */
+export function digestAlgorithm (name: string): DigestAlgorithm | undefined {
+  return ALGORITHMS.get(name.toLowerCase())
+}
+
+// tchar (RFC 9110 §5.6.2) as a lookup table: ! # $ % & ' * + - . ^ _ ` | ~ DIGIT ALPHA
+const TCHAR = new Uint8Array(128)
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[c.charCodeAt(0)] = 1
+
+const isOws = (c: number): boolean => c === 32 || c === 9
+const HEX = /^[0-9a-fA-F]+$/
+const NC = /^[0-9a-fA-F]{8}$/
+const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*/
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * Node hands header bytes over as Latin-1 characters; clients send UTF-8 (we ask for it with `charset=UTF-8`).
+ * Turns such a string back into what the client meant. Text that is not valid UTF-8 stays Latin-1 (RFC 2617's
+ * default), and a string holding characters above U+00FF was never a raw header and is returned unchanged.
+ *
+ * @example
+ * headerText('J\u00c3\u00a4s\u00c3\u00b8n') // 'Jäsøn'
+ */
+export function headerText (value: string): string {
+  let high = false
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i)
+    if (c > 0xff) return value
+    if (c >= 0x80) high = true
+  }
+  if (!high) return value
+  try {
+    return utf8.decode(Buffer.from(value, 'latin1'))
+  } catch {
+    return value
+  }
+}
+
+/** One auth-param list scanned: names lower-cased, values unquoted. `next` is where scanning stopped. */
+interface Scanned {
+  readonly params: Map<string, string>
+  readonly quoted: Set<string>
+  readonly next: number
+}
+
+/**
+ * Scans `name=value` pairs from `start`. With `stopAtScheme`, stops (without consuming) at an element that is not
+ * a pair (the next challenge's scheme in a `WWW-Authenticate` list). Returns `undefined` for anything malformed:
+ * bad quoting, control characters, a pair without value, a duplicated name.
+ */
+function scanParams (input: string, start: number, stopAtScheme: boolean): Scanned | undefined {
+  const params = new Map<string, string>()
+  const quoted = new Set<string>()
+  const n = input.length
+  let i = start
+  for (;;) {
+    while (i < n && (isOws(input.charCodeAt(i)) || input.charCodeAt(i) === 44)) i++
+    if (i >= n) break
+    const nameStart = i
+    while (i < n && input.charCodeAt(i) < 128 && TCHAR[input.charCodeAt(i)] === 1) i++
+    if (i === nameStart) return undefined
+    const name = input.slice(nameStart, i).toLowerCase()
+    let j = i
+    while (j < n && isOws(input.charCodeAt(j))) j++
+    if (j >= n || input.charCodeAt(j) !== 61) {
+      if (stopAtScheme) return { params, quoted, next: nameStart }
+      return undefined
+    }
+    i = j + 1
+    while (i < n && isOws(input.charCodeAt(i))) i++
+    let value: string
+    if (i < n && input.charCodeAt(i) === 34) {
+      i++
+      let out = ''
+      let from = i
+      for (;;) {
+        if (i >= n) return undefined
+        const c = input.charCodeAt(i)
+        if (c === 34) break
+        if ((c < 32 && c !== 9) || c === 127) return undefined
+        if (c === 92) {
+          out += input.slice(from, i)
+          i++
+          if (i >= n) return undefined
+          const escaped = input.charCodeAt(i)
+          if ((escaped < 32 && escaped !== 9) || escaped === 127) return undefined
+          from = i
+        }
+        i++
+      }
+      value = out + input.slice(from, i)
+      i++
+      quoted.add(name)
+    } else {
+      // Bare values: tokens by the grammar, but real clients also send bare URIs and base64; any visible ASCII
+      // up to the next comma or space is unambiguous.
+      const valueStart = i
+      while (i < n) {
+        const c = input.charCodeAt(i)
+        if (c <= 32 || c >= 127 || c === 44 || c === 34) break
+        i++
+      }
+      if (i === valueStart) return undefined
+      value = input.slice(valueStart, i)
+    }
+    if (params.has(name)) return undefined
+    params.set(name, value)
+    while (i < n && isOws(input.charCodeAt(i))) i++
+    if (i < n && input.charCodeAt(i) !== 44) return undefined
+  }
+  return { params, quoted, next: n }
+}
+
+/** RFC 8187 ext-value (`UTF-8''J%C3%A4s%C3%B8n%20Doe`) decoded, or `undefined`. */
+function decodeExtValue (value: string): string | undefined {
+  const m = /^([A-Za-z0-9!#$%&+\-^_`{}~]+)'[A-Za-z0-9-]*'((?:%[0-9A-Fa-f]{2}|[A-Za-z0-9!#$&+\-.^_`|~])*)$/.exec(value)
+  if (m === null) return undefined
+  const charset = (m[1] as string).toLowerCase()
+  const bytes = Buffer.from((m[2] as string).replace(/%([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1')
+  if (charset === 'iso-8859-1') return bytes.toString('latin1')
+  if (charset !== 'utf-8') return undefined
+  try {
+    return utf8.decode(bytes)
+  } catch {
+    return undefined
+  }
+}
+
+const malformed = (why: string): MalformedCredentials => new MalformedCredentials(`Malformed Digest credentials: ${why}`)
+
+/**
+ * Parses an `Authorization: Digest` value. Accepts what real clients send: parameter names in any case, quoted or
+ * bare `qop` / `algorithm` / `nc` / `response`, commas and escapes inside quoted strings, algorithm names in any
+ * case, `username*` (RFC 8187) and `userhash=true`. Throws only `MalformedCredentials`: for a duplicated
+ * parameter, a missing required one, bad quoting, an unknown algorithm or qop, a response of the wrong length, a
+ * value longer than `MAX_DIGEST_LENGTH`. Says nothing about whether the response is right.
+ *
+ * @example
+ * import { parseDigest } from 'fastify-cred'
+ * const d = parseDigest('Digest username="Mufasa", realm="testrealm@host.com", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", ' +
+ *   'uri="/dir/index.html", qop=auth, nc=00000001, cnonce="0a4f113b", ' +
+ *   'response="6629fae49393a05397450978507c4ef1", opaque="5ccc069c403ebaf9f0171e9517f40e41"')
+ * d.algorithm // 'MD5'
+ * d.ncValue // 1
+ */
+export function parseDigest (authorization: string): DigestAuthorization {
+  if (typeof authorization !== 'string' || authorization.length > MAX_DIGEST_LENGTH) throw malformed('too long')
+  if (!hasScheme(authorization, 'digest')) throw malformed('not the Digest scheme')
+  const scanned = scanParams(authorization, 7, false)
+  if (scanned === undefined) throw malformed('bad syntax')
+  const p = scanned.params
+  const realm = p.get('realm')
+  const nonce = p.get('nonce')
+  const uri = p.get('uri')
+  const responseValue = p.get('response')
+  if (realm === undefined) throw malformed('no realm')
+  if (nonce === undefined || nonce === '') throw malformed('no nonce')
+  if (uri === undefined || uri === '') throw malformed('no uri')
+  if (responseValue === undefined) throw malformed('no response')
+
+  const algorithmName = p.get('algorithm')
+  const algorithm = algorithmName === undefined ? 'MD5' : digestAlgorithm(algorithmName)
+  if (algorithm === undefined) throw malformed('unsupported algorithm')
+  if (responseValue.length !== digestHexLength(algorithm) || !HEX.test(responseValue)) throw malformed('response is not a hash of the algorithm')
+
+  const userhashValue = p.get('userhash')?.toLowerCase()
+  if (userhashValue !== undefined && userhashValue !== 'true' && userhashValue !== 'false') throw malformed('userhash is neither true nor false')
+  const userhash = userhashValue === 'true'
+
+  const plainUsername = p.get('username')
+  const extUsername = p.get('username*')
+  let username: string
+  if (plainUsername !== undefined) {
+    if (extUsername !== undefined) throw malformed('both username and username*')
+    username = scanned.quoted.has('username') ? headerText(plainUsername) : plainUsername
+  } else if (extUsername !== undefined) {
+    if (userhash) throw malformed('username* with userhash')
+    const decoded = decodeExtValue(extUsername)
+    if (decoded === undefined) throw malformed('bad username*')
+    username = decoded
+  } else {
+    throw malformed('no username')
+  }
+
+  const qopValue = p.get('qop')
+  const cnonce = p.get('cnonce')
+  const nc = p.get('nc')
+  let qop: DigestQop | undefined
+  let ncValue = 0
+  if (qopValue !== undefined) {
+    const lower = qopValue.toLowerCase()
+    if (lower !== 'auth' && lower !== 'auth-int') throw malformed('unknown qop')
+    qop = lower
+    if (cnonce === undefined || cnonce === '') throw malformed('qop without cnonce')
+    if (nc === undefined || !NC.test(nc)) throw malformed('qop without an 8-digit hex nc')
+    ncValue = parseInt(nc, 16)
+    if (ncValue === 0) throw malformed('nc of zero')
+  } else if (cnonce !== undefined || nc !== undefined) {
+    throw malformed('cnonce or nc without qop')
+  }
+
+  return {
+    username,
+    userhash,
+    realm: headerText(realm),
+    nonce,
+    uri: headerText(uri),
+    response: responseValue.toLowerCase(),
+    algorithm,
+    qop,
+    cnonce: cnonce === undefined ? undefined : headerText(cnonce),
+    nc,
+    ncValue,
+    opaque: p.get('opaque')
+  }
+}
+
+/** What a Digest challenge says. */
+export interface DigestChallengeParams {
+  readonly realm: string
+  readonly algorithm: DigestAlgorithm
+  /** The qop values offered; empty for an RFC 2069 challenge. */
+  readonly qop: readonly DigestQop[]
+  readonly nonce: string
+  readonly opaque: string
+  /** Ask for `username` = H(username ":" realm). */
+  readonly userhash?: boolean
+  /** The refused credentials were right but their nonce is too old: retry with this one, without asking the user. */
+  readonly stale?: boolean
+}
+
+/**
+ * Formats one self-contained Digest challenge (RFC 7616 §3.3): realm, qop, algorithm, nonce, opaque, `stale=true`
+ * when asked, `charset=UTF-8` and `userhash=true` when asked. Send one per algorithm, strongest first.
+ *
+ * @example
+ * digestChallenge({ realm: 'api', algorithm: 'SHA-256', qop: ['auth'], nonce: 'n', opaque: 'o' })
+ * // 'Digest realm="api", qop="auth", algorithm=SHA-256, nonce="n", opaque="o", charset=UTF-8'
+ */
+export function digestChallenge (challenge: DigestChallengeParams): string {
+  const params: ChallengeParam[] = [['realm', challenge.realm]]
+  if (challenge.qop.length > 0) params.push(['qop', challenge.qop.join(', ')])
+  params.push(['algorithm', challenge.algorithm, 'token'], ['nonce', challenge.nonce], ['opaque', challenge.opaque])
+  if (challenge.stale === true) params.push(['stale', 'true', 'token'])
+  params.push(['charset', 'UTF-8', 'token'])
+  if (challenge.userhash === true) params.push(['userhash', 'true', 'token'])
+  return formatChallenge('Digest', params)
+}
+
+/** One challenge of a `WWW-Authenticate` / `Proxy-Authenticate` value. */
+export interface ParsedChallenge {
+  /** Lower-case scheme name (`'digest'`, `'basic'`). */
+  readonly scheme: string
+  /** Parameter names lower-cased, values unquoted. Empty for a token68 challenge. */
+  readonly params: ReadonlyMap<string, string>
+}
+
+/**
+ * Splits a `WWW-Authenticate` value (several challenges may share one line, as `fetch` joins header lines with
+ * `, `) into challenges. Never throws: what cannot be parsed ends the list.
+ *
+ * @example
+ * parseChallenges('Digest realm="a, b", nonce="x", Basic realm="c"').map((c) => c.scheme) // ['digest', 'basic']
+ */
+export function parseChallenges (value: string): ParsedChallenge[] {
+  const out: ParsedChallenge[] = []
+  if (typeof value !== 'string' || value.length > 8 * MAX_DIGEST_LENGTH) return out
+  const n = value.length
+  let i = 0
+  while (i < n) {
+    while (i < n && (isOws(value.charCodeAt(i)) || value.charCodeAt(i) === 44)) i++
+    const start = i
+    while (i < n && value.charCodeAt(i) < 128 && TCHAR[value.charCodeAt(i)] === 1) i++
+    if (i === start) break
+    const scheme = value.slice(start, i).toLowerCase()
+    if (i >= n || value.charCodeAt(i) === 44) {
+      out.push({ scheme, params: new Map() })
+      continue
+    }
+    if (value.charCodeAt(i) !== 32) break
+    // A token68 (`Negotiate abc==`) is a challenge without parameters: `abc=` followed by the end or a comma
+    // cannot be a parameter, which needs a value.
+    let j = i
+    while (j < n && value.charCodeAt(j) === 32) j++
+    const token68 = TOKEN68.exec(value.slice(j, j + MAX_DIGEST_LENGTH))
+    if (token68 !== null) {
+      let k = j + token68[0].length
+      while (k < n && isOws(value.charCodeAt(k))) k++
+      if (k >= n || value.charCodeAt(k) === 44) {
+        out.push({ scheme, params: new Map() })
+        i = k
+        continue
+      }
+    }
+    const scanned = scanParams(value, i, true)
+    if (scanned === undefined) break
+    out.push({ scheme, params: scanned.params })
+    i = scanned.next
+  }
+  return out
+}
+
+/** The fields of an `Authorization: Digest` value a client sends. */
+export interface DigestAuthorizationFields {
+  /** The user name, or H(username ":" realm) with `userhash`. Non-ASCII names go out as `username*`. */
+  readonly username: string
+  readonly userhash?: boolean
+  readonly realm: string
+  readonly nonce: string
+  readonly uri: string
+  readonly algorithm: DigestAlgorithm
+  readonly response: string
+  readonly qop?: DigestQop | undefined
+  readonly cnonce?: string | undefined
+  /** The nonce count (1, 2, …); sent as 8 hex digits. */
+  readonly nc?: number | undefined
+  readonly opaque?: string | undefined
+}
+
+/**
+ * Formats the nonce count as 8 lower-case hex digits.
+ *
+ * @example
+ * formatNonceCount(2) // '00000002'
+ */
+export function formatNonceCount (nc: number): string {
+  return nc.toString(16).padStart(8, '0')
+}
+
+/**
+ * Formats an `Authorization: Digest` value (the client side). A user name that is not printable ASCII goes out as
+ * `username*=UTF-8''…` (RFC 7616 §3.4.4) unless it is a userhash.
+ *
+ * @example
+ * formatDigestAuthorization({ username: 'Mufasa', realm: 'r', nonce: 'n', uri: '/', algorithm: 'MD5',
+ *   response: '…', qop: 'auth', cnonce: 'c', nc: 1, opaque: 'o' })
+ */
+export function formatDigestAuthorization (fields: DigestAuthorizationFields): string {
+  const parts: string[] = []
+  if (fields.userhash !== true && !/^[\x20-\x7e]*$/.test(fields.username)) {
+    parts.push(`username*=UTF-8''${encodeURIComponent(fields.username).replace(/['()*!]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`)
+  } else {
+    parts.push(`username=${quote(fields.username)}`)
+  }
+  parts.push(`realm=${quote(fields.realm)}`, `uri=${quote(fields.uri)}`, `algorithm=${fields.algorithm}`, `nonce=${quote(fields.nonce)}`)
+  if (fields.qop !== undefined) {
+    parts.push(`nc=${formatNonceCount(fields.nc ?? 1)}`, `cnonce=${quote(fields.cnonce ?? '')}`, `qop=${fields.qop}`)
+  }
+  parts.push(`response=${quote(fields.response)}`)
+  if (fields.opaque !== undefined) parts.push(`opaque=${quote(fields.opaque)}`)
+  if (fields.userhash === true) parts.push('userhash=true')
+  return `Digest ${parts.join(', ')}`
+}
+
+/** What `Authentication-Info` says (RFC 7616 §3.5). */
+export interface AuthenticationInfo {
+  readonly rspauth?: string | undefined
+  readonly qop?: DigestQop | undefined
+  readonly nc?: string | undefined
+  readonly cnonce?: string | undefined
+  readonly nextnonce?: string | undefined
+}
+
+/**
+ * Formats an `Authentication-Info` value.
+ *
+ * @example
+ * formatAuthenticationInfo({ rspauth: 'ab', qop: 'auth', nc: '00000001', cnonce: 'c' })
+ * // 'rspauth="ab", qop=auth, nc=00000001, cnonce="c"'
+ */
+export function formatAuthenticationInfo (info: AuthenticationInfo): string {
+  const parts: string[] = []
+  if (info.rspauth !== undefined) parts.push(`rspauth=${quote(info.rspauth)}`)
+  if (info.qop !== undefined) parts.push(`qop=${info.qop}`)
+  if (info.nc !== undefined) parts.push(`nc=${info.nc}`)
+  if (info.cnonce !== undefined) parts.push(`cnonce=${quote(info.cnonce)}`)
+  if (info.nextnonce !== undefined) parts.push(`nextnonce=${quote(info.nextnonce)}`)
+  return parts.join(', ')
+}
+
+/**
+ * Parses an `Authentication-Info` value; `undefined` when malformed.
+ *
+ * @example
+ * parseAuthenticationInfo('rspauth="ab", qop=auth, nc=00000001, cnonce="c"')?.rspauth // 'ab'
+ */
+export function parseAuthenticationInfo (value: string): AuthenticationInfo | undefined {
+  if (typeof value !== 'string' || value.length > MAX_DIGEST_LENGTH) return undefined
+  const scanned = scanParams(value, 0, false)
+  if (scanned === undefined) return undefined
+  const p = scanned.params
+  const qop = p.get('qop')?.toLowerCase()
+  return {
+    rspauth: p.get('rspauth'),
+    qop: qop === 'auth' || qop === 'auth-int' ? qop : undefined,
+    nc: p.get('nc'),
+    cnonce: p.get('cnonce'),
+    nextnonce: p.get('nextnonce')
+  }
+}

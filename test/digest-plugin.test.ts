@@ -1,0 +1,355 @@
+import t from 'tap'
+import {
+  InMemoryChecker, InvalidOption, MemoryNonceStore, NonceMinter, StoreUnavailable, digestAuthorization,
+  parseAuthenticationInfo, pickDigestChallenge, rspauthMatches, userhashResolver
+} from '../lib/index.js'
+import type { DigestChallenge, DigestPluginOptions, DigestQop, NonceStore, SchemeName } from '../lib/index.js'
+import { basic, buildApp } from './helpers/app.js'
+import type { TestApp } from './helpers/app.js'
+
+const SECRET = 'test secret, at least sixteen bytes'
+
+async function digestApp (digest: DigestPluginOptions = {}, schemes: SchemeName[] = ['digest']): Promise<TestApp> {
+  const built = await buildApp({ schemes, digest: { secret: SECRET, ...digest } })
+  built.app.post('/echo', async (request) => ({ avatarId: request.avatarId, body: request.body }))
+  return built
+}
+
+const headerList = (value: string | string[] | number | undefined): string[] => value === undefined ? [] : Array.isArray(value) ? value : [String(value)]
+
+/** The first Digest challenge the app sends for `url` (as curl and browsers pick it). */
+async function challengeOf ({ app }: TestApp, url = '/whoami', method: 'GET' | 'POST' = 'GET'): Promise<DigestChallenge> {
+  const res = await app.inject({ method, url })
+  const challenge = pickDigestChallenge(headerList(res.headers['www-authenticate']).join(', '))
+  if (challenge === undefined) throw new Error(`no Digest challenge in ${JSON.stringify(res.headers['www-authenticate'])}`)
+  return challenge
+}
+
+interface AnswerOptions {
+  method?: string
+  uri?: string
+  nc?: number
+  username?: string
+  password?: string
+  body?: Uint8Array
+  qop?: DigestQop
+}
+const answer = (challenge: DigestChallenge, o: AnswerOptions = {}): ReturnType<typeof digestAuthorization> =>
+  digestAuthorization(challenge, o.username ?? 'alice', o.password ?? 'wonderland', { method: o.method ?? 'GET', uri: o.uri ?? '/whoami', nc: o.nc ?? 1, body: o.body, qop: o.qop })
+
+/** Replaces one parameter of an Authorization value. */
+const withParam = (authorization: string, name: string, value: string): string =>
+  authorization.replace(new RegExp(`(^Digest |, )${name}=("[^"]*"|[^,]*)`), `$1${name}=${value}`)
+const withoutParam = (authorization: string, name: string): string =>
+  authorization.replace(new RegExp(`, ${name}=("[^"]*"|[^,]*)`), '').replace(new RegExp(`^Digest ${name}=("[^"]*"|[^,]*), `), 'Digest ')
+
+t.test('challenges: SHA-256 first, MD5 last, each self-contained, then Basic', async (t) => {
+  const { app } = await digestApp({}, ['digest', 'basic'])
+  const res = await app.inject({ url: '/whoami' })
+  t.equal(res.statusCode, 401)
+  const challenges = headerList(res.headers['www-authenticate'])
+  t.equal(challenges.length, 3)
+  t.match(challenges[0], /^Digest realm="test realm", qop="auth", algorithm=SHA-256, nonce="[A-Za-z0-9_-]{46}", opaque="[A-Za-z0-9_-]{16}", charset=UTF-8$/)
+  t.match(challenges[1], /^Digest realm="test realm", qop="auth", algorithm=MD5, nonce="[A-Za-z0-9_-]{46}", opaque="[A-Za-z0-9_-]{16}", charset=UTF-8$/)
+  t.equal(challenges[2], 'Basic realm="test realm", charset="UTF-8"')
+  const second = headerList((await app.inject({ url: '/whoami' })).headers['www-authenticate'])
+  t.not(second[0], challenges[0], 'a new nonce per challenge')
+  const ok = await app.inject({ url: '/whoami', headers: { authorization: basic('alice', 'wonderland') } })
+  t.equal(ok.statusCode, 200, 'Basic still works beside Digest')
+})
+
+t.test('a good response logs in, with Authentication-Info whose rspauth proves the server knows the password', async (t) => {
+  const built = await digestApp()
+  const challenge = await challengeOf(built)
+  t.equal(challenge.algorithm, 'SHA-256')
+  const a = answer(challenge)
+  const res = await built.app.inject({ url: '/whoami', headers: { authorization: a.authorization } })
+  t.equal(res.statusCode, 200)
+  t.same(res.json(), { avatarId: 'alice', name: 'alice', interface: 'IUser' })
+  const info = parseAuthenticationInfo(String(res.headers['authentication-info']))
+  t.ok(info)
+  t.equal(info?.qop, 'auth')
+  t.equal(info?.nc, '00000001')
+  t.equal(info?.cnonce, a.cnonce)
+  t.equal(info?.nextnonce, undefined, 'no nextnonce for a young nonce')
+  t.equal(rspauthMatches(a.expectedRspauth, info?.rspauth), true, 'rspauth verifies')
+  t.notMatch(built.logs.text, 'wonderland', 'no password in the logs')
+})
+
+t.test('MD5 (the last challenge, for python-requests) works too; UTF-8 user names', async (t) => {
+  const built = await digestApp()
+  const res401 = await built.app.inject({ url: '/whoami' })
+  const md5 = pickDigestChallenge(headerList(res401.headers['www-authenticate']).join(', '), ['MD5'])
+  t.equal(md5?.algorithm, 'MD5')
+  const res = await built.app.inject({ url: '/whoami', headers: { authorization: answer(md5!).authorization } })
+  t.equal(res.statusCode, 200)
+  const utf8 = await built.app.inject({ url: '/whoami', headers: { authorization: answer(await challengeOf(built), { username: 'Łukasz', password: 'żółć:🙂' }).authorization } })
+  t.equal(utf8.statusCode, 200, 'username* with a UTF-8 name')
+  t.equal(utf8.json().avatarId, 'Łukasz')
+})
+
+t.test('wrong password and unknown user: 401 with fresh challenges, not stale', async (t) => {
+  const built = await digestApp()
+  for (const o of [{ password: 'wrong' }, { username: 'mallory' }]) {
+    const res = await built.app.inject({ url: '/whoami', headers: { authorization: answer(await challengeOf(built), o).authorization } })
+    t.equal(res.statusCode, 401)
+    t.equal(res.json().code, 'ERR_CRED_UNAUTHORIZED')
+    t.notMatch(String(res.headers['www-authenticate']), 'stale')
+  }
+})
+
+t.test('test_multiResponse: one nonce, increasing nc; a replayed header is refused', async (t) => {
+  const built = await digestApp()
+  const challenge = await challengeOf(built)
+  const first = answer(challenge, { nc: 1 }).authorization
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: first } })).statusCode, 200)
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: answer(challenge, { nc: 2 }).authorization } })).statusCode, 200, 'nc 2')
+  const replay = await built.app.inject({ url: '/whoami', headers: { authorization: first } })
+  t.equal(replay.statusCode, 401, 'the same header again')
+  t.notMatch(String(replay.headers['www-authenticate']), 'stale', 'a replay gets no stale=true')
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: answer(challenge, { nc: 1 }).authorization } })).statusCode, 401,
+    'nc 1 again, even with a new cnonce')
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: answer(challenge, { nc: 5 }).authorization } })).statusCode, 200, 'gaps are fine')
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: answer(challenge, { nc: 4 }).authorization } })).statusCode, 200, 'so is out of order, once')
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: answer(challenge, { nc: 4 }).authorization } })).statusCode, 401)
+})
+
+t.test('forged, altered and foreign nonces are refused', async (t) => {
+  const built = await digestApp()
+  const challenge = await challengeOf(built)
+  const forged = new NonceMinter({ secret: 'another secret of sixteen bytes' }).mint()
+  const flip = (s: string, at: number): string => s.slice(0, at) + (s[at] === 'A' ? 'B' : 'A') + s.slice(at + 1)
+  const cases: Array<[string, DigestChallenge]> = [
+    ['minted with another secret', { ...challenge, ...forged }],
+    ['issue time altered', { ...challenge, nonce: flip(challenge.nonce, 3) }],
+    ['MAC altered', { ...challenge, nonce: flip(challenge.nonce, 40) }],
+    ['not our form', { ...challenge, nonce: 'dcd98b7102dd2f0e8b11d0f600bfb0c093' }],
+    ['random', { ...challenge, nonce: 'x'.repeat(46), opaque: 'x'.repeat(16) }]
+  ]
+  for (const [name, c] of cases) {
+    const res = await built.app.inject({ url: '/whoami', headers: { authorization: answer(c).authorization } })
+    t.equal(res.statusCode, 401, name)
+    t.notMatch(String(res.headers['www-authenticate']), 'stale', `${name}: not stale`)
+  }
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: answer(challenge).authorization } })).statusCode, 200, 'the real one still works')
+  // base64 spells the same bytes several ways (the last character's spare bits): a respelt nonce must not start a
+  // fresh nonce count.
+  const last = challenge.nonce.at(-1) as string
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  const respelt = challenge.nonce.slice(0, -1) + (alphabet[alphabet.indexOf(last) + 1] as string)
+  t.same(Buffer.from(respelt, 'base64url'), Buffer.from(challenge.nonce, 'base64url'), 'same bytes')
+  const res = await built.app.inject({ url: '/whoami', headers: { authorization: answer({ ...challenge, nonce: respelt }).authorization } })
+  t.equal(res.statusCode, 401, 'the respelt nonce is refused')
+})
+
+t.test('test_mismatchedOpaqueChecksum: the opaque must be the one sent with the nonce', async (t) => {
+  const built = await digestApp()
+  const challenge = await challengeOf(built)
+  const other = await challengeOf(built)
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: answer({ ...challenge, opaque: other.opaque }).authorization } })).statusCode, 401, 'opaque of another nonce')
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: answer({ ...challenge, opaque: 'garbage' }).authorization } })).statusCode, 401, 'garbage opaque')
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: answer(challenge, { nc: 3 }).authorization } })).statusCode, 200)
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: answer({ ...challenge, opaque: other.opaque }, { nc: 4 }).authorization } })).statusCode, 401,
+    'also once the store knows the nonce')
+})
+
+t.test('uri: must be the request-target, query included (a response for /public does not open /whoami)', async (t) => {
+  const built = await digestApp()
+  built.app.get('/secret', async (request) => ({ avatarId: request.avatarId }))
+  const challenge = await challengeOf(built)
+  const forPublic = answer(challenge, { uri: '/public' }).authorization
+  const res = await built.app.inject({ url: '/secret', headers: { authorization: forPublic } })
+  t.equal(res.statusCode, 400, 'RFC 7616 §3.4.6: 400 Bad Request')
+  t.ok(res.headers['www-authenticate'], 'with challenges')
+  t.equal((await built.app.inject({ url: '/whoami?x=1', headers: { authorization: answer(challenge, { uri: '/whoami', nc: 2 }).authorization } })).statusCode, 400, 'query dropped')
+  t.equal((await built.app.inject({ url: '/whoami?x=1', headers: { authorization: answer(challenge, { uri: '/whoami?x=2', nc: 3 }).authorization } })).statusCode, 400, 'query changed')
+  t.equal((await built.app.inject({ url: '/whoami?x=1', headers: { authorization: answer(challenge, { uri: '/whoami?x=1', nc: 4 }).authorization } })).statusCode, 200, 'exact target')
+  t.equal((await built.app.inject({ url: '/whoami?x=1', headers: { authorization: answer(challenge, { uri: 'http://example.com/whoami?x=1', nc: 5 }).authorization } })).statusCode, 200,
+    'absolute-URI form with the same path and query')
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: answer(challenge, { uri: 'http://example.com/public', nc: 6 }).authorization } })).statusCode, 400,
+    'absolute-URI form with another path')
+})
+
+t.test('test_failsWithDifferentMethod: a response for GET does not do for POST', async (t) => {
+  const built = await digestApp()
+  const challenge = await challengeOf(built)
+  const res = await built.app.inject({ method: 'POST', url: '/echo', headers: { authorization: answer(challenge, { uri: '/echo', method: 'GET' }).authorization } })
+  t.equal(res.statusCode, 401)
+})
+
+t.test('realm, algorithm and qop must be ones we offered', async (t) => {
+  const built = await digestApp({ algorithms: ['SHA-256'] })
+  const challenge = await challengeOf(built)
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: answer({ ...challenge, realm: 'other realm' }).authorization } })).statusCode, 401, 'wrong realm')
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: answer({ ...challenge, algorithm: 'MD5' }).authorization } })).statusCode, 401,
+    'algorithm switched to MD5, which was not offered')
+  const noAlgorithm = withoutParam(answer({ ...challenge, algorithm: 'MD5' }, { nc: 2 }).authorization, 'algorithm')
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: noAlgorithm } })).statusCode, 401, 'no algorithm means MD5: not offered')
+  const unknown = await built.app.inject({ url: '/whoami', headers: { authorization: withParam(answer(challenge, { nc: 3 }).authorization, 'algorithm', 'SHA-1') } })
+  t.equal(unknown.statusCode, 400, 'unknown algorithm')
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: answer({ ...challenge, qop: ['auth-int'] }, { nc: 4 }).authorization } })).statusCode, 401,
+    'auth-int, not offered')
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: answer(challenge, { nc: 5 }).authorization } })).statusCode, 200)
+})
+
+t.test('test_noUsername / test_noNonce / test_noOpaque and other missing fields: 400, never 500', async (t) => {
+  const built = await digestApp()
+  const challenge = await challengeOf(built)
+  let nc = 0
+  for (const field of ['username', 'nonce', 'opaque', 'uri', 'response', 'realm', 'cnonce', 'nc']) {
+    const res = await built.app.inject({ url: '/whoami', headers: { authorization: withoutParam(answer(challenge, { nc: ++nc }).authorization, field) } })
+    t.equal(res.statusCode, 400, `no ${field}`)
+    t.equal(res.json().code, 'ERR_CRED_MALFORMED_CREDENTIALS')
+  }
+  for (const garbage of ['Digest', 'Digest ', 'Digest x', 'Digest username="', 'Digest ,,,,', `Digest ${'a="b", '.repeat(5000)}`, 'Digest nonce="\u00ff\u00fe"']) {
+    const res = await built.app.inject({ url: '/whoami', headers: { authorization: garbage } })
+    t.ok(res.statusCode === 400 || res.statusCode === 401, `${JSON.stringify(garbage.slice(0, 20))}: ${res.statusCode}`)
+  }
+  t.notMatch(built.logs.text, /"level":50/, 'nothing logged as an error')
+})
+
+t.test('test_oldNonce: an expired nonce gets 401 with stale=true in every Digest challenge', async (t) => {
+  const built = await digestApp({}, ['digest', 'basic'])
+  const challenge = await challengeOf(built)
+  const old = new NonceMinter({ secret: SECRET }).mint(Date.now() - 6 * 60_000)
+  const res = await built.app.inject({ url: '/whoami', headers: { authorization: answer({ ...challenge, ...old }).authorization } })
+  t.equal(res.statusCode, 401)
+  t.equal(res.json().code, 'ERR_CRED_STALE_NONCE')
+  const challenges = headerList(res.headers['www-authenticate'])
+  t.equal(challenges.filter((c) => c.startsWith('Digest ') && c.includes(', stale=true,')).length, 2)
+  t.notMatch(challenges[2], 'stale', 'not on Basic')
+  const wrongPassword = await built.app.inject({ url: '/whoami', headers: { authorization: answer({ ...challenge, ...new NonceMinter({ secret: SECRET }).mint(Date.now() - 6 * 60_000) }, { password: 'x' }).authorization } })
+  t.equal(wrongPassword.statusCode, 401, 'stale says nothing about the password: the client retries and fails then')
+})
+
+t.test('nextnonce near expiry, used with the opaque of its chain', async (t) => {
+  const built = await digestApp({ nonceLifetime: 60_000 })
+  const challenge = await challengeOf(built)
+  const aging = new NonceMinter({ secret: SECRET, lifetime: 60_000 }).mint(Date.now() - 55_000)
+  const res = await built.app.inject({ url: '/whoami', headers: { authorization: answer({ ...challenge, ...aging }).authorization } })
+  t.equal(res.statusCode, 200)
+  const info = parseAuthenticationInfo(String(res.headers['authentication-info']))
+  t.ok(info?.nextnonce, 'nextnonce offered')
+  t.not(info?.nextnonce, aging.nonce)
+  const next = await built.app.inject({ url: '/whoami', headers: { authorization: answer({ ...challenge, nonce: info!.nextnonce!, opaque: aging.opaque }).authorization } })
+  t.equal(next.statusCode, 200, 'the client keeps its opaque')
+})
+
+t.test('a nonce the bounded store forgot gets stale=true, never a fresh start', async (t) => {
+  const built = await digestApp({ nonceStore: new MemoryNonceStore({ maxEntries: 1, sweepInterval: 0 }) })
+  const first = await challengeOf(built)
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  const second = await challengeOf(built)
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: answer(first).authorization } })).statusCode, 200)
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: answer(second).authorization } })).statusCode, 200, 'evicts the first')
+  const again = await built.app.inject({ url: '/whoami', headers: { authorization: answer(first).authorization } })
+  t.equal(again.statusCode, 401, 'a replay of the evicted nonce')
+  t.match(String(again.headers['www-authenticate']), 'stale=true')
+})
+
+t.test('nonce store failures: 503, never success, never 500', async (t) => {
+  const failing: NonceStore = { claim: () => { throw new Error('connection refused') } }
+  const rejecting: NonceStore = { claim: async () => { throw new StoreUnavailable('redis down') } }
+  const asyncOk: NonceStore = { claim: async () => await Promise.resolve('accepted' as const) }
+  for (const [name, store, status] of [['throws', failing, 503], ['rejects', rejecting, 503], ['async, accepts', asyncOk, 200]] as const) {
+    const built = await digestApp({ nonceStore: store })
+    const res = await built.app.inject({ url: '/whoami', headers: { authorization: answer(await challengeOf(built)).authorization } })
+    t.equal(res.statusCode, status, name)
+    if (status === 503) {
+      t.equal(res.headers['retry-after'], '5')
+      t.equal(res.json().code, 'ERR_CRED_STORE_UNAVAILABLE')
+    }
+  }
+})
+
+t.test('qop auth-int: the raw request body is covered', async (t) => {
+  const built = await digestApp({ qop: ['auth', 'auth-int'] })
+  const challenge = await challengeOf(built, '/echo', 'POST')
+  t.same(challenge.qop, ['auth', 'auth-int'])
+  const json = Buffer.from(JSON.stringify({ transfer: 100, to: 'bob' }))
+  const good = answer(challenge, { method: 'POST', uri: '/echo', body: json, qop: 'auth-int' })
+  t.match(good.authorization, 'qop=auth-int')
+  const res = await built.app.inject({ method: 'POST', url: '/echo', headers: { authorization: good.authorization, 'content-type': 'application/json' }, payload: json })
+  t.equal(res.statusCode, 200)
+  t.same(res.json(), { avatarId: 'alice', body: { transfer: 100, to: 'bob' } }, 'the JSON parser still got the body')
+  t.match(String(res.headers['authentication-info']), 'qop=auth-int')
+
+  const tamperedBody = Buffer.from(JSON.stringify({ transfer: 100000, to: 'mallory' }))
+  const tampered = await built.app.inject({
+    method: 'POST', url: '/echo', headers: { authorization: answer(challenge, { method: 'POST', uri: '/echo', body: json, qop: 'auth-int', nc: 2 }).authorization, 'content-type': 'application/json' }, payload: tamperedBody
+  })
+  t.equal(tampered.statusCode, 401, 'a tampered body is refused')
+
+  const empty = await built.app.inject({ url: '/whoami', headers: { authorization: answer(challenge, { qop: 'auth-int', body: new Uint8Array(0), nc: 3 }).authorization } })
+  t.equal(empty.statusCode, 200, 'GET with auth-int: H of the empty body')
+  const plainAuth = await built.app.inject({ method: 'POST', url: '/echo', headers: { authorization: answer(challenge, { method: 'POST', uri: '/echo', nc: 4 }).authorization, 'content-type': 'application/json' }, payload: tamperedBody })
+  t.equal(plainAuth.statusCode, 200, 'qop auth still works beside it (and does not cover the body)')
+  const text = Buffer.from('plain text, hashed raw')
+  const other = await built.app.inject({ method: 'POST', url: '/echo', headers: { authorization: answer(challenge, { method: 'POST', uri: '/echo', body: text, qop: 'auth-int', nc: 5 }).authorization, 'content-type': 'text/plain' }, payload: text })
+  t.equal(other.statusCode, 200)
+  t.equal(other.json().body, 'plain text, hashed raw')
+})
+
+t.test('userhash: the client sends H(user:realm); the server finds the user through resolveUserhash', async (t) => {
+  const checker = new InMemoryChecker({ alice: 'wonderland', bob: 'builder' })
+  const built = await buildApp({
+    schemes: ['digest'],
+    checkers: [checker],
+    digest: { secret: SECRET, userhash: true, resolveUserhash: userhashResolver(() => checker.usernames()) }
+  })
+  const challenge = await challengeOf(built)
+  t.equal(challenge.userhash, true, 'challenges say userhash=true')
+  const a = answer(challenge)
+  t.match(a.authorization, /username="[0-9a-f]{64}"/)
+  t.notMatch(a.authorization, 'alice', 'the name is not sent')
+  const res = await built.app.inject({ url: '/whoami', headers: { authorization: a.authorization } })
+  t.equal(res.statusCode, 200)
+  t.equal(res.json().avatarId, 'alice')
+  const plain = answer({ ...challenge, userhash: false }, { nc: 2, username: 'bob', password: 'builder' })
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: plain.authorization } })).statusCode, 200, 'a client without userhash still logs in')
+  const unknown = answer(challenge, { nc: 3, username: 'mallory' })
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: unknown.authorization } })).statusCode, 401, 'unknown hash')
+
+  const noResolver = await digestApp()
+  const c2 = await challengeOf(noResolver)
+  t.equal((await noResolver.app.inject({ url: '/whoami', headers: { authorization: answer({ ...c2, userhash: true }).authorization } })).statusCode, 401,
+    'userhash refused where the server cannot resolve it')
+})
+
+t.test('RFC 2069 responses: refused by default; with legacyRfc2069, each nonce serves once', async (t) => {
+  const strict = await digestApp({ algorithms: ['MD5'] })
+  const c1 = await challengeOf(strict)
+  t.equal((await strict.app.inject({ url: '/whoami', headers: { authorization: answer({ ...c1, qop: [] }).authorization } })).statusCode, 401)
+  const legacy = await digestApp({ algorithms: ['MD5'], legacyRfc2069: true })
+  const c2 = await challengeOf(legacy)
+  const header = answer({ ...c2, qop: [] }).authorization
+  t.notMatch(header, 'qop')
+  const res = await legacy.app.inject({ url: '/whoami', headers: { authorization: header } })
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers['authentication-info'], undefined, 'RFC 2069 has no Authentication-Info')
+  t.equal((await legacy.app.inject({ url: '/whoami', headers: { authorization: header } })).statusCode, 401, 'replay refused')
+})
+
+t.test('instances sharing a secret accept each other\'s nonces', async (t) => {
+  const a = await digestApp()
+  const b = await digestApp()
+  const challenge = await challengeOf(a)
+  t.equal((await b.app.inject({ url: '/whoami', headers: { authorization: answer(challenge).authorization } })).statusCode, 200)
+  const c = await buildApp({ schemes: ['digest'] })
+  t.equal((await c.app.inject({ url: '/whoami', headers: { authorization: answer(challenge, { nc: 2 }).authorization } })).statusCode, 401, 'a random per-process secret does not')
+})
+
+t.test('digest options are checked at register time', async (t) => {
+  const bad: Array<[string, Partial<DigestPluginOptions>, SchemeName[]]> = [
+    ['unknown algorithm', { algorithms: ['SHA-1' as 'MD5'] }, ['digest']],
+    ['no algorithms', { algorithms: [] }, ['digest']],
+    ['bad qop', { qop: ['auth-conf' as 'auth'] }, ['digest']],
+    ['short secret', { secret: 'short' }, ['digest']],
+    ['tiny lifetime', { nonceLifetime: 10 }, ['digest']],
+    ['userhash without resolver', { userhash: true }, ['digest']],
+    ['digest options without the scheme', {}, ['basic']]
+  ]
+  for (const [name, digest, schemes] of bad) {
+    await t.rejects(buildApp({ schemes, digest: { secret: SECRET, ...digest } }), InvalidOption, name)
+  }
+})
