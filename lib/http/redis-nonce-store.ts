@@ -1,0 +1,350 @@
+import { hash } from 'node:crypto'
+import { InvalidOption, MissingPeerDependency, StoreUnavailable } from '../cred/index.js'
+import type { NonceClaim, NonceStore } from './nonce-store.js'
+
+/**
+ * What the store needs of a Redis client the app already has. An ioredis `Redis` (or `Cluster`) instance fits as it
+ * is; the store only runs its scripts on it and never closes it.
+ */
+export interface RedisClientLike {
+  evalsha (sha1: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
+  eval (script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
+}
+
+/**
+ * Where the store's own client connects, as ioredis options (`host`, `port`, `path`, `username`, `password`, `db`,
+ * `tls`, ...). The store overrides the options that could make a claim wait: no offline queue, no retried or
+ * resent commands, `commandTimeout` and `connectTimeout` from the store's `timeout`.
+ */
+export interface RedisConnectionOptions {
+  host?: string
+  port?: number
+  path?: string
+  username?: string
+  password?: string
+  db?: number
+  tls?: Readonly<Record<string, unknown>>
+  [option: string]: unknown
+}
+
+export interface RedisNonceStoreOptions {
+  /** Prefix of every key the store writes. Default `'fastify-cred:nonce:'`. */
+  keyPrefix?: string
+  /**
+   * Milliseconds after which a claim (or the first connection) gives up with `StoreUnavailable`. Default 1000.
+   * With a client of the app's own this bounds the wait even when its offline queue would hold the command.
+   */
+  timeout?: number
+  /**
+   * Internal, for tests only: replaces `import('ioredis')`, to simulate a missing driver.
+   * @internal
+   */
+  loadDriver?: () => Promise<unknown>
+}
+
+const DEFAULT_PREFIX = 'fastify-cred:nonce:'
+const DEFAULT_TIMEOUT = 1000
+const MAX_NC = 0xffffffff
+
+/**
+ * KEYS[1] the nonce, KEYS[2] the marker (time from which this Redis holds every used nonce).
+ * ARGV: nc, issuedAt, expiresAt, now (ms). Returns 1 accepted, 0 replayed, 2 forgotten.
+ *
+ * The state is "highest:lo:hi": the highest nc seen and a 64-bit bitmap as two 32-bit words. The bitmap is circular
+ * (bit `nc % 64`): the window is highest-63 .. highest, 64 values with distinct bits, so moving the window only
+ * clears the bits of the values it newly covers and never shifts. Numbers stay below 2^32, exact in Lua's doubles.
+ */
+const SCRIPT = `local nc = tonumber(ARGV[1])
+local state = redis.call('GET', KEYS[1])
+local highest, lo, hi
+if state then
+  local h, l, u = string.match(state, '^(%d+):(%-?%d+):(%-?%d+)$')
+  highest = tonumber(h)
+  lo = tonumber(l)
+  hi = tonumber(u)
+  if not highest then return redis.error_reply('fastify-cred: unexpected nonce state') end
+end
+if not highest then
+  local since = tonumber(redis.call('GET', KEYS[2]))
+  if not since then
+    since = tonumber(ARGV[4])
+    redis.call('SET', KEYS[2], ARGV[4])
+  end
+  if tonumber(ARGV[2]) < since then return 2 end
+  highest = nc
+  lo = 0
+  hi = 0
+elseif nc > highest then
+  if nc - highest >= 64 then
+    lo = 0
+    hi = 0
+  else
+    for v = highest + 1, nc do
+      local p = v % 64
+      if p < 32 then lo = bit.band(lo, bit.bnot(bit.lshift(1, p))) else hi = bit.band(hi, bit.bnot(bit.lshift(1, p - 32))) end
+    end
+  end
+  highest = nc
+elseif nc <= highest - 64 then
+  return 0
+else
+  local p = nc % 64
+  local word = lo
+  if p >= 32 then word = hi; p = p - 32 end
+  if bit.band(word, bit.lshift(1, p)) ~= 0 then return 0 end
+end
+local p = nc % 64
+if p < 32 then lo = bit.bor(lo, bit.lshift(1, p)) else hi = bit.bor(hi, bit.lshift(1, p - 32)) end
+redis.call('SET', KEYS[1], string.format('%d:%d:%d', highest, lo, hi))
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return 1
+`
+const SCRIPT_SHA = hash('sha1', SCRIPT, 'hex')
+const MARK_SCRIPT = "redis.call('SET', KEYS[1], ARGV[1], 'NX') return 1"
+
+/** The parts of an ioredis client the store uses on a client it created. */
+interface OwnedClient extends RedisClientLike {
+  readonly status: string
+  connect (): Promise<void>
+  quit (): Promise<unknown>
+  disconnect (): void
+  on (event: 'error', listener: (err: Error) => void): unknown
+}
+type RedisConstructor = new (...args: unknown[]) => OwnedClient
+
+const isClient = (value: unknown): value is RedisClientLike =>
+  typeof value === 'object' && value !== null &&
+  typeof (value as RedisClientLike).evalsha === 'function' && typeof (value as RedisClientLike).eval === 'function'
+
+const importIoredis = async (): Promise<unknown> => await import('ioredis')
+
+const isModuleNotFound = (err: unknown): boolean => {
+  const code = (err as { code?: unknown } | null)?.code
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND'
+}
+
+const constructorOf = (mod: unknown): RedisConstructor | undefined => {
+  const m = mod as { Redis?: unknown, default?: unknown } | null
+  const candidates = [m?.Redis, (m?.default as { Redis?: unknown } | undefined)?.Redis, m?.default]
+  return candidates.find((c): c is RedisConstructor => typeof c === 'function')
+}
+
+const isNoScript = (err: unknown): boolean => err instanceof Error && err.message.startsWith('NOSCRIPT')
+
+const unavailable = (err: unknown): StoreUnavailable =>
+  err instanceof StoreUnavailable
+    ? err
+    // ioredis messages name the failure (ECONNREFUSED, timeout, OOM), never a password: useful in the app's log.
+    : new StoreUnavailable(`Redis nonce store unavailable: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+
+const decode = (reply: unknown): NonceClaim => {
+  // ioredis answers Lua integers as numbers; anything else means a foreign script or a broken proxy: fail closed.
+  if (reply === 1) return 'accepted'
+  if (reply === 2) return 'forgotten'
+  if (reply === 0) return 'replayed'
+  throw new StoreUnavailable('Redis nonce store: unexpected reply from the claim script')
+}
+
+/** Rejects with StoreUnavailable after `ms`; the timer does not keep the process alive. */
+const withDeadline = <T>(promise: Promise<T>, ms: number): Promise<T> => new Promise<T>((resolve, reject) => {
+  const timer = setTimeout(() => reject(new StoreUnavailable(`Redis nonce store: no answer within ${ms} ms`)), ms)
+  timer.unref()
+  promise.then((value) => { clearTimeout(timer); resolve(value) }, (err: unknown) => { clearTimeout(timer); reject(err) })
+})
+
+/**
+ * A Redis-backed `NonceStore`: app instances sharing one Digest `secret` and one Redis also share which nonce counts
+ * were used, so a request replayed at another instance is refused.
+ *
+ * Each `claim()` is one round trip running a Lua script (`EVALSHA`, then `EVAL` when Redis lost its script cache),
+ * atomic in Redis, implementing the 64-wide anti-replay window; the nonce's key expires at `expiresAt`
+ * (`PEXPIREAT`), so Redis forgets used nonces by itself. A claim rejects with `StoreUnavailable` after at most
+ * `timeout` ms when Redis is down, slow or full (HTTP 503); it never answers `'accepted'` unless Redis recorded it.
+ *
+ * Redis settings matter for security:
+ * - Use `maxmemory-policy noeviction`. Every nonce key has a TTL, so the `volatile-*` policies (`volatile-ttl` too:
+ *   it picks the keys closest to expiry) and the `allkeys-*` policies may evict a used nonce before it expires, and
+ *   an evicted nonce CAN BE REPLAYED until it expires. With `noeviction` a full Redis refuses writes instead: claims
+ *   fail with `StoreUnavailable`, closed rather than open.
+ * - A Redis restarted without persistence, or flushed, has lost the used nonces. The store notices: the key named
+ *   exactly `keyPrefix` holds the time from which this Redis vouches for nonces (written when missing, no TTL),
+ *   and the first claim of a nonce issued before that time answers `'forgotten'` (Digest says `stale=true`, the
+ *   client retries with a fresh nonce) instead of re-opening replays. This compares the nonce's issue time (the
+ *   issuing instance's clock) with the claiming instance's clock: keep the instances' clocks in sync (NTP).
+ *   A failover to a replica that had not caught up is NOT noticed (the marker was replicated long before): the
+ *   nonce counts used during the replication lag can be replayed once until their nonces expire.
+ * - Redis Cluster: a claim touches the nonce's key and that marker key, which must hash to one slot: put a hash tag
+ *   in the prefix, e.g. `keyPrefix: 'fastify-cred:{nonce}:'`.
+ *
+ * ioredis (5 or 6) is an optional peer dependency, imported on first use only: apps that never build a
+ * `RedisNonceStore` do not need it. Without it, `connect()` and `claim()` reject with `MissingPeerDependency`.
+ *
+ * @example
+ * import Redis from 'ioredis'
+ * import { RedisNonceStore } from 'fastify-cred'
+ * // With a client the app already has (the store never closes it):
+ * const shared = new RedisNonceStore(new Redis(6379, '127.0.0.1'))
+ * // Or let the store make and own its client, from a URL or ioredis options:
+ * const nonceStore = new RedisNonceStore('redis://127.0.0.1:6379/0', { keyPrefix: 'myapp:nonce:', timeout: 500 })
+ * await nonceStore.connect() // optional: fail at start-up rather than on the first login
+ * await app.register(cred, { ...options, schemes: ['digest'], digest: { secret: process.env.DIGEST_SECRET, nonceStore } })
+ * app.addHook('onClose', () => nonceStore.close())
+ */
+export class RedisNonceStore implements NonceStore {
+  /** The prefix of every key this store writes. */
+  readonly keyPrefix: string
+  /** How long a claim may take before it fails with `StoreUnavailable`, in ms. */
+  readonly timeout: number
+  readonly #given: RedisClientLike | undefined
+  readonly #connection: { url?: string, options: RedisConnectionOptions } | undefined
+  readonly #loadDriver: () => Promise<unknown>
+  #client: RedisClientLike | undefined
+  #owned: OwnedClient | undefined
+  #starting: Promise<RedisClientLike> | undefined
+  #closed = false
+
+  constructor (connection: RedisClientLike | string | RedisConnectionOptions, options: RedisNonceStoreOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new InvalidOption('RedisNonceStore: options must be an object, e.g. { keyPrefix }')
+    const keyPrefix = options.keyPrefix ?? DEFAULT_PREFIX
+    if (typeof keyPrefix !== 'string' || keyPrefix === '') throw new InvalidOption('RedisNonceStore: `keyPrefix` must be a non-empty string')
+    const timeout = options.timeout ?? DEFAULT_TIMEOUT
+    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
+      throw new InvalidOption(`RedisNonceStore: \`timeout\` must be a positive number of milliseconds, got ${String(timeout)}`)
+    }
+    this.keyPrefix = keyPrefix
+    this.timeout = timeout
+    this.#loadDriver = options.loadDriver ?? importIoredis
+    if (isClient(connection)) {
+      this.#given = connection
+      this.#client = connection
+    } else if (typeof connection === 'string') {
+      if (!/^rediss?:\/\//i.test(connection)) throw new InvalidOption('RedisNonceStore: a URL must start with redis:// or rediss://')
+      this.#connection = { url: connection, options: {} }
+    } else if (typeof connection === 'object' && connection !== null) {
+      this.#connection = { options: connection }
+    } else {
+      throw new InvalidOption('RedisNonceStore: give an ioredis client, a redis:// URL or ioredis connection options')
+    }
+  }
+
+  /**
+   * Connects now (loading ioredis for a store that owns its client) and records, if this Redis has no record yet,
+   * that it vouches for nonces from now on. Optional: `claim()` connects on first use; call this at start-up to
+   * fail early, and so that nonces issued before the first login are not answered `'forgotten'` on a fresh Redis.
+   *
+   * @example
+   * const store = new RedisNonceStore('redis://127.0.0.1:6379')
+   * await store.connect() // throws StoreUnavailable, or MissingPeerDependency when ioredis is not installed
+   */
+  async connect (): Promise<void> {
+    const client = await this.#ready()
+    try {
+      await withDeadline(client.eval(MARK_SCRIPT, 1, this.keyPrefix, Date.now()), this.timeout)
+    } catch (err) {
+      throw unavailable(err)
+    }
+  }
+
+  /**
+   * Records one use of `nc` with `nonce` (see `NonceStore.claim`), atomically in one round trip.
+   *
+   * @example
+   * const outcome = await store.claim(nonce, 1, issuedAt, issuedAt + 300_000)
+   * if (outcome !== 'accepted') throw new UnauthorizedLogin('replayed')
+   */
+  claim (nonce: string, nc: number, issuedAt: number, expiresAt: number): Promise<NonceClaim> {
+    if (!Number.isInteger(nc) || nc < 0 || nc > MAX_NC) return Promise.reject(new RangeError(`RedisNonceStore: nc must be an integer from 0 to ${MAX_NC}`))
+    const client = this.#client
+    if (client !== undefined && !this.#closed) return this.#run(client, nonce, nc, issuedAt, expiresAt)
+    return this.#ready().then((ready) => this.#run(ready, nonce, nc, issuedAt, expiresAt))
+  }
+
+  /**
+   * Quits the client the store created; a client given by the app is left open (the app closes it).
+   *
+   * @example
+   * app.addHook('onClose', () => store.close())
+   */
+  async close (): Promise<void> {
+    this.#closed = true
+    this.#client = undefined
+    const starting = this.#starting
+    this.#starting = undefined
+    if (starting !== undefined) await starting.catch(() => undefined)
+    const owned = this.#owned
+    this.#owned = undefined
+    if (owned === undefined) return
+    try {
+      await withDeadline(owned.quit(), this.timeout)
+    } catch {
+      owned.disconnect()
+    }
+  }
+
+  #run (client: RedisClientLike, nonce: string, nc: number, issuedAt: number, expiresAt: number): Promise<NonceClaim> {
+    const key = this.keyPrefix + nonce
+    const now = Date.now()
+    const ask = client.evalsha(SCRIPT_SHA, 2, key, this.keyPrefix, nc, issuedAt, expiresAt, now).then(undefined, (err: unknown) => {
+      if (!isNoScript(err)) throw err
+      return client.eval(SCRIPT, 2, key, this.keyPrefix, nc, issuedAt, expiresAt, now)
+    })
+    // Our own client times out by itself (commandTimeout, no offline queue); an app's client may queue forever.
+    return (this.#given === undefined ? ask : withDeadline(ask, this.timeout)).then(decode, (err: unknown) => { throw unavailable(err) })
+  }
+
+  #ready (): Promise<RedisClientLike> {
+    if (this.#closed) return Promise.reject(new StoreUnavailable('RedisNonceStore is closed'))
+    if (this.#client !== undefined) return Promise.resolve(this.#client)
+    this.#starting ??= this.#start().then((client) => {
+      this.#starting = undefined
+      if (!this.#closed) this.#client = client
+      return client
+    }, (err: unknown) => {
+      this.#starting = undefined
+      throw err
+    })
+    return this.#starting
+  }
+
+  async #start (): Promise<RedisClientLike> {
+    let owned = this.#owned
+    if (owned === undefined) {
+      let mod: unknown
+      try {
+        mod = await this.#loadDriver()
+      } catch (err) {
+        if (isModuleNotFound(err)) {
+          throw new MissingPeerDependency('RedisNonceStore needs the ioredis package: install ioredis (npm install ioredis)', { cause: err })
+        }
+        throw err
+      }
+      const Redis = constructorOf(mod)
+      if (Redis === undefined) throw new MissingPeerDependency('RedisNonceStore: the ioredis module has no Redis class; install ioredis 5 or 6 (npm install ioredis)')
+      const connection = this.#connection
+      if (connection === undefined) throw new InvalidOption('RedisNonceStore: no connection to open')
+      const options: RedisConnectionOptions = {
+        ...connection.options,
+        lazyConnect: true,
+        // A claim must fail fast when Redis is away, never wait in a queue for a reconnection.
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        autoResendUnfulfilledCommands: false,
+        commandTimeout: this.timeout,
+        connectTimeout: this.timeout
+      }
+      owned = connection.url === undefined ? new Redis(options) : new Redis(connection.url, options)
+      // ioredis reconnects by itself; without a listener each failed attempt would be printed as "Unhandled error event".
+      owned.on('error', () => {})
+      if (this.#closed) { owned.disconnect(); throw new StoreUnavailable('RedisNonceStore is closed') }
+      this.#owned = owned
+    }
+    if (owned.status === 'wait') {
+      try {
+        await withDeadline(owned.connect(), this.timeout)
+      } catch (err) {
+        throw unavailable(err)
+      }
+    }
+    return owned
+  }
+}
