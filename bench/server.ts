@@ -1,0 +1,130 @@
+/**
+ * One benchmark server: `node dist/bench/server.js <contender>`. Listens on a free port of 127.0.0.1 and prints
+ * `{"listening":<port>}` on stdout. Started by run.ts with an IPC channel, it answers `{ type: 'stats' }` with its
+ * memory and CPU time and exits cleanly on `{ type: 'stop' }` (so that `--cpu-prof` writes its profile).
+ */
+import { createRequire } from 'node:module'
+import { timingSafeEqual } from 'node:crypto'
+import Fastify from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import fastifyBasicAuth from '@fastify/basic-auth'
+import { BasicStrategy } from 'passport-http'
+import cred, { InMemoryChecker, SimpleRealm, defineInterface } from '../lib/index.js'
+import type { CredPluginOptions } from '../lib/index.js'
+import { AUTH_REALM, BODY, PASSWORD, ROUTE, USER, contenderByName } from './contenders.js'
+import type { ServerKind } from './contenders.js'
+
+/** Messages from run.ts over IPC. */
+export type ServerCommand = { type: 'stats', gc?: boolean } | { type: 'stop' }
+/** Answers to `stats`. */
+export interface ServerStats {
+  type: 'stats'
+  rss: number
+  heapUsed: number
+  heapTotal: number
+  external: number
+  /** CPU time used so far, microseconds (user + system). */
+  cpuMicros: number
+}
+
+const userBuffer = Buffer.from(USER)
+const passwordBuffer = Buffer.from(PASSWORD)
+/** Constant-time check, as the peers' documentation recommends (lengths may leak, as in their examples). */
+const sameSecret = (given: string, expected: Buffer): boolean => {
+  const buffer = Buffer.from(given)
+  return buffer.length === expected.length && timingSafeEqual(buffer, expected)
+}
+
+interface User { name: string }
+const IUser = defineInterface<User>('IUser')
+
+const handler = async (): Promise<typeof BODY> => BODY
+
+/** The slice of @fastify/passport used here, typed locally so its request augmentations stay out of our types. */
+interface FastifyPassport {
+  use (name: string, strategy: unknown): void
+  initialize (): FastifyPluginAsync
+  authenticate (name: string, options: { session: boolean }): (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+}
+
+async function build (kind: ServerKind): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false })
+  switch (kind) {
+    case 'bare':
+      break
+    case 'basic-auth': {
+      await app.register(fastifyBasicAuth, {
+        // Synchronous validate, the fastest form the plugin offers.
+        validate (username, password, _request, _reply, done) {
+          if (sameSecret(username, userBuffer) && sameSecret(password, passwordBuffer)) done()
+          else done(new Error('Unauthorized'))
+        },
+        authenticate: { realm: AUTH_REALM }
+      })
+      app.addHook('onRequest', app.basicAuth)
+      break
+    }
+    case 'passport': {
+      const require = createRequire(import.meta.url)
+      const passport = require('@fastify/passport') as FastifyPassport
+      passport.use('basic', new BasicStrategy({ realm: AUTH_REALM }, (username, password, done) => {
+        if (sameSecret(username, userBuffer) && sameSecret(password, passwordBuffer)) done(null, { name: username })
+        else done(null, false)
+      }))
+      // Stateless Basic (session: false) needs no session store, but @fastify/flash (registered by initialize())
+      // insists on a `session` request decorator: a null stub, never read.
+      app.decorateRequest('session', null)
+      await app.register(passport.initialize())
+      app.addHook('onRequest', passport.authenticate('basic', { session: false }))
+      break
+    }
+    case 'cred-basic':
+    case 'cred-digest': {
+      const options: CredPluginOptions = {
+        realm: new SimpleRealm().serve(IUser, (avatarId) => ({ name: String(avatarId) })),
+        checkers: [new InMemoryChecker({ [USER]: PASSWORD })],
+        interfaces: [IUser],
+        authenticationRealm: AUTH_REALM
+      }
+      // Digest with the plugin's defaults: SHA-256 and MD5 challenges, qop=auth, bounded in-memory nonce store.
+      if (kind === 'cred-digest') options.schemes = ['digest']
+      await app.register(cred, options)
+      break
+    }
+  }
+  app.get(ROUTE, handler)
+  return app
+}
+
+async function main (): Promise<void> {
+  const name = process.argv[2]
+  if (name === undefined) throw new Error('usage: node dist/bench/server.js <contender>')
+  const contender = contenderByName(name)
+  const app = await build(contender.server)
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const address = app.server.address()
+  if (address === null || typeof address === 'string') throw new Error('no TCP address')
+
+  process.on('message', (message: ServerCommand) => {
+    if (message.type === 'stats') {
+      if (message.gc === true && typeof globalThis.gc === 'function') globalThis.gc()
+      const memory = process.memoryUsage()
+      const cpu = process.cpuUsage()
+      const stats: ServerStats = { type: 'stats', rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal, external: memory.external, cpuMicros: cpu.user + cpu.system }
+      process.send?.(stats)
+    } else if (message.type === 'stop') {
+      // A clean exit, so that --cpu-prof writes its profile.
+      app.close().then(() => process.exit(0), () => process.exit(1))
+    }
+  })
+  // Without run.ts (started by hand), Ctrl-C or SIGTERM also exits cleanly.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => { app.close().then(() => process.exit(0), () => process.exit(1)) })
+  process.on('disconnect', () => { app.close().then(() => process.exit(0), () => process.exit(1)) })
+
+  process.stdout.write(JSON.stringify({ listening: address.port, contender: contender.name, pid: process.pid }) + '\n')
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench server ${process.argv[2] ?? ''}: ${err instanceof Error ? err.message : String(err)}\n`)
+  process.exit(1)
+})
