@@ -42,15 +42,25 @@ t.test('test_failedLoginPassword and test_failedLoginName: UnauthorizedLogin, sa
 t.test('unknown users cost the same work as wrong passwords (the decoy is checked)', async (t) => {
   const checker = new InMemoryChecker({ alice: 'wonderland' })
   let checked = 0
-  const counting = (username: string): UsernamePassword => {
-    const creds = new UsernamePassword(username, 'x')
+  const countingHashed = (username: string): UsernameHashedPassword => {
+    const creds = new UsernameHashedPassword(username, 'x')
     const original = creds.checkPassword.bind(creds)
     creds.checkPassword = (pw: string) => { checked++; return original(pw) }
     return creds
   }
-  t.throws(() => checker.requestAvatarId(counting('nobody')), UnauthorizedLogin)
-  t.throws(() => checker.requestAvatarId(counting('alice')), UnauthorizedLogin)
+  t.throws(() => checker.requestAvatarId(countingHashed('nobody')), UnauthorizedLogin)
+  t.throws(() => checker.requestAvatarId(countingHashed('alice')), UnauthorizedLogin)
   t.equal(checked, 2, 'checkPassword ran for the unknown user as for the known one')
+
+  let plaintextReads = 0
+  const countingPlain = (username: string): UsernamePassword => {
+    const creds = new UsernamePassword(username, 'x')
+    Object.defineProperty(creds, 'password', { get: () => { plaintextReads++; return 'x' } })
+    return creds
+  }
+  t.throws(() => checker.requestAvatarId(countingPlain('nobody')), UnauthorizedLogin)
+  t.throws(() => checker.requestAvatarId(countingPlain('alice')), UnauthorizedLogin)
+  t.equal(plaintextReads, 2, 'the plaintext was hashed for the unknown user as for the known one')
 })
 
 t.test('no checker → UnhandledCredentials naming the credentials interface', async (t) => {

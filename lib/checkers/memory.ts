@@ -1,8 +1,19 @@
 import { randomBytes } from 'node:crypto'
 import {
-  IUsernameDigestHash, IUsernameHashedPassword, IUsernamePassword, InvalidOption, UnauthorizedLogin
+  IUsernameDigestHash, IUsernameHashedPassword, IUsernamePassword, InvalidOption, UnauthorizedLogin,
+  constantTimeEqualStrings, secretDigest
 } from '../cred/index.js'
 import type { CredentialsChecker, Interface, PasswordCheckable } from '../cred/index.js'
+
+interface StoredUser {
+  readonly username: string
+  readonly password: string
+  readonly passwordDigest: string
+}
+
+function storedUser (username: string, password: string): StoredUser {
+  return { username, password, passwordDigest: secretDigest(password) }
+}
 
 export interface InMemoryCheckerOptions {
   /** Match user names ignoring case (`Alice` logs in as `alice`). Default: `true`, names are case-sensitive. */
@@ -25,10 +36,10 @@ export interface InMemoryCheckerOptions {
 export class InMemoryChecker implements CredentialsChecker<PasswordCheckable> {
   static readonly credentialInterfaces: readonly Interface<PasswordCheckable>[] = Object.freeze([IUsernamePassword, IUsernameDigestHash, IUsernameHashedPassword])
   readonly credentialInterfaces: readonly Interface<PasswordCheckable>[] = InMemoryChecker.credentialInterfaces
-  readonly #users = new Map<string, { username: string, password: string }>()
+  readonly #users = new Map<string, StoredUser>()
   readonly #caseSensitive: boolean
   /** Checked against when the user is unknown, so that path costs what a wrong password costs. */
-  readonly #decoyPassword = randomBytes(16).toString('base64')
+  readonly #decoy: StoredUser = storedUser('', randomBytes(16).toString('base64'))
 
   constructor (users: Record<string, string> | Iterable<readonly [string, string]> = {}, options: InMemoryCheckerOptions = {}) {
     this.#caseSensitive = options.caseSensitive ?? true
@@ -40,7 +51,7 @@ export class InMemoryChecker implements CredentialsChecker<PasswordCheckable> {
     if (typeof username !== 'string' || typeof password !== 'string') {
       throw new InvalidOption('InMemoryChecker.addUser(username, password) takes two strings')
     }
-    this.#users.set(this.#key(username), { username, password })
+    this.#users.set(this.#key(username), storedUser(username, password))
   }
 
   /** The user names, as added: what a Digest `userhashResolver` needs to find users by their hash. */
@@ -50,7 +61,12 @@ export class InMemoryChecker implements CredentialsChecker<PasswordCheckable> {
 
   requestAvatarId (credentials: PasswordCheckable): string {
     const user = this.#users.get(this.#key(credentials.username))
-    const matched = credentials.checkPassword(user === undefined ? this.#decoyPassword : user.password)
+    const against = user ?? this.#decoy
+    // A plaintext from the client needs one hash against the stored digest; other kinds derive from the plaintext.
+    const plaintext = (credentials as Partial<IUsernamePassword>).password
+    const matched = typeof plaintext === 'string'
+      ? constantTimeEqualStrings(secretDigest(plaintext), against.passwordDigest)
+      : credentials.checkPassword(against.password)
     if (user === undefined || !matched) throw new UnauthorizedLogin('Invalid user name or password')
     return user.username
   }

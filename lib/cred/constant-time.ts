@@ -1,13 +1,34 @@
-import { hash, timingSafeEqual } from 'node:crypto'
+import { hash } from 'node:crypto'
 
 /**
- * Compares two secrets in time that depends on neither their contents nor their lengths: both sides are hashed to
- * 32 bytes first, so `timingSafeEqual` always compares equal lengths and a length mismatch is not revealed early.
+ * Compares two strings of equal length (hex digests, Digest responses) without an early exit: the time depends
+ * on the length only. Strings of different lengths are unequal (and the length is all that is revealed).
+ *
+ * @example
+ * import { constantTimeEqualStrings } from 'fastify-cred'
+ * constantTimeEqualStrings('8ca523f5', '8ca523f5') // true
+ */
+export function constantTimeEqualStrings (a: string, b: string): boolean {
+  let difference = a.length ^ b.length
+  const length = Math.min(a.length, b.length)
+  for (let i = 0; i < length; i++) difference |= a.charCodeAt(i) ^ b.charCodeAt(i)
+  return difference === 0
+}
+
+/** The SHA-256 of a secret as hex: what constant-time comparisons of secrets of any length compare. */
+export function secretDigest (secret: string | Uint8Array): string {
+  // Hex output: Node's one-shot hash is about three times slower when asked for a Buffer.
+  return hash('sha256', secret, 'hex')
+}
+
+/**
+ * Compares two secrets in time that depends on neither their contents nor their lengths: both are hashed to
+ * SHA-256 first, so equal-length digests are compared and a length mismatch is not revealed early.
  *
  * @example
  * import { constantTimeEqual } from 'fastify-cred'
  * constantTimeEqual('s3cret', 's3cret') // true
  */
 export function constantTimeEqual (a: string | Uint8Array, b: string | Uint8Array): boolean {
-  return timingSafeEqual(hash('sha256', a, 'buffer'), hash('sha256', b, 'buffer'))
+  return constantTimeEqualStrings(secretDigest(a), secretDigest(b))
 }

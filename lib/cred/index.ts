@@ -1,7 +1,7 @@
 export * from './errors.js'
 export { defineInterface, isOrExtends } from './interfaces.js'
 export type { Interface, Provided } from './interfaces.js'
-export { constantTimeEqual } from './constant-time.js'
+export { constantTimeEqual, constantTimeEqualStrings, secretDigest } from './constant-time.js'
 export type { Credentials, PasswordCheckable } from './credentials/credentials.js'
 export { UsernamePassword, IUsernamePassword } from './credentials/username-password.js'
 export { UsernameHashedPassword, IUsernameHashedPassword } from './credentials/username-hashed-password.js'

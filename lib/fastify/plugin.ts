@@ -3,7 +3,7 @@ import type {
 } from 'fastify'
 import fp from 'fastify-plugin'
 import {
-  Anonymous, DigestedCredentials, InvalidOption, LoginDenied, LoginFailed, MalformedCredentials, Portal, StaleNonce,
+  Anonymous, DigestedCredentials, InvalidOption, LoginDenied, LoginFailed, MalformedCredentials, NOOP_LOGOUT, Portal, StaleNonce,
   StoreUnavailable, UnauthorizedLogin, isThenable
 } from '../cred/index.js'
 import type {
@@ -96,8 +96,6 @@ export interface CredPluginOptions<Mind = unknown> {
   proxy?: boolean
 }
 
-const kLogout = Symbol('fastify-cred.logout')
-
 const kPendingLogin = Symbol('fastify-cred.pendingLogin')
 const kBodyHasher = Symbol('fastify-cred.bodyHasher')
 
@@ -109,7 +107,6 @@ interface PendingLogin {
 }
 
 interface CredRequest extends FastifyRequest {
-  [kLogout]: Logout | null
   [kPendingLogin]?: PendingLogin | null
   [kBodyHasher]?: EntityBodyHasher | null
 }
@@ -214,7 +211,9 @@ function install (fastify: FastifyInstance, settings: ReturnType<typeof validate
     return { status: 500, code: 'ERR_CRED_INTERNAL', message: 'Internal Server Error', challenge: false }
   }
   const NO_CREDENTIALS: Failure = { status: refusedStatus, code: 'ERR_CRED_UNAUTHORIZED', message: 'Authentication required', challenge: true }
-  const noCredentialsBody = JSON.stringify({ statusCode: refusedStatus, code: NO_CREDENTIALS.code, error: STATUS_TEXT[refusedStatus], message: NO_CREDENTIALS.message })
+  // The most frequent refusal (a browser's first request, a client that waits for the challenge) gets the shortest
+  // body: measured, the full four-field body took the 401 path from 1.05 to about 0.8 of bare Fastify's req/s.
+  const noCredentialsBody = JSON.stringify({ statusCode: refusedStatus, code: NO_CREDENTIALS.code, error: STATUS_TEXT[refusedStatus] })
 
   const challengesFor = (request: FastifyRequest, stale: boolean): string[] => {
     const all: string[] = []
@@ -253,11 +252,7 @@ function install (fastify: FastifyInstance, settings: ReturnType<typeof validate
     done(new HttpAuthError(failure.status, failure.code, failure.message))
   }
 
-  const runLogout = (request: FastifyRequest): void => {
-    const credRequest = request as CredRequest
-    const logout = credRequest[kLogout]
-    if (logout === null) return
-    credRequest[kLogout] = null
+  const runLogout = (request: FastifyRequest, logout: Logout): void => {
     try {
       const outcome = logout()
       if (isThenable(outcome)) outcome.then(undefined, (err: unknown) => request.log.error({ err }, 'fastify-cred: logout failed'))
@@ -270,9 +265,14 @@ function install (fastify: FastifyInstance, settings: ReturnType<typeof validate
     request.avatar = result.avatar as CredAvatar
     request.avatarId = result.avatarId
     request.avatarInterface = result.interface
-    ;(request as CredRequest)[kLogout] = result.logout
-    // A login that finished after the client went away has no response to wait for.
-    if (request.raw.aborted || request.raw.socket?.destroyed === true) runLogout(request)
+    const logout = result.logout
+    if (logout !== NOOP_LOGOUT) {
+      // The response's 'close' comes exactly once: after it was sent (also a 500 from a failing handler) or when
+      // the client went away first. Only logins with something to release pay for the listener.
+      const raw = reply.raw
+      if (raw.destroyed || request.raw.aborted || request.raw.socket?.destroyed === true) runLogout(request, logout)
+      else raw.once('close', () => { runLogout(request, logout) })
+    }
     const headers = scheme?.successHeaders?.(credentials, request)
     if (headers !== undefined) reply.headers(headers)
   }
@@ -371,7 +371,6 @@ function install (fastify: FastifyInstance, settings: ReturnType<typeof validate
   fastify.decorateRequest('avatar', null)
   fastify.decorateRequest('avatarId', null)
   fastify.decorateRequest('avatarInterface', null)
-  fastify.decorateRequest(kLogout, null)
 
   fastify.addHook('onRoute', (route: RouteOptions) => {
     const wanted = route.config?.cred
@@ -412,8 +411,6 @@ function install (fastify: FastifyInstance, settings: ReturnType<typeof validate
       Promise.all(settings.owned.map((scheme) => scheme.close())).then(() => done(), done)
     })
   }
-  fastify.addHook('onResponse', (request, _reply, done) => { runLogout(request); done() })
-  fastify.addHook('onRequestAbort', (request, done) => { runLogout(request); done() })
 }
 
 /**
