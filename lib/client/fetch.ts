@@ -1,4 +1,4 @@
-import { CredError, DIGEST_ALGORITHMS, InvalidOption } from '../cred/index.js'
+import { DIGEST_ALGORITHMS, InvalidOption, ServerAuthenticationFailed } from '../cred/index.js'
 import type { DigestAlgorithm, DigestQop } from '../cred/index.js'
 import { formatBasic } from '../http/basic.js'
 import { parseAuthenticationInfo, parseChallenges } from '../http/digest.js'
@@ -37,13 +37,6 @@ type Session =
   | { readonly kind: 'basic' }
   | { readonly kind: 'digest', challenge: DigestChallenge, nc: number }
 
-/**
- * The server answered with an `rspauth` that the password does not give: it does not know the password, so it is
- * not the server it claims to be (or a man in the middle rewrote the answer).
- */
-export class ServerAuthenticationFailed extends CredError {
-  override readonly code: string = 'ERR_CRED_SERVER_AUTHENTICATION_FAILED'
-}
 
 /** The request body as bytes, when it can be hashed and sent twice; `null` when there is none. */
 function bodyBytes (body: RequestInit['body']): Uint8Array | null | undefined {

@@ -76,3 +76,11 @@ export class InvalidOption extends CredError {
 export class MissingPeerDependency extends CredError {
   override readonly code: string = 'ERR_CRED_MISSING_PEER_DEPENDENCY'
 }
+
+/**
+ * A client's check of the server failed: its Digest `rspauth` does not follow from the password, so it does not
+ * know the password and is not the server it claims to be (or a man in the middle rewrote the answer).
+ */
+export class ServerAuthenticationFailed extends CredError {
+  override readonly code: string = 'ERR_CRED_SERVER_AUTHENTICATION_FAILED'
+}
