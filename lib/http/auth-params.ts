@@ -18,9 +18,11 @@ export function hasScheme (value: string, scheme: string): boolean {
     value.slice(0, scheme.length).toLowerCase() === scheme
 }
 
+const NEEDS_ESCAPE = /[\\"]/
+
 /** A quoted-string with `\` and `"` escaped. */
 export function quote (value: string): string {
-  return `"${value.replace(/[\\"]/g, '\\$&')}"`
+  return NEEDS_ESCAPE.test(value) ? `"${value.replace(/[\\"]/g, '\\$&')}"` : `"${value}"`
 }
 
 /** A challenge parameter: `[name, value]` is quoted, `[name, value, 'token']` is sent bare (`algorithm=MD5`). */

@@ -60,6 +60,10 @@ for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL
 
 const isOws = (c: number): boolean => c === 32 || c === 9
 const HEX = /^[0-9a-fA-F]+$/
+// Control characters other than HTAB, which a quoted-string may not hold (RFC 9110 §5.6.4).
+// eslint-disable-next-line no-control-regex
+const QUOTED_CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/
+const NON_ASCII = /[^\x00-\x7f]/
 const NC = /^[0-9a-fA-F]{8}$/
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*/
 const utf8 = new TextDecoder('utf-8', { fatal: true })
@@ -73,6 +77,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
  * headerText('J\u00c3\u00a4s\u00c3\u00b8n') // 'Jäsøn'
  */
 export function headerText (value: string): string {
+  if (!NON_ASCII.test(value)) return value
   let high = false
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i)
@@ -122,6 +127,21 @@ function scanParams (input: string, start: number, stopAtScheme: boolean): Scann
     let value: string
     if (i < n && input.charCodeAt(i) === 34) {
       i++
+      // Most quoted values hold no escape: find the closing quote natively and check the span in one regex test.
+      const close = input.indexOf('"', i)
+      if (close === -1) return undefined
+      const backslash = input.indexOf('\\', i)
+      if (backslash === -1 || backslash > close) {
+        value = input.slice(i, close)
+        if (QUOTED_CONTROL.test(value)) return undefined
+        i = close + 1
+        quoted.add(name)
+        if (params.has(name)) return undefined
+        params.set(name, value)
+        while (i < n && isOws(input.charCodeAt(i))) i++
+        if (i < n && input.charCodeAt(i) !== 44) return undefined
+        continue
+      }
       let out = ''
       let from = i
       for (;;) {
