@@ -86,7 +86,9 @@ export class MemoryNonceStore implements NonceStore {
     if (entry === undefined) {
       if (issuedAt <= this.#floor) return 'forgotten'
       this.#makeRoom(Date.now())
-      this.#entries.set(nonce, new Entry(issuedAt, expiresAt, nc))
+      // A copy: the nonce is usually a slice of the Authorization header, and a slice would keep the whole header
+      // alive as long as the entry (measured: 460 instead of about 200 bytes per entry).
+      this.#entries.set(Buffer.from(nonce, 'latin1').toString('latin1'), new Entry(issuedAt, expiresAt, nc))
       return 'accepted'
     }
     const behind = entry.highest - nc
