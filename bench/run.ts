@@ -45,7 +45,7 @@ const USAGE = `usage: npm run bench -- [options]
   --duration S        seconds per run (default 10)
   --warmup S          seconds of warm-up per contender before the rounds (default 3)
   --connections N     concurrent connections (default 50)
-  --pipelining N      requests in flight per connection (default 1)
+  --pipelining N      requests in flight per connection (default 10: at 1 the load generator, not the server, limits bare Fastify)
   --digest-via M      how the load generator writes Digest requests: buffer (default, cheap) or
                       setup-request (autocannon's public per-request builder; slower, for cross-checks)
   --only a,b,…        only these contenders (${CONTENDERS.map((c) => c.name).join(', ')})
@@ -59,7 +59,7 @@ const USAGE = `usage: npm run bench -- [options]
 
 function parseOptions (argv: string[]): Options {
   const options: Options = {
-    rounds: 5, duration: 10, warmup: 3, connections: 50, pipelining: 1, digestVia: 'buffer', only: undefined, profile: [], quick: false,
+    rounds: 5, duration: 10, warmup: 3, connections: 50, pipelining: 10, digestVia: 'buffer', only: undefined, profile: [], quick: false,
     memory: true, memoryCount: 100_000, memoryBoundMB: 128, pin: true, out: undefined
   }
   const explicit = new Set<string>()
