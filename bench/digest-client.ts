@@ -1,9 +1,11 @@
 /**
  * A Digest client (RFC 7616) for the load generator, written independently of lib/http so that the benchmark also
  * cross-checks the server: it parses challenges, answers with `qop=auth` and counts `nc` up per nonce like a real
- * client, so the server's replay protection stays on while it is measured.
+ * client, so the server's replay protection stays on while it is measured. It costs one hash per request (the
+ * package's `digestAuthorization` recomputes HA1 and HA2 each time); `selfTest` checks that both agree.
  */
 import { hash, randomBytes } from 'node:crypto'
+import { digestAuthorization } from '../lib/index.js'
 import type { DigestAlgorithm } from './contenders.js'
 
 export interface DigestChallenge {
@@ -140,5 +142,13 @@ export function selfTest (): void {
     })
     const header = session.next()
     if (!header.endsWith(`response="${expected[algorithm]}"`)) throw new Error(`Digest client self-test failed for ${algorithm}: ${header}`)
+    // The package's own client must agree with this fast one, request after request.
+    for (let nc = 2; nc <= 3; nc++) {
+      const fast = session.next()
+      const packaged = digestAuthorization({ ...challenge, algorithm, qop: ['auth'], userhash: false }, 'Mufasa', 'Circle of Life',
+        { method: 'GET', uri: '/dir/index.html', nc, cnonce: 'f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ', qop: 'auth' })
+      const responseOf = (value: string): string | undefined => /response="([0-9a-f]+)"/.exec(value)?.[1]
+      if (responseOf(fast) !== responseOf(packaged.authorization)) throw new Error(`Digest client disagrees with credFetch's digestAuthorization for ${algorithm} at nc=${nc}`)
+    }
   }
 }

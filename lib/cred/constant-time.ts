@@ -15,10 +15,13 @@ export function constantTimeEqualStrings (a: string, b: string): boolean {
   return difference === 0
 }
 
-/** The SHA-256 of a secret as hex: what constant-time comparisons of secrets of any length compare. */
+/**
+ * The SHA-256 of a secret as a 32-character binary string: what constant-time comparisons of secrets of any length
+ * compare. A string, because Node's one-shot hash is about three times slower when asked for a Buffer; binary
+ * rather than hex, because half the characters make the comparison loop half as long.
+ */
 export function secretDigest (secret: string | Uint8Array): string {
-  // Hex output: Node's one-shot hash is about three times slower when asked for a Buffer.
-  return hash('sha256', secret, 'hex')
+  return hash('sha256', secret, 'binary')
 }
 
 /**

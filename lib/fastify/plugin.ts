@@ -340,23 +340,33 @@ function install (fastify: FastifyInstance, settings: ReturnType<typeof validate
       onFailure(request, reply, err, done)
       return
     }
-    const login = (creds: Credentials): void => {
-      if (creds instanceof DigestedCredentials && creds.needsEntityBody) {
-        // Digest auth-int covers the body, which is read after onRequest: finish in preValidation.
-        if (onFailure === refuse && bodySchemes.length > 0) {
-          (request as CredRequest)[kPendingLogin] = { scheme, credentials: creds, onFailure }
-          done()
-          return
-        }
-        if (!supplyEntityBody(request, creds)) {
-          onFailure(request, reply, new UnauthorizedLogin('Digest auth-int: the request body was not read yet'), done)
-          return
-        }
-      }
-      loginWith(request, reply, done, onFailure, scheme, creds)
+    if (isThenable(credentials)) {
+      const chosen = scheme
+      credentials.then((creds) => { login(request, reply, done, onFailure, chosen, creds) }, (err: unknown) => onFailure(request, reply, err, done))
+    } else {
+      login(request, reply, done, onFailure, scheme, credentials)
     }
-    if (isThenable(credentials)) credentials.then(login, (err: unknown) => onFailure(request, reply, err, done))
-    else login(credentials)
+  }
+
+  /** Logs in with credentials a scheme made; Digest `auth-int` ones wait for the body. No closure on this path. */
+  const login = (
+    request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction,
+    onFailure: (request: FastifyRequest, reply: FastifyReply, err: unknown, done: HookHandlerDoneFunction) => void,
+    scheme: HttpAuthScheme | undefined, creds: Credentials
+  ): void => {
+    if (creds instanceof DigestedCredentials && creds.needsEntityBody) {
+      // Digest auth-int covers the body, which is read after onRequest: finish in preValidation.
+      if (onFailure === refuse && bodySchemes.length > 0) {
+        (request as CredRequest)[kPendingLogin] = { scheme, credentials: creds, onFailure }
+        done()
+        return
+      }
+      if (!supplyEntityBody(request, creds)) {
+        onFailure(request, reply, new UnauthorizedLogin('Digest auth-int: the request body was not read yet'), done)
+        return
+      }
+    }
+    loginWith(request, reply, done, onFailure, scheme, creds)
   }
 
   const hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
