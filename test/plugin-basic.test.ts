@@ -230,3 +230,27 @@ t.test('the portal is shared: another protocol logs in through fastify.portal', 
   const result = await app.portal.login(new UsernamePassword('alice', 'wonderland'), null, IUser)
   t.equal(result.avatarId, 'alice')
 })
+
+t.test('a login that never answers is a 503 after loginTimeout; one that answers late is logged out', async (t) => {
+  const never: CredentialsChecker<IUsernamePassword> = { credentialInterfaces: [IUsernamePassword], requestAvatarId: () => new Promise<string>(() => {}) }
+  const hanging = await buildApp({ checkers: [never], loginTimeout: 50 })
+  const res = await hanging.app.inject({ url: '/whoami', headers: { authorization: basic('alice', 'wonderland') } })
+  t.equal(res.statusCode, 503)
+  t.equal(res.json().code, 'ERR_CRED_STORE_UNAVAILABLE')
+  t.ok(hanging.logs.lines.some((l) => l.level === 40 && JSON.stringify(l).includes('within 50 ms')), 'logged as an unavailable store')
+
+  let answer!: (id: string) => void
+  const late: CredentialsChecker<IUsernamePassword> = { credentialInterfaces: [IUsernamePassword], requestAvatarId: () => new Promise<string>((resolve) => { answer = resolve }) }
+  const slow = await buildApp({ checkers: [late], loginTimeout: 50 })
+  t.equal((await slow.app.inject({ url: '/whoami', headers: { authorization: basic('alice', 'wonderland') } })).statusCode, 503)
+  t.same(slow.logouts, [])
+  answer('alice')
+  await new Promise((resolve) => setTimeout(resolve, 10))
+  t.same(slow.logouts, ['alice'], 'the avatar handed out after the deadline was released at once')
+
+  const patient = await buildApp({ checkers: [never], loginTimeout: 0 })
+  const pending = patient.app.inject({ url: '/whoami', headers: { authorization: basic('alice', 'wonderland') } })
+  const first = await Promise.race([pending.then(() => 'answered'), new Promise((resolve) => setTimeout(() => resolve('still waiting'), 100))])
+  t.equal(first, 'still waiting', 'loginTimeout: 0 waits as long as the checker does')
+  await patient.app.close()
+})

@@ -29,7 +29,9 @@ t.test('options are checked at register time with messages that say what to chan
     ['portal and realm', { portal: new Portal(realm, checkers), realm, interfaces: [IUser] }, /either `portal` or `realm`/],
     ['portal not a Portal', { portal: {}, interfaces: [IUser] }, /`portal` must be a Portal/],
     ['realm not a realm', { realm: {}, checkers, interfaces: [IUser] }, /Portal needs a realm/],
-    ['realm with a newline', { realm, checkers, interfaces: [IUser], authenticationRealm: 'a\nb' }, /authenticationRealm must be/]
+    ['realm with a newline', { realm, checkers, interfaces: [IUser], authenticationRealm: 'a\nb' }, /authenticationRealm must be/],
+    ['negative loginTimeout', { realm, checkers, interfaces: [IUser], loginTimeout: -1 }, /`loginTimeout` must be a whole number/],
+    ['fractional loginTimeout', { realm, checkers, interfaces: [IUser], loginTimeout: 1.5 }, /`loginTimeout` must be a whole number/]
   ]
   for (const [what, options, message] of cases) {
     await t.rejects(register(options), { code: 'ERR_CRED_INVALID_OPTION', message }, what)

@@ -94,6 +94,11 @@ export interface CredPluginOptions<Mind = unknown> {
    * Authenticate to a proxy: read `Proxy-Authorization`, answer `407` with `Proxy-Authenticate`. Default `false`.
    */
   proxy?: boolean
+  /**
+   * Milliseconds an asynchronous login (a checker, a realm, a nonce store) may take before the request is answered
+   * 503 instead of hanging. Default 10,000; `0` waits forever. Synchronous logins are never timed.
+   */
+  loginTimeout?: number
 }
 
 const kPendingLogin = Symbol('fastify-cred.pendingLogin')
@@ -138,7 +143,7 @@ interface Failure {
   readonly challenge: boolean
 }
 
-const validate = (options: CredPluginOptions): Required<Pick<CredPluginOptions, 'interfaces' | 'authenticationRealm' | 'mode' | 'proxy'>> & { portal: Portal<unknown>, schemes: HttpAuthScheme[], owned: DigestScheme[] } => {
+const validate = (options: CredPluginOptions): Required<Pick<CredPluginOptions, 'interfaces' | 'authenticationRealm' | 'mode' | 'proxy' | 'loginTimeout'>> & { portal: Portal<unknown>, schemes: HttpAuthScheme[], owned: DigestScheme[] } => {
   if (options === null || typeof options !== 'object') throw new InvalidOption('fastify-cred needs options: { realm, checkers, interfaces }')
   let portal = options.portal
   if (portal !== undefined) {
@@ -161,6 +166,10 @@ const validate = (options: CredPluginOptions): Required<Pick<CredPluginOptions, 
   const mode = options.mode ?? 'always'
   if (mode !== 'always' && mode !== 'on-demand') throw new InvalidOption(`fastify-cred: \`mode\` must be 'always' or 'on-demand', got ${JSON.stringify(mode)}`)
   if (options.mind !== undefined && typeof options.mind !== 'function') throw new InvalidOption('fastify-cred: `mind` must be a function (request, reply) => mind')
+  const loginTimeout = options.loginTimeout ?? 10_000
+  if (typeof loginTimeout !== 'number' || !Number.isInteger(loginTimeout) || loginTimeout < 0 || loginTimeout > 2 ** 31 - 1) {
+    throw new InvalidOption(`fastify-cred: \`loginTimeout\` must be a whole number of milliseconds (0 for none), got ${JSON.stringify(loginTimeout)}`)
+  }
   const authenticationRealm = options.authenticationRealm ?? 'fastify-cred'
   const schemeOptions = options.schemes ?? ['basic']
   if (!Array.isArray(schemeOptions) || schemeOptions.length === 0) throw new InvalidOption('fastify-cred: `schemes` must be a non-empty array, e.g. [\'basic\']')
@@ -181,7 +190,28 @@ const validate = (options: CredPluginOptions): Required<Pick<CredPluginOptions, 
   })
   const names = schemes.map((s) => s.name.toLowerCase())
   if (new Set(names).size !== names.length) throw new InvalidOption(`fastify-cred: a scheme is listed twice in \`schemes\` (${names.join(', ')})`)
-  return { portal: portal as Portal<unknown>, interfaces, authenticationRealm, mode, proxy: options.proxy === true, schemes, owned }
+  return { portal: portal as Portal<unknown>, interfaces, authenticationRealm, mode, proxy: options.proxy === true, loginTimeout, schemes, owned }
+}
+
+/**
+ * `promise`, or a rejection with `StoreUnavailable` once `ms` have passed (0: no deadline). `onLate` gets a value
+ * that arrives after the deadline, so that what it holds can be released.
+ */
+function withinDeadline<T> (promise: PromiseLike<T>, ms: number, onLate?: (value: T) => void): Promise<T> {
+  if (ms === 0) return Promise.resolve(promise)
+  return new Promise<T>((resolve, reject) => {
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      reject(new StoreUnavailable(`Login did not finish within ${ms} ms`))
+    }, ms)
+    promise.then((value) => {
+      if (timedOut) onLate?.(value)
+      else { clearTimeout(timer); resolve(value) }
+    }, (err: unknown) => {
+      if (!timedOut) { clearTimeout(timer); reject(err) }
+    })
+  })
 }
 
 // Callback style, so that every set-up error reaches `next` and so `register()`'s promise, never an uncaught throw.
@@ -196,7 +226,7 @@ const credPlugin: FastifyPluginCallback<CredPluginOptions> = (fastify: FastifyIn
 }
 
 function install (fastify: FastifyInstance, settings: ReturnType<typeof validate>, mind: (request: FastifyRequest, reply: FastifyReply) => unknown): void {
-  const { portal, interfaces, schemes } = settings
+  const { portal, interfaces, schemes, loginTimeout } = settings
   const authorizationHeader = settings.proxy ? 'proxy-authorization' : 'authorization'
   const challengeHeader = settings.proxy ? 'Proxy-Authenticate' : 'WWW-Authenticate'
   const refusedStatus = settings.proxy ? 407 : 401
@@ -290,8 +320,10 @@ function install (fastify: FastifyInstance, settings: ReturnType<typeof validate
       return
     }
     if (isThenable(result)) {
-      result.then((resolved) => { accept(request, reply, scheme, creds, resolved); done() },
-        (err: unknown) => onFailure(request, reply, err, done))
+      // A login that finishes after the deadline was already answered with 503: release what it handed out.
+      withinDeadline(result, loginTimeout, (late) => { runLogout(request, late.logout) })
+        .then((resolved) => { accept(request, reply, scheme, creds, resolved); done() },
+          (err: unknown) => onFailure(request, reply, err, done))
     } else {
       accept(request, reply, scheme, creds, result)
       done()
@@ -342,7 +374,8 @@ function install (fastify: FastifyInstance, settings: ReturnType<typeof validate
     }
     if (isThenable(credentials)) {
       const chosen = scheme
-      credentials.then((creds) => { login(request, reply, done, onFailure, chosen, creds) }, (err: unknown) => onFailure(request, reply, err, done))
+      withinDeadline(credentials, loginTimeout)
+        .then((creds) => { login(request, reply, done, onFailure, chosen, creds) }, (err: unknown) => onFailure(request, reply, err, done))
     } else {
       login(request, reply, done, onFailure, scheme, credentials)
     }
