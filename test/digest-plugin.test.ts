@@ -219,7 +219,44 @@ t.test('test_oldNonce: an expired nonce gets 401 with stale=true in every Digest
   t.equal(challenges.filter((c) => c.startsWith('Digest ') && c.includes(', stale=true,')).length, 2)
   t.notMatch(challenges[2], 'stale', 'not on Basic')
   const wrongPassword = await built.app.inject({ url: '/whoami', headers: { authorization: answer({ ...challenge, ...new NonceMinter({ secret: SECRET }).mint(Date.now() - 6 * 60_000) }, { password: 'x' }).authorization } })
-  t.equal(wrongPassword.statusCode, 401, 'stale says nothing about the password: the client retries and fails then')
+  t.equal(wrongPassword.statusCode, 401)
+  t.equal(wrongPassword.json().code, 'ERR_CRED_UNAUTHORIZED', 'stale=true only for a right password (RFC 7616 §3.3)')
+  t.notOk(headerList(wrongPassword.headers['www-authenticate']).some((c) => c.includes('stale=true')))
+})
+
+t.test('a wrong response claims no nonce count: it can neither fill the store nor burn a victim\'s counts', async (t) => {
+  const built = await digestApp()
+  const challenge = await challengeOf(built)
+  const forged = withParam(answer(challenge, { nc: 0xffffffff }).authorization, 'response', `"${'0'.repeat(64)}"`)
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: forged } })).statusCode, 401)
+  const wrong = answer(challenge, { nc: 1, password: 'guess' }).authorization
+  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: wrong } })).statusCode, 401)
+  const victim = await built.app.inject({ url: '/whoami', headers: { authorization: answer(challenge, { nc: 1 }).authorization } })
+  t.equal(victim.statusCode, 200, 'nc=1 is still free after a forged nc=ffffffff and a wrong password with nc=1')
+  const replay = await built.app.inject({ url: '/whoami', headers: { authorization: answer(challenge, { nc: 1 }).authorization } })
+  t.equal(replay.statusCode, 401, 'and once used by a proven user, it is spent')
+})
+
+t.test('a route that also lists credAuthenticate in the default mode logs in once', async (t) => {
+  const built = await digestApp()
+  built.app.get('/twice', { onRequest: built.app.credAuthenticate }, async (request) => ({ avatarId: request.avatarId }))
+  const challenge = await challengeOf(built, '/twice')
+  const res = await built.app.inject({ url: '/twice', headers: { authorization: answer(challenge, { uri: '/twice' }).authorization } })
+  t.equal(res.statusCode, 200, 'the nonce count is claimed once, not refused as its own replay')
+  await new Promise((resolve) => setTimeout(resolve, 10))
+  t.same(built.logouts, ['alice'], 'one avatar, one logout')
+})
+
+t.test('proxy mode answers Digest with Proxy-Authentication-Info (RFC 7615)', async (t) => {
+  const built = await buildApp({ schemes: ['digest'], digest: { secret: SECRET }, proxy: true })
+  const refused = await built.app.inject({ url: '/whoami' })
+  t.equal(refused.statusCode, 407)
+  const challenge = pickDigestChallenge(headerList(refused.headers['proxy-authenticate']).join(', '))
+  t.ok(challenge)
+  const res = await built.app.inject({ url: '/whoami', headers: { 'proxy-authorization': answer(challenge as DigestChallenge).authorization } })
+  t.equal(res.statusCode, 200)
+  t.match(String(res.headers['proxy-authentication-info']), /^rspauth="/)
+  t.equal(res.headers['authentication-info'], undefined)
 })
 
 t.test('nextnonce near expiry, used with the opaque of its chain', async (t) => {

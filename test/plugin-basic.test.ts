@@ -254,3 +254,13 @@ t.test('a login that never answers is a 503 after loginTimeout; one that answers
   t.equal(first, 'still waiting', 'loginTimeout: 0 waits as long as the checker does')
   await patient.app.close()
 })
+
+t.test('AllowAnonymousAccess registered later on fastify.portal takes effect', async (t) => {
+  const { app } = await buildApp()
+  await app.ready()
+  t.equal((await app.inject({ url: '/whoami' })).statusCode, 401)
+  app.portal.registerChecker(new AllowAnonymousAccess())
+  const res = await app.inject({ url: '/whoami' })
+  t.equal(res.statusCode, 200)
+  t.equal(res.json().avatarId, undefined, 'ANONYMOUS is a symbol, which JSON leaves out')
+})

@@ -26,6 +26,7 @@ t.test('options are checked at register time with messages that say what to chan
     ['unknown scheme', { realm, checkers, interfaces: [IUser], schemes: ['ntlm'] }, /unknown scheme "ntlm"/],
     ['no schemes', { realm, checkers, interfaces: [IUser], schemes: [] }, /`schemes` must be a non-empty array/],
     ['scheme twice', { realm, checkers, interfaces: [IUser], schemes: ['basic', 'basic'] }, /listed twice/],
+    ['scheme name in capitals', { realm, checkers, interfaces: [IUser], schemes: [{ name: 'Bearer', challenges: () => [], credentials: () => { throw new Error('x') } }] }, /must be lower-case/],
     ['portal and realm', { portal: new Portal(realm, checkers), realm, interfaces: [IUser] }, /either `portal` or `realm`/],
     ['portal not a Portal', { portal: {}, interfaces: [IUser] }, /`portal` must be a Portal/],
     ['realm not a realm', { realm: {}, checkers, interfaces: [IUser] }, /Portal needs a realm/],

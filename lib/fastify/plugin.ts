@@ -116,6 +116,9 @@ interface CredRequest extends FastifyRequest {
   [kBodyHasher]?: EntityBodyHasher | null
 }
 
+/** Anonymous credentials hold nothing: one instance serves every request. */
+const ANONYMOUS_CREDENTIALS = Object.freeze(new Anonymous())
+
 const STATUS_TEXT: Readonly<Record<number, string>> = {
   400: 'Bad Request',
   401: 'Unauthorized',
@@ -188,7 +191,9 @@ const validate = (options: CredPluginOptions): Required<Pick<CredPluginOptions, 
         typeof scheme.credentials === 'function' && typeof scheme.challenges === 'function') return scheme
     throw new InvalidOption(`fastify-cred: unknown scheme ${JSON.stringify(scheme)}; use 'basic', 'digest' or an HttpAuthScheme object`)
   })
-  const names = schemes.map((s) => s.name.toLowerCase())
+  const upper = schemes.find((s) => s.name !== s.name.toLowerCase())
+  if (upper !== undefined) throw new InvalidOption(`fastify-cred: a scheme's name must be lower-case, as matched against Authorization (got ${JSON.stringify(upper.name)})`)
+  const names = schemes.map((s) => s.name)
   if (new Set(names).size !== names.length) throw new InvalidOption(`fastify-cred: a scheme is listed twice in \`schemes\` (${names.join(', ')})`)
   return { portal: portal as Portal<unknown>, interfaces, authenticationRealm, mode, proxy: options.proxy === true, loginTimeout, schemes, owned }
 }
@@ -230,7 +235,6 @@ function install (fastify: FastifyInstance, settings: ReturnType<typeof validate
   const authorizationHeader = settings.proxy ? 'proxy-authorization' : 'authorization'
   const challengeHeader = settings.proxy ? 'Proxy-Authenticate' : 'WWW-Authenticate'
   const refusedStatus = settings.proxy ? 407 : 401
-  const anonymousAllowed = portal.checkerFor(new Anonymous()) !== undefined
   const singleScheme = schemes.length === 1 ? schemes[0] : undefined
 
   const failureFor = (err: unknown): Failure => {
@@ -304,7 +308,44 @@ function install (fastify: FastifyInstance, settings: ReturnType<typeof validate
       else raw.once('close', () => { runLogout(request, logout) })
     }
     const headers = scheme?.successHeaders?.(credentials, request)
-    if (headers !== undefined) reply.headers(headers)
+    if (headers === undefined) return
+    for (const [name, value] of Object.entries(headers)) {
+      // RFC 7615: what answers Proxy-Authorization is Proxy-Authentication-Info.
+      reply.header(settings.proxy && name.toLowerCase() === 'authentication-info' ? 'Proxy-Authentication-Info' : name, value)
+    }
+  }
+
+  /**
+   * The login succeeded: let the scheme confirm (Digest records its nonce count only now), then hand the avatar to
+   * the request. A refusal at this point logs the avatar out at once.
+   */
+  const confirmAndAccept = (
+    request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction,
+    onFailure: (request: FastifyRequest, reply: FastifyReply, err: unknown, done: HookHandlerDoneFunction) => void,
+    scheme: HttpAuthScheme | undefined, creds: Credentials, result: LoginResultFor<AvatarInterfaces>
+  ): void => {
+    const refuseAfterAll = (err: unknown): void => {
+      runLogout(request, result.logout)
+      onFailure(request, reply, err, done)
+    }
+    let confirmed: void | PromiseLike<void>
+    try {
+      confirmed = scheme?.confirm?.(creds)
+      if (!isThenable(confirmed)) accept(request, reply, scheme, creds, result)
+    } catch (err) {
+      refuseAfterAll(err)
+      return
+    }
+    if (!isThenable(confirmed)) { done(); return }
+    withinDeadline(confirmed, loginTimeout).then(() => {
+      try {
+        accept(request, reply, scheme, creds, result)
+      } catch (err) {
+        refuseAfterAll(err)
+        return
+      }
+      done()
+    }, refuseAfterAll)
   }
 
   const loginWith = (
@@ -322,11 +363,10 @@ function install (fastify: FastifyInstance, settings: ReturnType<typeof validate
     if (isThenable(result)) {
       // A login that finishes after the deadline was already answered with 503: release what it handed out.
       withinDeadline(result, loginTimeout, (late) => { runLogout(request, late.logout) })
-        .then((resolved) => { accept(request, reply, scheme, creds, resolved); done() },
+        .then((resolved) => { confirmAndAccept(request, reply, done, onFailure, scheme, creds, resolved) },
           (err: unknown) => onFailure(request, reply, err, done))
     } else {
-      accept(request, reply, scheme, creds, result)
-      done()
+      confirmAndAccept(request, reply, done, onFailure, scheme, creds, result)
     }
   }
 
@@ -356,13 +396,17 @@ function install (fastify: FastifyInstance, settings: ReturnType<typeof validate
     request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction,
     onFailure: (request: FastifyRequest, reply: FastifyReply, err: unknown, done: HookHandlerDoneFunction) => void
   ): void => {
+    // Already logged in by this plugin's hook (a route that also lists credAuthenticate): a second login would
+    // hand out a second avatar, and a Digest nonce count cannot be used twice.
+    if (request.avatarInterface !== null) { done(); return }
     const authorization = request.headers[authorizationHeader]
     let scheme: HttpAuthScheme | undefined
     let credentials: Credentials | PromiseLike<Credentials>
     try {
       if (authorization === undefined || authorization === '') {
-        if (!anonymousAllowed) { onFailure(request, reply, undefined, done); return }
-        credentials = new Anonymous()
+        // Asked per request (the portal caches its choice), so a checker registered later on fastify.portal counts.
+        if (portal.checkerFor(ANONYMOUS_CREDENTIALS) === undefined) { onFailure(request, reply, undefined, done); return }
+        credentials = ANONYMOUS_CREDENTIALS
       } else {
         scheme = singleScheme !== undefined && hasScheme(authorization, singleScheme.name) ? singleScheme : schemes.find((s) => hasScheme(authorization, s.name))
         if (scheme === undefined) { onFailure(request, reply, undefined, done); return }

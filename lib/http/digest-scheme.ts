@@ -145,24 +145,40 @@ export class DigestScheme implements HttpAuthScheme {
     if (!uriMatches(parsed.uri, request.url)) throw new MalformedCredentials('Digest uri is not the request-target')
     if (parsed.opaque === undefined) throw new MalformedCredentials('Malformed Digest credentials: no opaque')
     const nonce = parsed.nonce
-    const issuedAt = this.#nonces.issuedAt(nonce)
-    if (issuedAt === undefined) throw new UnauthorizedLogin('Digest nonce is not one of ours')
+    if (this.#nonces.issuedAt(nonce) === undefined) throw new UnauthorizedLogin('Digest nonce is not one of ours')
     // A nonce the store already holds had its MAC checked when it was first claimed.
     if (this.nonceStore.has?.(nonce) !== true && !this.#nonces.authentic(nonce)) throw new UnauthorizedLogin('Digest nonce is not one of ours')
     if (parsed.opaque !== this.#nonces.opaqueOf(nonce)) throw new UnauthorizedLogin('Digest opaque does not belong to the nonce')
+    // Expiry and the nonce count are decided in confirm(), once a checker has vouched for the response: so only a
+    // right password earns stale=true (RFC 7616 §3.3), and a forged response can neither fill the nonce store nor
+    // burn a victim's nonce counts.
+    if (!parsed.userhash) return this.#credentials(parsed, parsed.username, request)
+    if (this.#resolveUserhash === undefined) throw new UnauthorizedLogin('Digest userhash is not accepted here')
+    const username = this.#resolveUserhash(parsed.username.toLowerCase(), parsed.realm, parsed.algorithm)
+    if (isThenable(username)) return Promise.resolve(username).then((name) => this.#credentials(parsed, name, request))
+    return this.#credentials(parsed, username, request)
+  }
+
+  /**
+   * After a checker accepted the credentials: refuses an expired nonce with `StaleNonce` (the client retries with a
+   * fresh one without asking its user), then records the nonce count, atomically, so that a replay (the same
+   * response sent again, or two copies racing) is refused with `UnauthorizedLogin`. `StoreUnavailable` when the
+   * nonce store cannot be reached. Synchronous with a synchronous store.
+   */
+  confirm (credentials: Credentials): void | Promise<void> {
+    if (!(credentials instanceof DigestedCredentials)) return undefined
+    const issuedAt = this.#nonces.issuedAt(credentials.nonce)
+    if (issuedAt === undefined) throw new UnauthorizedLogin('Digest nonce is not one of ours')
     const expiresAt = issuedAt + this.nonceLifetime
     if (Date.now() >= expiresAt) throw new StaleNonce('Digest nonce expired')
-
     let claim: NonceClaim | Promise<NonceClaim>
     try {
-      claim = this.nonceStore.claim(nonce, parsed.qop === undefined ? 1 : parsed.ncValue, issuedAt, expiresAt)
+      claim = this.nonceStore.claim(credentials.nonce, credentials.nc === undefined ? 1 : Number.parseInt(credentials.nc, 16), issuedAt, expiresAt)
     } catch (err) {
       throw storeUnavailable(err)
     }
-    if (isThenable(claim)) {
-      return Promise.resolve(claim).then((answer) => this.#afterClaim(answer, parsed, request), (err: unknown) => { throw storeUnavailable(err) })
-    }
-    return this.#afterClaim(claim, parsed, request)
+    if (isThenable(claim)) return Promise.resolve(claim).then(afterClaim, (err: unknown) => { throw storeUnavailable(err) })
+    return afterClaim(claim)
   }
 
   /**
@@ -212,17 +228,6 @@ export class DigestScheme implements HttpAuthScheme {
   /** Stops the default nonce store's timer. A store passed in `nonceStore` belongs to the caller and stays open. */
   async close (): Promise<void> {
     if (this.#ownStore) await this.nonceStore.close?.()
-  }
-
-  #afterClaim (claim: NonceClaim, parsed: DigestAuthorization, request: HttpRequestLike): DigestedCredentials | Promise<DigestedCredentials> {
-    if (claim === 'replayed') throw new UnauthorizedLogin('Digest nonce count was used before')
-    if (claim === 'forgotten') throw new StaleNonce('Digest nonce was forgotten by the nonce store')
-    if (claim !== 'accepted') throw new StoreUnavailable('The nonce store answered neither accepted, replayed nor forgotten')
-    if (!parsed.userhash) return this.#credentials(parsed, parsed.username, request)
-    if (this.#resolveUserhash === undefined) throw new UnauthorizedLogin('Digest userhash is not accepted here')
-    const username = this.#resolveUserhash(parsed.username.toLowerCase(), parsed.realm, parsed.algorithm)
-    if (isThenable(username)) return Promise.resolve(username).then((name) => this.#credentials(parsed, name, request))
-    return this.#credentials(parsed, username, request)
   }
 
   #credentials (parsed: DigestAuthorization, username: string | undefined, request: HttpRequestLike): DigestedCredentials {
@@ -279,6 +284,12 @@ class BodyHasher implements EntityBodyHasher {
     pipeline(body, through, () => {})
     return through
   }
+}
+
+function afterClaim (claim: NonceClaim): void {
+  if (claim === 'replayed') throw new UnauthorizedLogin('Digest nonce count was used before')
+  if (claim === 'forgotten') throw new StaleNonce('Digest nonce was forgotten by the nonce store')
+  if (claim !== 'accepted') throw new StoreUnavailable('The nonce store answered neither accepted, replayed nor forgotten')
 }
 
 function storeUnavailable (err: unknown): StoreUnavailable {

@@ -25,6 +25,12 @@ export interface HttpAuthScheme {
    * `StoreUnavailable` when a store it needs is down.
    */
   credentials (authorization: string, request: HttpRequestLike): Credentials | PromiseLike<Credentials>
+  /**
+   * Called once a checker and the realm accepted `credentials`, before the request goes on: the place for what may
+   * only happen for a proven user (Digest records its nonce count here). Throws or rejects to refuse after all;
+   * the avatar is then logged out at once.
+   */
+  confirm? (credentials: Credentials): void | PromiseLike<void>
   /** Headers for a successful response (Digest's `Authentication-Info`), if any. */
   successHeaders? (credentials: Credentials, request: HttpRequestLike): Readonly<Record<string, string>> | undefined
 }
