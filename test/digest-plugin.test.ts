@@ -390,3 +390,14 @@ t.test('digest options are checked at register time', async (t) => {
     await t.rejects(buildApp({ schemes, digest: { secret: SECRET, ...digest } }), InvalidOption, name)
   }
 })
+
+t.test('a cnonce a header cannot echo is malformed (400), not a 500 on the way out', async (t) => {
+  const built = await digestApp()
+  const challenge = await challengeOf(built)
+  const a = answer(challenge)
+  // What Node hands over for a UTF-8 '€' sent raw: three Latin-1 characters.
+  const euro = Buffer.from('€', 'utf8').toString('latin1')
+  const res = await built.app.inject({ url: '/whoami', headers: { authorization: withParam(a.authorization, 'cnonce', `"${euro}"`) } })
+  t.equal(res.statusCode, 400)
+  t.equal(res.json().code, 'ERR_CRED_MALFORMED_CREDENTIALS')
+})

@@ -64,6 +64,7 @@ const HEX = /^[0-9a-fA-F]+$/
 // eslint-disable-next-line no-control-regex
 const QUOTED_CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/
 const NON_ASCII = /[^\x00-\x7f]/
+const PRINTABLE_ASCII = /^[\x20-\x7e]+$/
 const NC = /^[0-9a-fA-F]{8}$/
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*/
 const utf8 = new TextDecoder('utf-8', { fatal: true })
@@ -263,6 +264,8 @@ export function parseDigest (authorization: string): DigestAuthorization {
     if (lower !== 'auth' && lower !== 'auth-int') throw malformed('unknown qop')
     qop = lower
     if (cnonce === undefined || cnonce === '') throw malformed('qop without cnonce')
+    // The cnonce is echoed in Authentication-Info: only what a header can carry as it is.
+    if (!PRINTABLE_ASCII.test(cnonce)) throw malformed('cnonce is not printable ASCII')
     if (nc === undefined || !NC.test(nc)) throw malformed('qop without an 8-digit hex nc')
     ncValue = parseInt(nc, 16)
     if (ncValue === 0) throw malformed('nc of zero')
@@ -279,7 +282,7 @@ export function parseDigest (authorization: string): DigestAuthorization {
     response: responseValue.toLowerCase(),
     algorithm,
     qop,
-    cnonce: cnonce === undefined ? undefined : headerText(cnonce),
+    cnonce,
     nc,
     ncValue,
     opaque: p.get('opaque')
