@@ -43,3 +43,12 @@ t.test('async checkers, outages and refusals map to the right statuses', async (
   const denying = new SimpleRealm().serve(IUser, () => { throw new LoginDenied('quota') })
   t.equal((await (await appWith(new InMemoryChecker({ alice: 'pw' }), [], denying)).inject({ url: '/whoami', headers: { authorization: basic('alice', 'pw') } })).statusCode, 403)
 })
+
+t.test('a realm bug is a logged 500 with nothing internal in the body, not a 401', async (t) => {
+  const { NoAvatarInterface } = await import('../lib/index.js')
+  const broken = new SimpleRealm().serve(IUser, () => { throw new NoAvatarInterface('Realm serves IAdminSecretConsole') })
+  const app = await appWith(new InMemoryChecker({ alice: 'pw' }), [], broken)
+  const res = await app.inject({ url: '/whoami', headers: { authorization: basic('alice', 'pw') } })
+  t.equal(res.statusCode, 500)
+  t.notMatch(res.body, /IAdminSecretConsole/)
+})

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { LoginDenied, LoginFailed, StoreUnavailable, UsernamePassword, isThenable } from '../cred/index.js'
+import { LoginDenied, LoginFailed, NOOP_LOGOUT, StoreUnavailable, UsernamePassword, isThenable } from '../cred/index.js'
 import type { AvatarInterfaces, LoginResultFor, Portal } from '../cred/index.js'
 import type { CredAvatar } from './plugin.js'
 
@@ -15,11 +15,16 @@ class ValidateError extends Error {
   constructor (message: string, readonly statusCode: number | undefined, readonly code: string) { super(message) }
 }
 
-function toValidateError (err: unknown): Error {
+function toValidateError (request: FastifyRequest, err: unknown): Error {
   if (err instanceof LoginDenied) return new ValidateError('Access denied', 403, err.code)
   if (err instanceof LoginFailed) return new ValidateError('Invalid credentials', undefined, err.code)
-  if (err instanceof StoreUnavailable) return new ValidateError('Authentication is unavailable, try again later', 503, err.code)
-  return err instanceof Error ? err : new Error(String(err))
+  if (err instanceof StoreUnavailable) {
+    request.log.warn({ err }, 'fastify-cred: a store needed for login is unavailable')
+    return new ValidateError('Authentication is unavailable, try again later', 503, err.code)
+  }
+  // A bug in a checker or realm: logged here, never shown to the client (nor mistaken for a 401).
+  request.log.error({ err }, 'fastify-cred: unexpected error during login')
+  return new ValidateError('Internal Server Error', 500, 'ERR_CRED_INTERNAL')
 }
 
 /**
@@ -40,16 +45,21 @@ export function portalValidate<Mind> (portal: Portal<Mind>, interfaces: AvatarIn
     request.avatar = result.avatar as CredAvatar
     request.avatarId = result.avatarId
     request.avatarInterface = result.interface
-    reply.raw.once('close', () => {
-      Promise.resolve().then(result.logout).catch((err: unknown) => request.log.error({ err }, 'fastify-cred: logout failed'))
-    })
+    const logout = result.logout
+    if (logout === NOOP_LOGOUT) return
+    const release = (): void => {
+      Promise.resolve().then(logout).catch((err: unknown) => request.log.error({ err }, 'fastify-cred: logout failed'))
+    }
+    // A login that finished after the client went away has no 'close' left to wait for.
+    if (reply.raw.destroyed || request.raw.aborted) release()
+    else reply.raw.once('close', release)
   }
   return function validate (username: string, password: string, request: FastifyRequest, reply: FastifyReply, done: Done): Promise<void> | undefined {
     let result: LoginResultFor<AvatarInterfaces> | Promise<LoginResultFor<AvatarInterfaces>>
     try {
       result = portal.loginMaybeSync(new UsernamePassword(username, password), mind(request, reply), ...interfaces)
     } catch (err) {
-      done(toValidateError(err))
+      done(toValidateError(request, err))
       return undefined
     }
     if (!isThenable(result)) {
@@ -57,6 +67,6 @@ export function portalValidate<Mind> (portal: Portal<Mind>, interfaces: AvatarIn
       done()
       return undefined
     }
-    return result.then((resolved) => { accept(request, reply, resolved) }, (err: unknown) => { throw toValidateError(err) })
+    return result.then((resolved) => { accept(request, reply, resolved) }, (err: unknown) => { throw toValidateError(request, err) })
   }
 }
