@@ -16,7 +16,7 @@ function storedUser (username: string, password: string): StoredUser {
 }
 
 export interface InMemoryCheckerOptions {
-  /** Match user names ignoring case (`Alice` logs in as `alice`). Default: `true`, names are case-sensitive. */
+  /** `false` matches user names ignoring case (`Alice` logs in as `alice`). Default: `true`, names are case-sensitive. */
   caseSensitive?: boolean
 }
 

@@ -1,5 +1,5 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto'
-import { DIGEST_ALGORITHMS, digestHa1, digestHash, digestResponse } from '../cred/index.js'
+import { randomBytes } from 'node:crypto'
+import { DIGEST_ALGORITHMS, constantTimeEqualStrings, digestHa1, digestHash, digestResponse } from '../cred/index.js'
 import type { DigestAlgorithm, DigestQop } from '../cred/index.js'
 import { digestAlgorithm, formatDigestAuthorization, formatNonceCount, parseChallenges } from '../http/digest.js'
 import type { ParsedChallenge } from '../http/digest.js'
@@ -144,5 +144,5 @@ export function digestAuthorization (challenge: DigestChallenge, username: strin
  */
 export function rspauthMatches (expected: string | undefined, received: string | undefined): boolean {
   if (expected === undefined || received === undefined || expected.length !== received.length) return false
-  return timingSafeEqual(Buffer.from(expected, 'latin1'), Buffer.from(received.toLowerCase(), 'latin1'))
+  return constantTimeEqualStrings(expected, received.toLowerCase())
 }

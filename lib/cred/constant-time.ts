@@ -25,8 +25,8 @@ export function secretDigest (secret: string | Uint8Array): string {
 }
 
 /**
- * Compares two secrets in time that depends on neither their contents nor their lengths: both are hashed to
- * SHA-256 first, so equal-length digests are compared and a length mismatch is not revealed early.
+ * Compares two secrets in time that depends on neither their contents nor (beyond SHA-256's 64-byte blocks) their
+ * lengths: both are hashed first, so equal-length digests are compared and a length mismatch is not revealed.
  *
  * @example
  * import { constantTimeEqual } from 'fastify-cred'

@@ -5,12 +5,6 @@ import { InvalidOption } from '../cred/index.js'
  * `Authorization` value and challenges with quoted parameters.
  */
 
-/** The scheme of an `Authorization` value, lower-cased (`'basic'`, `'digest'`), or `''` when there is none. */
-export function authorizationScheme (value: string): string {
-  const space = value.indexOf(' ')
-  return (space === -1 ? value : value.slice(0, space)).toLowerCase()
-}
-
 /** True when `value` is `scheme` (any case), alone or followed by a space; `scheme` is lower-case. */
 export function hasScheme (value: string, scheme: string): boolean {
   if (value.length === scheme.length) return value.toLowerCase() === scheme

@@ -1,4 +1,4 @@
-export { authorizationScheme, hasScheme, quote, formatChallenge, assertHeaderSafe } from './auth-params.js'
+export { hasScheme, quote, formatChallenge, assertHeaderSafe } from './auth-params.js'
 export type { ChallengeParam } from './auth-params.js'
 export { parseBasic, formatBasic, basicChallenge, isBasic, MAX_BASIC_LENGTH } from './basic.js'
 export type { BasicCredentials } from './basic.js'

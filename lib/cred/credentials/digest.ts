@@ -1,4 +1,5 @@
-import { hash, timingSafeEqual } from 'node:crypto'
+import { hash } from 'node:crypto'
+import { constantTimeEqualStrings } from '../constant-time.js'
 import { defineInterface } from '../interfaces.js'
 import type { Interface } from '../interfaces.js'
 import type { PasswordCheckable } from './credentials.js'
@@ -219,7 +220,7 @@ export class DigestedCredentials implements IUsernameDigestHash, IUsernameHashed
     if (typeof ha1Hex !== 'string' || ha1Hex.length !== length || this.response.length !== length || this.needsEntityBody) return false
     const ha1 = ha1Hex.toLowerCase()
     const expected = digestResponse(ha1, this)
-    const matched = timingSafeEqual(Buffer.from(expected, 'latin1'), Buffer.from(this.response, 'latin1'))
+    const matched = constantTimeEqualStrings(expected, this.response)
     if (matched) this.#verifiedHa1 = ha1
     return matched
   }
