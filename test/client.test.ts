@@ -177,3 +177,22 @@ t.test('Basic: answered when no Digest is offered, then sent up front', async (t
   await credFetch(alice)(`${both.url}/whoami`)
   t.match(both.seen.at(-1), /^Digest /, 'Digest preferred when both are offered')
 })
+
+t.test('credFetch sends a Basic password only over https or to loopback, unless told otherwise', async (t) => {
+  const seen: Array<{ url: string, authorization: string | null }> = []
+  const basicOnly = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const authorization = new Headers(init?.headers).get('authorization')
+    seen.push({ url: String(input), authorization })
+    return authorization === null
+      ? new Response('', { status: 401, headers: { 'www-authenticate': 'Basic realm="r"' } })
+      : new Response('ok', { status: 200 })
+  }
+  const credentials = { username: 'alice', password: 'wonderland', fetch: basicOnly }
+  t.equal((await credFetch(credentials)('http://intranet.example/')).status, 401, 'clear text across a network: refused')
+  t.same(seen.map((s) => s.authorization), [null], 'the password was never sent')
+  seen.length = 0
+  t.equal((await credFetch(credentials)('https://intranet.example/')).status, 200)
+  t.equal((await credFetch(credentials)('http://127.0.0.1:9/')).status, 200)
+  t.equal((await credFetch({ ...credentials, basic: true })('http://intranet.example/')).status, 200, 'basic: true opts in')
+  t.equal((await credFetch({ ...credentials, basic: false })('https://intranet.example/')).status, 401, 'basic: false opts out')
+})

@@ -17,8 +17,12 @@ export interface CredFetchOptions {
   algorithms?: readonly DigestAlgorithm[]
   /** qop to prefer when a challenge offers both. Default `'auth'`; `'auth-int'` also protects request bodies. */
   qop?: DigestQop
-  /** Answer `Basic` challenges (when no usable Digest challenge came). Default `true`. */
-  basic?: boolean
+  /**
+   * Answer `Basic` challenges (when no usable Digest challenge came), which sends the password itself. Default
+   * `'secure'`: only over `https:` or to a loopback host, never in clear text across a network (where someone on the
+   * path could also strip the Digest challenges to get it). `true`: everywhere; `false`: never.
+   */
+  basic?: boolean | 'secure'
   /**
    * Check the server's `rspauth` (`Authentication-Info`) when it sends one; a mismatch rejects the call, as the
    * server then does not know the password. Default `true`.
@@ -68,7 +72,8 @@ export function credFetch (options: CredFetchOptions): CredFetch {
   }
   const inner: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
   const algorithms = options.algorithms ?? DIGEST_ALGORITHMS
-  const answerBasic = options.basic !== false
+  const basicPolicy = options.basic ?? 'secure'
+  const answerBasic = (url: URL): boolean => basicPolicy === true || (basicPolicy === 'secure' && isSecureForBasic(url))
   const verifyServer = options.verifyServer !== false
   const sessions = new Map<string, Session>()
 
@@ -108,7 +113,7 @@ export function credFetch (options: CredFetchOptions): CredFetch {
   }
 
   /** The session a 401 asks for, or undefined when it offers nothing this client can answer. */
-  const sessionFrom = (response: Response): Session | undefined => {
+  const sessionFrom = (response: Response, url: URL): Session | undefined => {
     const header = response.headers.get('www-authenticate')
     if (header === null) return undefined
     let basic = false
@@ -117,7 +122,7 @@ export function credFetch (options: CredFetchOptions): CredFetch {
       if (digest !== undefined) return { kind: 'digest', challenge: digest, nc: 0 }
       if (challenge.scheme === 'basic') basic = true
     }
-    return basic && answerBasic ? { kind: 'basic' } : undefined
+    return basic && answerBasic(url) ? { kind: 'basic' } : undefined
   }
 
   const call = async (input: string | URL, init: RequestInit = {}): Promise<Response> => {
@@ -130,7 +135,7 @@ export function credFetch (options: CredFetchOptions): CredFetch {
     let attempt = session === undefined ? undefined : authorizationFor(session, method, uri, body)
     let response = await send(url, init, attempt?.header)
     if (response.status === 401 && body !== undefined) {
-      const fresh = sessionFrom(response)
+      const fresh = sessionFrom(response, url)
       if (fresh !== undefined) {
         // Retry once: after an unauthenticated try, or when a remembered nonce was refused (stale, expired,
         // forgotten by a restarted server). A refused Basic password is not worth sending again.
@@ -152,4 +157,11 @@ export function credFetch (options: CredFetchOptions): CredFetch {
   }
 
   return Object.assign(call, { forget: (): void => { sessions.clear() } })
+}
+
+/** https, or a loopback host, where a Basic password does not cross a network in clear text. */
+function isSecureForBasic (url: URL): boolean {
+  if (url.protocol === 'https:') return true
+  const host = url.hostname
+  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
 }
