@@ -95,7 +95,7 @@ export interface CredPluginOptions<Mind = unknown> {
    */
   proxy?: boolean
   /**
-   * Milliseconds an asynchronous login (a checker, a realm, a nonce store) may take before the request is answered
+   * Milliseconds each asynchronous step of a login (the scheme, the checker and realm, a nonce store) may take before the request is answered
    * 503 instead of hanging. Default 10,000; `0` waits forever. Synchronous logins are never timed.
    */
   loginTimeout?: number
