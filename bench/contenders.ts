@@ -2,6 +2,7 @@
  * The contenders of `npm run bench`: which server each one starts and how the load generator talks to it.
  * Shared by the orchestrator (run.ts), the servers (server.ts) and the load generator (load.ts).
  */
+import { formatBasic } from '../lib/index.js'
 
 /** How the load generator authenticates: a fixed Basic header, Digest answering challenges, or nothing (401 path). */
 export type ClientKind = 'basic' | 'digest' | 'none'
@@ -70,5 +71,4 @@ export function contenderByName (name: string): Contender {
   return contender
 }
 
-export const basicAuthorization = (user: string = USER, password: string = PASSWORD): string =>
-  'Basic ' + Buffer.from(`${user}:${password}`, 'utf8').toString('base64')
+export const basicAuthorization = (user: string = USER, password: string = PASSWORD): string => formatBasic(user, password)

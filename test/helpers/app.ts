@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import type { FastifyInstance } from 'fastify'
-import cred, { InMemoryChecker, SimpleRealm, defineInterface } from '../../lib/index.js'
+import cred, { InMemoryChecker, SimpleRealm, defineInterface, formatBasic } from '../../lib/index.js'
 import type { CredPluginOptions } from '../../lib/index.js'
 
 export interface TestUser { readonly name: string }
@@ -44,4 +44,4 @@ export async function buildApp (options: Partial<CredPluginOptions> = {}): Promi
   return { app, logs, logouts }
 }
 
-export const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`
+export const basic = formatBasic
