@@ -310,7 +310,8 @@ async function main (): Promise<number> {
       }
     }
 
-    // Stop the servers before reading profiles: --cpu-prof writes at exit.
+    // Stop the servers before reading profiles: --cpu-prof writes at exit. A frozen server cannot exit: thaw first.
+    for (const server of servers.values()) signal(server, 'SIGCONT')
     for (const server of servers.values()) await server.stop()
     servers.clear()
     const profiles: Record<string, ProfileSummary> = {}
