@@ -262,12 +262,23 @@ function install (fastify: FastifyInstance, settings: ReturnType<typeof validate
     else if (failure.status === 503) request.log.warn({ err }, 'fastify-cred: a store needed for login is unavailable')
   }
 
-  /** Answers a refused request from the hook itself: no Error, no stack, no error handler on the hot 401 path. */
-  const refuse = (request: FastifyRequest, reply: FastifyReply, err: unknown): void => {
+  /** What every refusal does before it is answered: log what deserves it, set the challenges and Retry-After. */
+  const prepareRefusal = (request: FastifyRequest, reply: FastifyReply, err: unknown, appendChallenges: boolean): Failure => {
     const failure = err === undefined ? NO_CREDENTIALS : failureFor(err)
     if (err !== undefined) logFailure(request, err, failure)
-    if (failure.challenge) reply.header(challengeHeader, challengeHeaderValue(challengesFor(request, err instanceof StaleNonce)))
+    if (failure.challenge) {
+      const ours = challengesFor(request, err instanceof StaleNonce)
+      const existing = appendChallenges ? reply.getHeader(challengeHeader) : undefined
+      const previous = existing === undefined ? [] : Array.isArray(existing) ? existing.map(String) : [String(existing)]
+      reply.header(challengeHeader, challengeHeaderValue(previous.length === 0 ? ours : [...previous, ...ours]))
+    }
     if (failure.status === 503) reply.header('Retry-After', '5')
+    return failure
+  }
+
+  /** Answers a refused request from the hook itself: no error handler, and no Error at all on the hot 401 path. */
+  const refuse = (request: FastifyRequest, reply: FastifyReply, err: unknown): void => {
+    const failure = prepareRefusal(request, reply, err, false)
     reply.code(failure.status).type('application/json; charset=utf-8').send(failure === NO_CREDENTIALS
       ? noCredentialsBody
       : JSON.stringify({ statusCode: failure.status, code: failure.code, error: STATUS_TEXT[failure.status], message: failure.message }))
@@ -275,14 +286,7 @@ function install (fastify: FastifyInstance, settings: ReturnType<typeof validate
 
   /** Fails through `done(err)` for composition, appending our challenges to any a sibling strategy set. */
   const fail = (request: FastifyRequest, reply: FastifyReply, err: unknown, done: HookHandlerDoneFunction): void => {
-    const failure = err === undefined ? NO_CREDENTIALS : failureFor(err)
-    if (err !== undefined) logFailure(request, err, failure)
-    if (failure.challenge) {
-      const existing = reply.getHeader(challengeHeader)
-      const previous = existing === undefined ? [] : Array.isArray(existing) ? existing.map(String) : [String(existing)]
-      reply.header(challengeHeader, challengeHeaderValue([...previous, ...challengesFor(request, err instanceof StaleNonce)]))
-    }
-    if (failure.status === 503) reply.header('Retry-After', '5')
+    const failure = prepareRefusal(request, reply, err, true)
     done(new HttpAuthError(failure.status, failure.code, failure.message))
   }
 
