@@ -4,7 +4,7 @@ import type {
 import fp from 'fastify-plugin'
 import {
   Anonymous, DigestedCredentials, InvalidOption, LoginDenied, LoginFailed, MalformedCredentials, NOOP_LOGOUT, Portal, StaleNonce,
-  StoreUnavailable, UnauthorizedLogin, isThenable
+  StoreUnavailable, UnauthorizedLogin, isThenable, withinDeadline
 } from '../cred/index.js'
 import type {
   AvatarId, AvatarInterfaces, Credentials, CredentialsChecker, Interface, LoginResultFor, Logout, Realm
@@ -198,27 +198,6 @@ const validate = (options: CredPluginOptions): Required<Pick<CredPluginOptions, 
   return { portal: portal as Portal<unknown>, interfaces, authenticationRealm, mode, proxy: options.proxy === true, loginTimeout, schemes, owned }
 }
 
-/**
- * `promise`, or a rejection with `StoreUnavailable` once `ms` have passed (0: no deadline). `onLate` gets a value
- * that arrives after the deadline, so that what it holds can be released.
- */
-function withinDeadline<T> (promise: PromiseLike<T>, ms: number, onLate?: (value: T) => void): Promise<T> {
-  if (ms === 0) return Promise.resolve(promise)
-  return new Promise<T>((resolve, reject) => {
-    let timedOut = false
-    const timer = setTimeout(() => {
-      timedOut = true
-      reject(new StoreUnavailable(`Login did not finish within ${ms} ms`))
-    }, ms)
-    promise.then((value) => {
-      if (timedOut) onLate?.(value)
-      else { clearTimeout(timer); resolve(value) }
-    }, (err: unknown) => {
-      if (!timedOut) { clearTimeout(timer); reject(err) }
-    })
-  })
-}
-
 // Callback style, so that every set-up error reaches `next` and so `register()`'s promise, never an uncaught throw.
 const credPlugin: FastifyPluginCallback<CredPluginOptions> = (fastify: FastifyInstance, options, next) => {
   try {
@@ -341,7 +320,7 @@ function install (fastify: FastifyInstance, settings: ReturnType<typeof validate
       return
     }
     if (!isThenable(confirmed)) { done(); return }
-    withinDeadline(confirmed, loginTimeout).then(() => {
+    withinDeadline(confirmed, loginTimeout, 'Login').then(() => {
       try {
         accept(request, reply, scheme, creds, result)
       } catch (err) {
@@ -366,7 +345,7 @@ function install (fastify: FastifyInstance, settings: ReturnType<typeof validate
     }
     if (isThenable(result)) {
       // A login that finishes after the deadline was already answered with 503: release what it handed out.
-      withinDeadline(result, loginTimeout, (late) => { runLogout(request, late.logout) })
+      withinDeadline(result, loginTimeout, 'Login', { onLate: (late) => { runLogout(request, late.logout) } })
         .then((resolved) => { confirmAndAccept(request, reply, done, onFailure, scheme, creds, resolved) },
           (err: unknown) => onFailure(request, reply, err, done))
     } else {
@@ -422,7 +401,7 @@ function install (fastify: FastifyInstance, settings: ReturnType<typeof validate
     }
     if (isThenable(credentials)) {
       const chosen = scheme
-      withinDeadline(credentials, loginTimeout)
+      withinDeadline(credentials, loginTimeout, 'Login')
         .then((creds) => { login(request, reply, done, onFailure, chosen, creds) }, (err: unknown) => onFailure(request, reply, err, done))
     } else {
       login(request, reply, done, onFailure, scheme, credentials)

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto'
-import { InvalidOption, MissingPeerDependency, StoreUnavailable } from '../cred/index.js'
+import { InvalidOption, MissingPeerDependency, StoreUnavailable, withinDeadline } from '../cred/index.js'
 import type { NonceClaim, NonceStore } from './nonce-store.js'
 
 /**
@@ -146,12 +146,6 @@ const decode = (reply: unknown): NonceClaim => {
 }
 
 /** Rejects with StoreUnavailable after `ms`; the timer does not keep the process alive. */
-const withDeadline = <T>(promise: Promise<T>, ms: number): Promise<T> => new Promise<T>((resolve, reject) => {
-  const timer = setTimeout(() => reject(new StoreUnavailable(`Redis nonce store: no answer within ${ms} ms`)), ms)
-  timer.unref()
-  promise.then((value) => { clearTimeout(timer); resolve(value) }, (err: unknown) => { clearTimeout(timer); reject(err) })
-})
-
 /**
  * A Redis-backed `NonceStore`: app instances sharing one Digest `secret` and one Redis also share which nonce counts
  * were used, so a request replayed at another instance is refused.
@@ -239,7 +233,7 @@ export class RedisNonceStore implements NonceStore {
   async connect (): Promise<void> {
     const client = await this.#ready()
     try {
-      await withDeadline(client.eval(MARK_SCRIPT, 1, this.keyPrefix, Date.now()), this.timeout)
+      await withinDeadline(client.eval(MARK_SCRIPT, 1, this.keyPrefix, Date.now()), this.timeout, 'The Redis nonce store', { unref: true })
     } catch (err) {
       throw unavailable(err)
     }
@@ -275,7 +269,7 @@ export class RedisNonceStore implements NonceStore {
     this.#owned = undefined
     if (owned === undefined) return
     try {
-      await withDeadline(owned.quit(), this.timeout)
+      await withinDeadline(owned.quit(), this.timeout, 'The Redis nonce store', { unref: true })
     } catch {
       owned.disconnect()
     }
@@ -289,7 +283,7 @@ export class RedisNonceStore implements NonceStore {
       return client.eval(SCRIPT, 2, key, this.keyPrefix, nc, issuedAt, expiresAt, now)
     })
     // Our own client times out by itself (commandTimeout, no offline queue); an app's client may queue forever.
-    return (this.#given === undefined ? ask : withDeadline(ask, this.timeout)).then(decode, (err: unknown) => { throw unavailable(err) })
+    return (this.#given === undefined ? ask : withinDeadline(ask, this.timeout, 'The Redis nonce store', { unref: true })).then(decode, (err: unknown) => { throw unavailable(err) })
   }
 
   #ready (): Promise<RedisClientLike> {
@@ -340,7 +334,7 @@ export class RedisNonceStore implements NonceStore {
     }
     if (owned.status === 'wait') {
       try {
-        await withDeadline(owned.connect(), this.timeout)
+        await withinDeadline(owned.connect(), this.timeout, 'The Redis nonce store', { unref: true })
       } catch (err) {
         throw unavailable(err)
       }
