@@ -1,4 +1,5 @@
 import type { Credentials } from './credentials/credentials.js'
+import type { DigestAlgorithm } from './credentials/digest.js'
 import type { Interface } from './interfaces.js'
 
 /**
@@ -19,4 +20,18 @@ export interface CredentialsChecker<C extends Credentials = Credentials> {
   /** The kinds of credentials this checker understands. */
   readonly credentialInterfaces: readonly Interface<C>[]
   requestAvatarId (credentials: C): AvatarId | PromiseLike<AvatarId>
+  /**
+   * Optional: what this checker cannot serve of a protocol's set-up, as one message per problem (empty when all is
+   * well). Asked once at set-up, so that a mismatch (an htdigest file's HA1s are bound to one realm and to MD5) is a
+   * clear set-up error instead of every user being refused at run time.
+   */
+  setupProblems? (setup: CheckerSetup): readonly string[]
+}
+
+/** What a protocol tells checkers about itself at set-up (see `CredentialsChecker.setupProblems`). */
+export interface CheckerSetup {
+  /** The protection space Digest responses are computed for, when Digest is offered. */
+  readonly authenticationRealm?: string | undefined
+  /** The Digest algorithms offered; empty when Digest is not. */
+  readonly digestAlgorithms: readonly DigestAlgorithm[]
 }

@@ -11,7 +11,7 @@ export {
 } from './credentials/digest.js'
 export type { DigestAlgorithm, DigestQop, DigestFields, DigestResponseInput } from './credentials/digest.js'
 export { ANONYMOUS } from './checker.js'
-export type { AvatarId, CredentialsChecker } from './checker.js'
+export type { AvatarId, CheckerSetup, CredentialsChecker } from './checker.js'
 export { SimpleRealm, NOOP_LOGOUT } from './realm.js'
 export type { Realm, LoginResult, Logout } from './realm.js'
 export { Portal, resultProvides } from './portal.js'
