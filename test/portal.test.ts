@@ -1,9 +1,9 @@
 import t from 'tap'
 import {
-  ANONYMOUS, AllowAnonymousAccess, Anonymous, CredError, IAnonymous, IUsernameHashedPassword, IUsernamePassword,
-  InMemoryChecker, InvalidOption, LoginDenied, LoginFailed, NOOP_LOGOUT, NoAvatarInterface, Portal, SimpleRealm,
-  UnauthorizedLogin, UnhandledCredentials, UsernameHashedPassword, UsernamePassword, defineInterface, isOrExtends,
-  resultProvides
+  ANONYMOUS, AllowAnonymousAccess, Anonymous, ContractViolation, CredError, IAnonymous, IUsernameHashedPassword,
+  IUsernamePassword, InMemoryChecker, InvalidOption, LoginDenied, LoginFailed, NOOP_LOGOUT, NoAvatarInterface,
+  Portal, SimpleRealm, UnauthorizedLogin, UnhandledCredentials, UsernameHashedPassword, UsernamePassword,
+  defineInterface, isOrExtends, resultProvides
 } from '../lib/index.js'
 import type { AvatarId, Credentials, CredentialsChecker, Interface, LoginResult, Realm } from '../lib/index.js'
 
@@ -174,7 +174,7 @@ t.test('a realm that serves none of the interfaces, or answers another one, is a
 
 t.test('a checker answering something other than a string or ANONYMOUS is a bug, reported as such', async (t) => {
   const portal = new Portal(userRealm(), [{ credentialInterfaces: [IUsernamePassword], requestAvatarId: () => undefined as unknown as AvatarId }])
-  await t.rejects(portal.login(new UsernamePassword('a', 'b'), null, IUser), TypeError)
+  await t.rejects(portal.login(new UsernamePassword('a', 'b'), null, IUser), ContractViolation)
 })
 
 t.test('LoginDenied from the realm is a LoginFailed', async (t) => {
