@@ -368,7 +368,7 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
       dn = (this.#userDn as string).replaceAll(PLACEHOLDER, escapeDnValue(username))
       const bound = await this.#bindUser(driver, dn, password, this.#needsEntry())
       if (bound === undefined) throw new UnauthorizedLogin(REFUSED)
-      found = bound()
+      found = bound.entry
     }
     const entry = found === undefined ? undefined : this.#entryOf(found)
     let avatarId = username
@@ -555,33 +555,38 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
   }
 
   /**
-   * Binds `dn` with `password` on a pooled connection. Resolves to a function that returns the entry (read on the
-   * same connection when `readEntry`) when the bind succeeded, or undefined for invalid credentials.
+   * Binds `dn` with `password` on a pooled connection. Resolves to `{ entry }` when the bind succeeded (the entry
+   * read on the same connection, as the user, when `readEntry`), or undefined for invalid credentials.
    */
-  async #bindUser (driver: Ldapts, dn: string, password: string, readEntry = false): Promise<(() => Record<string, unknown> | undefined) | undefined> {
+  async #bindUser (driver: Ldapts, dn: string, password: string, readEntry = false): Promise<{ entry: Record<string, unknown> | undefined } | undefined> {
     for (let attempt = 0; ; attempt++) {
       const connection = await this.#pool.acquire()
       let healthy = true
       try {
-        await connection.client.bind(dn, password)
-        let entry: Record<string, unknown> | undefined
-        if (readEntry) {
+        try {
+          await connection.client.bind(dn, password)
+        } catch (err) {
+          if (err instanceof driver.ResultCodeError) {
+            const code = (err as { code: number }).code
+            if (code === INVALID_CREDENTIALS) return undefined
+            if (SERVER_SIDE_CODES.has(code)) { healthy = false; throw this.#unavailable(driver, err, 'bind failed') }
+            // Any other refusal of a user's bind (unwillingToPerform for a locked account, invalidDNSyntax for a
+            // name that makes no DN, …) is the user's, and looks exactly like a wrong password.
+            return undefined
+          }
+          healthy = false
+          if (attempt === 0 && !connection.alive) continue // the server closed it while idle: one fresh try
+          throw this.#unavailable(driver, err, 'bind failed')
+        }
+        if (!readEntry) return { entry: undefined }
+        try {
           const { searchEntries } = await connection.client.search(dn, { scope: 'base', filter: '(objectClass=*)', attributes: this.#requestedAttributes() })
-          entry = searchEntries[0]
+          return { entry: searchEntries[0] }
+        } catch (err) {
+          // The password was right: a failure to read the entry is the directory's (ACLs, an outage), not the user's.
+          healthy = err instanceof driver.ResultCodeError
+          throw this.#unavailable(driver, err, "reading the user's entry failed")
         }
-        return () => entry
-      } catch (err) {
-        if (err instanceof driver.ResultCodeError) {
-          const code = (err as { code: number }).code
-          if (code === INVALID_CREDENTIALS) return undefined
-          if (SERVER_SIDE_CODES.has(code)) { healthy = false; throw this.#unavailable(driver, err, 'bind failed') }
-          // Any other refusal of a user's bind (unwillingToPerform for a locked account, invalidDNSyntax for a
-          // name that makes no DN, …) is the user's, and looks exactly like a wrong password.
-          return undefined
-        }
-        healthy = false
-        if (attempt === 0 && !connection.alive) continue // the server closed it while idle: one fresh try
-        throw this.#unavailable(driver, err, 'bind failed')
       } finally {
         this.#pool.release(connection, healthy)
       }
