@@ -269,7 +269,7 @@ class Pool {
  *   },
  *   attributes: ['cn', 'mail', 'memberOf'], avatarIdAttribute: 'uid'
  * })
- * // realm: (avatarId) => ({ name: checker.entryFor(avatarId)?.attributes.cn[0] })
+ * // realm: (avatarId) => ({ name: checker.entryFor(avatarId)?.attributes.cn?.[0] })
  */
 export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
   static readonly credentialInterfaces: readonly Interface<IUsernamePassword>[] = Object.freeze([IUsernamePassword])
@@ -388,7 +388,7 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
    * @example
    * const realm = new SimpleRealm().serve(IUser, (id) => {
    *   const entry = checker.entryFor(String(id))
-   *   return { name: String(id), mail: entry?.attributes.mail[0], groups: entry?.attributes.memberOf ?? [] }
+   *   return { name: String(id), mail: entry?.attributes.mail?.[0], groups: entry?.attributes.memberOf ?? [] }
    * })
    */
   entryFor (avatarId: string): LdapEntry | undefined {
