@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
-import type { AddressInfo } from 'node:net'
+import { createServer } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import Fastify from 'fastify'
 import t from 'tap'
 import type { Test } from 'tap'
@@ -107,6 +108,38 @@ t.test('the module never imports ldapts statically; missing ldapts is MissingPee
   t.match((err as Error).message, /npm install ldapts/)
   t.equal((await login(checker, 'alice', 'pw') as MissingPeerDependency).code, 'ERR_CRED_MISSING_PEER_DEPENDENCY')
   t.equal(loads, 2, 'tried again on the next login')
+})
+
+t.test('fault injection: a server that drops the connection, or hangs in the StartTLS handshake', async (t) => {
+  // A TCP server that speaks just enough LDAP: it answers the StartTLS request with success, then stays silent.
+  const sockets = new Set<Socket>()
+  const server = createServer((socket) => {
+    sockets.add(socket)
+    socket.on('error', () => {})
+    socket.once('data', (request: Buffer) => {
+      if (mode === 'drop') { socket.destroy(); return }
+      const id = request[4] ?? 1 // LDAPMessage: 30 len 02 01 <messageID> (short forms for a small request)
+      socket.write(Buffer.from([0x30, 0x0c, 0x02, 0x01, id, 0x78, 0x07, 0x0a, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00]))
+      socket.once('data', (next: Buffer) => { if (next[0] === 0x16) clientHellos++ }) // a TLS handshake record
+    })
+  })
+  let mode: 'drop' | 'silent-handshake' = 'drop'
+  let clientHellos = 0
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { for (const socket of sockets) socket.destroy(); server.close() })
+  const url = `ldap://127.0.0.1:${(server.address() as AddressInfo).port}`
+
+  const dropped = checkerFor(t, { url, userDn: 'uid={username},dc=x', timeout: 300 })
+  const err = await login(dropped, 'alice', ALICE)
+  t.ok(err instanceof StoreUnavailable, 'the socket closed before the bind was answered')
+  t.match((err as Error).message, /closed/)
+
+  mode = 'silent-handshake'
+  const hanging = checkerFor(t, { url, userDn: 'uid={username},dc=x', startTLS: true, timeout: 300 })
+  const hung = await login(hanging, 'alice', ALICE)
+  t.ok(hung instanceof StoreUnavailable, 'a TLS handshake that never ends')
+  t.match((hung as Error).message, /StartTLS did not finish within 300 ms/)
+  t.equal(clientHellos, 1, 'the StartTLS request was answered and the client had started its handshake')
 })
 
 t.test('against a real slapd', { skip: slapdSkip }, async (t) => {

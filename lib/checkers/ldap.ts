@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { Socket } from 'node:net'
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls'
 import {
-  IUsernamePassword, InvalidOption, MissingPeerDependency, StoreUnavailable, UnauthorizedLogin
+  IUsernamePassword, InvalidOption, MissingPeerDependency, StoreUnavailable, UnauthorizedLogin, withinDeadline
 } from '../cred/index.js'
 import type { CredentialsChecker, Interface } from '../cred/index.js'
 
@@ -494,7 +494,8 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
     const client = new driver.Client(options)
     const connection = new Connection(client)
     try {
-      if (this.#startTLS) await client.startTLS({ ...this.#tls, host: this.#host })
+      // ldapts bounds the StartTLS request but not the TLS handshake that follows it.
+      if (this.#startTLS) await withinDeadline(client.startTLS({ ...this.#tls, host: this.#host }), this.#timeout, 'LDAP StartTLS')
       return connection
     } catch (err) {
       connection.close()
