@@ -87,7 +87,11 @@ t.test('options are checked when the checker is built', async (t) => {
   t.throws(() => new LdapChecker({ url: 'ldaps://x', startTLS: true, userDn: 'uid={username}' }), InvalidOption, 'StartTLS on ldaps')
   t.throws(() => new LdapChecker({ url: 'ldap://u:p@x', userDn: 'uid={username}' }), InvalidOption, 'credentials in the url')
   t.throws(() => new LdapChecker({ url: 'ldap://x', userDn: 'uid={username}', attributes: ['mail)(x'] }), InvalidOption, 'attribute names')
+  t.throws(() => new LdapChecker({ url: 'ldap://x', userDn: 'uid={username}', avatarIdAttribute: 'uid)' }), InvalidOption)
   t.throws(() => new LdapChecker({ url: 'ldap://x', userDn: 'uid={username}', poolSize: 0 }), InvalidOption)
+  t.throws(() => new LdapChecker({ url: 'ldap://x', userDn: 'uid={username}', timeout: 0 }), InvalidOption)
+  t.throws(() => new LdapChecker({ url: 'ldap://x', userDn: 'uid={username}', entryTtl: -1 }), InvalidOption)
+  t.ok(new LdapChecker({ url: 'ldap://x', userDn: 'uid={username}', attributes: ['cn', 'memberOf', 'userCertificate;binary', '2.5.4.3'] }), 'names, options and OIDs')
 })
 
 t.test('the module never imports ldapts statically; missing ldapts is MissingPeerDependency', async (t) => {
@@ -209,6 +213,10 @@ t.test('against a real slapd', { skip: slapdSkip }, async (t) => {
     t.equal(await login(checker, ODD, 'odd-one'), ODD, 'the name is escaped into the DN')
     t.same((await slapd.bindsSince(mark)).map((b) => b.err), [0])
     t.equal(await login(checker, 'łukasz', 'żółć'), 'łukasz')
+    const brief = checkerFor(t, directOptions({ attributes: ['cn'], entryTtl: 0 }))
+    t.equal(await login(brief, 'bob', 'builder'), 'bob')
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    t.equal(brief.entryFor('bob'), undefined, 'entries are forgotten after entryTtl')
   })
 
   t.test('injection attempts in the user name get nowhere', async (t) => {

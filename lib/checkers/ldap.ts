@@ -328,8 +328,9 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
       this.#search = { base, filter, scope, bindDn, bindPassword }
     }
     this.#attributes = [...(options.attributes ?? [])]
-    if (!this.#attributes.every((a) => typeof a === 'string' && /^[A-Za-z][A-Za-z0-9-]*(;[A-Za-z0-9-]+)*$|^\d+(\.\d+)+$/.test(a))) {
-      throw new InvalidOption('LdapChecker: attributes are attribute names such as cn, mail, memberOf')
+    if (!this.#attributes.every(isAttributeName)) throw new InvalidOption('LdapChecker: attributes are attribute names such as cn, mail, memberOf')
+    if (options.avatarIdAttribute !== undefined && !isAttributeName(options.avatarIdAttribute)) {
+      throw new InvalidOption('LdapChecker: avatarIdAttribute is an attribute name such as uid or sAMAccountName')
     }
     this.#avatarIdAttribute = options.avatarIdAttribute
     this.#timeout = options.timeout ?? 5000
@@ -337,6 +338,7 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
     const poolSize = options.poolSize ?? 4
     if (!Number.isInteger(poolSize) || poolSize < 1) throw new InvalidOption('LdapChecker: poolSize is a positive integer')
     this.#entryTtl = options.entryTtl ?? 60_000
+    if (!Number.isFinite(this.#entryTtl) || this.#entryTtl < 0) throw new InvalidOption('LdapChecker: entryTtl is a number of milliseconds')
     this.#loadDriver = options.loadDriver ?? importLdapts
     this.#pool = new Pool(async () => await this.#connect(), poolSize)
   }
@@ -601,6 +603,11 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
       : (err as { code?: unknown } | null)?.code !== undefined ? `${String((err as { code: unknown }).code)} ${(err as Error).message}` : (err as Error)?.message
     return new StoreUnavailable(`LdapChecker: ${what} at ${this.#url}: ${String(detail)}`, { cause: err })
   }
+}
+
+/** An attribute description (RFC 4512 section 2.5): a name with options, or a numeric OID. */
+function isAttributeName (name: unknown): boolean {
+  return typeof name === 'string' && /^(?:[A-Za-z][A-Za-z0-9-]*|\d+(?:\.\d+)+)(?:;[A-Za-z0-9-]+)*$/.test(name)
 }
 
 /** The attribute's values as strings, matching its name ignoring case as LDAP does. */
