@@ -1,3 +1,7 @@
 export { InMemoryChecker } from './memory.js'
 export type { InMemoryCheckerOptions } from './memory.js'
 export { AllowAnonymousAccess } from './anonymous.js'
+export { LdapChecker, escapeDnValue, escapeFilterValue } from './ldap.js'
+export type { LdapCheckerOptions, LdapEntry, LdapSearchOptions } from './ldap.js'
+export { UnixChecker } from './unix.js'
+export type { UnixCheckerOptions } from './unix.js'
