@@ -497,7 +497,7 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
     const connection = new Connection(client)
     try {
       // ldapts bounds the StartTLS request but not the TLS handshake that follows it.
-      if (this.#startTLS) await withinDeadline(client.startTLS({ ...this.#tls, host: this.#host }), this.#timeout, 'LDAP StartTLS')
+      if (this.#startTLS) await withinDeadline(client.startTLS({ ...this.#tls, host: this.#host }), this.#timeout, () => new StoreUnavailable(`LDAP StartTLS did not finish within ${this.#timeout} ms`))
       return connection
     } catch (err) {
       connection.close()
