@@ -150,7 +150,9 @@ async function argon2Hash (plain: string, params: { type: 'argon2id' | 'argon2i'
   const argon2 = await loadArgon2()
   const type = ({ argon2d: argon2.argon2d, argon2i: argon2.argon2i, argon2id: argon2.argon2id } as const)[params.type]
   // Django's hash length (argon2-cffi's default); the salt is 16 random bytes instead of Django's 22 characters.
-  return 'argon2' + await argon2.hash(plain, { ...params, type, hashLength: 16 })
+  const encoded = await argon2.hash(plain, { ...params, type, hashLength: 16 })
+  // The argon2 package writes `m=…,p=…,t=…`; the reference C decoder behind Django's argon2-cffi wants `m=…,t=…,p=…`.
+  return 'argon2' + encoded.replace(/\$m=\d+,p=\d+,t=\d+\$/, `$m=${params.memoryCost},t=${params.timeCost},p=${params.parallelism}$`)
 }
 
 // ---------------------------------------------------------------------------------------------------------- bcrypt

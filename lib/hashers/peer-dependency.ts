@@ -1,8 +1,10 @@
 import { MissingPeerDependency } from '../cred/index.js'
 
-const isModuleNotFound = (err: unknown): boolean => {
-  const code = (err as { code?: unknown } | null)?.code
-  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND'
+const isModuleNotFound = (err: unknown, packageName: string): boolean => {
+  const { code, message } = (err ?? {}) as { code?: unknown, message?: unknown }
+  if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') return true
+  // Loader hooks (tsx, tap's TypeScript loader) rethrow without the code.
+  return typeof message === 'string' && /Cannot find (package|module)/.test(message) && message.includes(`'${packageName}`)
 }
 
 /**
@@ -23,7 +25,7 @@ export function optionalPeer<T> (packageName: string, needer: string, importer: 
   return async () => {
     loading ??= importer().catch((err: unknown) => {
       loading = undefined
-      if (isModuleNotFound(err)) {
+      if (isModuleNotFound(err, packageName)) {
         throw new MissingPeerDependency(`${needer} needs the ${packageName} package: install it (npm install ${packageName})`, { cause: err })
       }
       throw err
