@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { copyFile, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,6 +14,7 @@ import { DJANGO_SQLITE, djangoUser, djangoUsers } from './helpers/django-fixture
 
 // DjangoChecker on the SQLite database Django 3.2's `migrate` made (test/fixtures/django/db.sqlite3), read-only.
 
+const root = new URL('..', import.meta.url).pathname
 const login = (username: string, password: string): UsernamePassword => new UsernamePassword(username, password)
 const cheapDecoy = djangoUser('alice').encoded
 
@@ -182,4 +185,25 @@ t.test("the plugin with DjangoChecker on Django's database, logged in with real 
   t.equal((await curlRequest(['-u', 'judy:jud1'], `${url}/whoami`)).status, 401, 'inactive: 401 like a wrong password')
   t.equal((await curlRequest(['-u', 'mallory:'], `${url}/whoami`)).status, 401, 'unusable password')
   t.equal((await curlRequest([], `${url}/whoami`)).status, 401)
+})
+
+t.test('the README example runs as built: node dist/examples/django-server.js, curl logs in', { skip: curl.skip || (existsSync(`${root}dist/examples/django-server.js`) ? false : 'run `npm run build` first') }, async (t) => {
+  const server = spawn(process.execPath, ['dist/examples/django-server.js'], { cwd: root, env: { ...process.env, PORT: '0', DJANGO_DB: DJANGO_SQLITE }, stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { server.kill() })
+  const url = await new Promise<string>((resolve, reject) => {
+    let output = ''
+    server.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8')
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
+      if (match?.[1] !== undefined) resolve(match[1])
+    })
+    server.on('exit', (code) => reject(new Error(`example exited with ${String(code)}: ${output}`)))
+  })
+  const me = await curlRequest(['-u', 'alice:wonderland'], `${url}/whoami`)
+  t.equal(me.status, 200)
+  t.same(JSON.parse(me.body), { username: 'alice', email: 'alice@example.com', staff: false, groups: ['readers'] })
+  t.equal((await curlRequest(['-u', 'alice:wonderland'], `${url}/groups/readers`)).status, 200)
+  t.equal((await curlRequest(['-u', 'alice:wonderland'], `${url}/groups/editors`)).status, 403)
+  t.equal((await curlRequest(['-u', 'root:toor'], `${url}/groups/editors`)).status, 200, 'a superuser is in every group')
+  t.equal((await curlRequest(['-u', 'alice:nope'], `${url}/whoami`)).status, 401)
 })
