@@ -4,7 +4,8 @@ import { copyFile, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { DjangoChecker, SqlChecker, quoteIdentifier } from '../lib/checkers/index.js'
+import { DjangoChecker, SqlChecker, openSqlDatabase, quoteIdentifier, sqlFlag } from '../lib/checkers/index.js'
+import type { SqlDatabase, SqlRow } from '../lib/checkers/index.js'
 import { DJANGO_HASHERS, djangoPbkdf2Sha256 } from '../lib/hashers/django-index.js'
 import type { PasswordHasher } from '../lib/hashers/django-index.js'
 import { InvalidOption, StoreUnavailable, UnauthorizedLogin, UsernamePassword } from '../lib/index.js'
@@ -206,4 +207,28 @@ t.test('the README example runs as built: node dist/examples/django-server.js, c
   t.equal((await curlRequest(['-u', 'alice:wonderland'], `${url}/groups/editors`)).status, 403)
   t.equal((await curlRequest(['-u', 'root:toor'], `${url}/groups/editors`)).status, 200, 'a superuser is in every group')
   t.equal((await curlRequest(['-u', 'alice:nope'], `${url}/whoami`)).status, 401)
+})
+
+t.test('your own SqlDatabase; flags as drivers give them; option checks', async (t) => {
+  const seen: unknown[][] = []
+  const rows: Record<string, SqlRow[]> = { bob: [{ password: djangoUser('bob').encoded, active: 't' }], off: [{ password: djangoUser('bob').encoded, active: false }] }
+  const own: SqlDatabase = {
+    dialect: 'postgres',
+    query: async (_sql, params) => { seen.push([...params]); return rows[String(params[0])] ?? [] },
+    close: async () => {}
+  }
+  const checker = new SqlChecker({ database: own, query: 'SELECT … WHERE name = $1', hashers: DJANGO_HASHERS, decoy: cheapDecoy })
+  t.equal(await checker.requestAvatarId(login('bob', 'builder')), 'bob')
+  await t.rejects(checker.requestAvatarId(login('off', 'builder')), UnauthorizedLogin)
+  t.same(seen, [['bob'], ['off']], 'the name only ever travels as a parameter')
+  const down: SqlDatabase = { dialect: 'mysql', query: async () => { throw new StoreUnavailable('down') }, close: async () => {} }
+  await t.rejects(new DjangoChecker({ database: down, decoy: cheapDecoy }).requestAvatarId(login('bob', 'builder')), StoreUnavailable)
+
+  t.same([true, 1, 1n, '1', 't', 'TRUE', Buffer.from([1])].map(sqlFlag), [true, true, true, true, true, true, true])
+  t.same([false, 0, 0n, '0', 'f', '', null, undefined, Buffer.from([0])].map(sqlFlag), [false, false, false, false, false, false, false, false, false])
+  t.throws(() => openSqlDatabase(''), InvalidOption)
+  t.throws(() => openSqlDatabase('postgres://x/y', { timeout: 0 }), InvalidOption)
+  t.throws(() => openSqlDatabase('mysql://x/y', { poolSize: 1.5 }), InvalidOption)
+  t.throws(() => new DjangoChecker({ database: DJANGO_SQLITE, usernameColumn: 'user"name' }), InvalidOption)
+  t.throws(() => new SqlChecker({ database: { dialect: 'oracle' } as unknown as SqlDatabase, query: 'x', hashers: DJANGO_HASHERS }), InvalidOption)
 })

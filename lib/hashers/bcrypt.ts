@@ -5,7 +5,7 @@ import { optionalPeer } from './peer-dependency.js'
 type BcryptModule = typeof import('bcrypt')
 
 /** The native `bcrypt` package (optional peer dependency), loaded on first use. */
-export const loadBcrypt = optionalPeer('bcrypt', 'Verifying bcrypt password hashes', async (): Promise<BcryptModule> => {
+const loadBcrypt = optionalPeer('bcrypt', 'Verifying bcrypt password hashes', async (): Promise<BcryptModule> => {
   const mod = await import('bcrypt') as BcryptModule & { default?: BcryptModule }
   return mod.default ?? mod
 })
