@@ -28,7 +28,14 @@ export interface SqlCheckerOptions extends SqlConnectionOptions {
 /** Everything an unknown user, an unusable hash and a wrong password have in common, for the client. */
 const REFUSED = 'Invalid user name or password'
 
-/** A database value read as a boolean flag: PostgreSQL's `true`, MySQL's and SQLite's `1`, `'t'`, `'1'`. */
+/**
+ * A database value read as a boolean flag: PostgreSQL's `true`, MySQL's and SQLite's `1`, `'t'`, `'1'`. Anything
+ * else, `null` included, is false (an unreadable active flag refuses the user).
+ *
+ * @example
+ * sqlFlag(1) // true
+ * sqlFlag(null) // false
+ */
 export function sqlFlag (value: unknown): boolean {
   if (typeof value === 'boolean') return value
   if (typeof value === 'number') return value !== 0
