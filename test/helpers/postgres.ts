@@ -70,9 +70,8 @@ export async function startPostgres (t: Teardownable): Promise<PrivateDatabaseSe
     server = undefined
     if (!running(current)) return
     if (paused) { current.signalGroup('SIGKILL'); paused = false } else current.child.kill('SIGINT')
+    // A fast shutdown ends the backends before the postmaster exits; after SIGKILL they leave on their own.
     await current.exited
-    // The backends leave with the postmaster; a frozen one would keep the port.
-    current.signalGroup('SIGKILL')
   }
 
   for (let attempt = 0; ; attempt++) {
