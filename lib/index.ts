@@ -9,7 +9,7 @@
 // The core: interfaces, credentials, checkers' and realms' contracts, the Portal, errors.
 export {
   CredError, LoginFailed, UnauthorizedLogin, StaleNonce, UnhandledCredentials, LoginDenied, NoAvatarInterface,
-  StoreUnavailable, LoginTimeout, ContractViolation, MalformedCredentials, InvalidOption, MissingPeerDependency,
+  StoreUnavailable, LoginTimeout, ContractViolation, TooManyAttempts, MalformedCredentials, InvalidOption, MissingPeerDependency,
   ServerAuthenticationFailed,
   defineInterface, isOrExtends, constantTimeEqual, constantTimeEqualStrings,
   UsernamePassword, IUsernamePassword, UsernameHashedPassword, IUsernameHashedPassword, Anonymous, IAnonymous,
@@ -18,7 +18,7 @@ export {
 } from './cred/index.js'
 export type {
   Interface, Provided, Credentials, PasswordCheckable, DigestAlgorithm, DigestQop, DigestFields, DigestResponseInput,
-  AvatarId, CredentialsChecker, CheckerSetup, Realm, LoginResult, Logout, AvatarInterfaces, LoginResultFor, PortalLogin
+  AvatarId, CredentialsChecker, CheckerSetup, PortalOptions, LoginAttempt, LoginClient, LoginThrottle, Realm, LoginResult, Logout, AvatarInterfaces, LoginResultFor, PortalLogin
 } from './cred/index.js'
 
 // User stores.
