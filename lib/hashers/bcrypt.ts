@@ -12,11 +12,14 @@ const BCRYPT = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/
 const DEFAULT_COST = 10
 
 let loading: Promise<BcryptModule> | undefined
+let loadedWith: unknown
 
 /** Internal, for tests only: replaces `import('bcrypt')`, to simulate a missing package. */
 export const bcryptImport = { load: async (): Promise<unknown> => await import('bcrypt' as string) }
 
 async function loadBcrypt (): Promise<BcryptModule> {
+  if (loadedWith !== bcryptImport.load) loading = undefined
+  loadedWith = bcryptImport.load
   loading ??= bcryptImport.load().then((loaded) => {
     const module = ((loaded as { default?: unknown }).default ?? loaded) as Partial<BcryptModule>
     if (typeof module.compare !== 'function' || typeof module.hash !== 'function') {
