@@ -52,7 +52,8 @@ export function parseHtpasswd (text: string, hashers: readonly PasswordHasher[])
     let encoded = line.slice(colon + 1)
     if (encoded === '') return { ok: false, line: i + 1, problem: `user ${JSON.stringify(username)} has an empty password hash` }
     let hasher = identifyHasher(encoded, hashers)
-    if ((hasher === undefined || hasher.name === 'plain') && encoded.includes(':')) {
+    // Hashes never contain ':': after one, a known format ends at it (a trailing field, as some tools write).
+    if (encoded.includes(':')) {
       const field = encoded.slice(0, encoded.indexOf(':'))
       const fieldHasher = identifyHasher(field, hashers)
       if (fieldHasher !== undefined && fieldHasher.name !== 'plain') {
