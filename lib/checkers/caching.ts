@@ -83,11 +83,18 @@ export class CachingChecker<C extends Credentials = Credentials> implements Cred
     const username = (credentials as unknown as IUsernamePassword).username
     const key = createHmac('sha256', this.#key).update(`${username.length}:${username}:`).update(password).digest('base64')
     const entry = this.#entries.get(key)
+    if (entry !== undefined && entry.expires > Date.now()) {
+      // The file may have changed: let the wrapped checker look (at most every checkInterval), then decide again.
+      const pending = (this.#checker as Partial<ReloadingChecker>).refreshIfDue?.()
+      if (pending !== undefined) return pending.then(() => this.#answer(key, credentials))
+    }
+    return this.#answer(key, credentials)
+  }
+
+  #answer (key: string, credentials: C): AvatarId | PromiseLike<AvatarId> {
+    const entry = this.#entries.get(key)
     if (entry !== undefined) {
       if (entry.expires > Date.now()) {
-        // The file may have changed: let the wrapped checker look (at most every checkInterval), then decide again.
-        const pending = (this.#checker as Partial<ReloadingChecker>).refreshIfDue?.()
-        if (pending !== undefined) return pending.then(() => this.requestAvatarId(credentials))
         this.#entries.delete(key) // re-inserted last: the Map's order is the recency order
         this.#entries.set(key, entry)
         return entry.avatarId
