@@ -112,3 +112,15 @@ t.test('bcrypt missing: MissingPeerDependency naming the package', async (t) => 
   bcryptImport.load = original
   t.equal(await bcryptHasher.verify('x', await bcryptHasher.hash?.('x', { cost: 4 }) as string), true, 'works again once installed')
 })
+
+t.test('the worker pool survives a failing task and a dying worker', async (t) => {
+  const { HashWorkerPool } = await import('../lib/hashers/index.js')
+  const pool = new HashWorkerPool(1)
+  t.teardown(() => pool.close())
+  const crypt = import.meta.resolve('unixcrypt')
+  await t.rejects(pool.run(crypt, 'encrypt', ['pw', '$7$nope']), /Only sha256 and sha512/, 'a throwing task rejects')
+  await t.rejects(pool.run(new URL('./no-such-module.js', import.meta.url).href, 'x', []), Error, 'a module that cannot load rejects')
+  await t.rejects(pool.run('node:process', 'exit', [3]), /exited with code 3/, 'a worker that dies rejects its task')
+  t.match(await pool.run<string>(crypt, 'encrypt', ['pw', '$5$salt']), /^\$5\$salt\$/, 'and the pool starts a new one')
+  t.equal(await sha256CryptHasher.verify('pw', '$5$rounds=1000$bad*salt$' + 'a'.repeat(43)), false, 'a salt the library refuses is false, not an error')
+})
