@@ -60,6 +60,12 @@ t.test('hashes written here are accepted by Apache\'s own htpasswd -v', { skip: 
     t.equal(await htpasswdVerifies(file, 'alice', 'wrong'), false)
   }
   t.match(await bcryptHasher.hash?.('x', { cost: 4 }), /^\$2y\$04\$/, 'bcrypt is written as $2y$, as Apache does')
+  const y = await bcryptHasher.hash?.(password, { cost: 4 }) as string
+  for (const prefix of ['$2a$', '$2b$']) {
+    const other = prefix + y.slice(4)
+    t.equal(identifyHasher(other)?.name, 'bcrypt')
+    t.equal(await bcryptHasher.verify(password, other), true, `${prefix} verifies as well`)
+  }
 })
 
 t.test('decoys: never the password, same cost as the model', async (t) => {

@@ -173,3 +173,19 @@ t.test('an unknown user does the work of a wrong password: counted hash calls', 
   await t.rejects(login(apr1Checker, 'zed', 'pw'), UnauthorizedLogin)
   t.same(Object.fromEntries(counted.verifies), { apr1: 1 })
 })
+
+t.test('bcrypt not installed: a warning at load, MissingPeerDependency at login', async (t) => {
+  const { bcryptImport } = await import('../lib/hashers/bcrypt.js')
+  const { MissingPeerDependency } = await import('../lib/cred/index.js')
+  const original = bcryptImport.load
+  t.teardown(() => { bcryptImport.load = original })
+  bcryptImport.load = async () => { throw new Error("Cannot find package 'bcrypt'") }
+  const dir = await tempDir(t)
+  const file = join(dir, 'htpasswd')
+  await writeFile(file, 'alice:$2y$04$' + 'a'.repeat(53) + '\n')
+  const warnings: string[] = []
+  const checker = new HtpasswdChecker(file, { onWarning: (m) => warnings.push(m) })
+  await t.rejects(login(checker, 'alice', 'pw'), MissingPeerDependency)
+  await t.rejects(login(checker, 'bob', 'pw'), MissingPeerDependency, 'the unknown user fails the same way')
+  t.match(warnings.join('\n'), /cannot make a bcrypt decoy: bcrypt hashes need the optional bcrypt package: npm install bcrypt@6/)
+})

@@ -122,6 +122,7 @@ export class HtpasswdChecker implements CredentialsChecker<IUsernamePassword>, R
   constructor (path: string, options: HtpasswdCheckerOptions = {}) {
     const hashers = options.hashers ?? HTPASSWD_HASHERS
     if (!Array.isArray(hashers) || hashers.length === 0) throw new InvalidOption('HtpasswdChecker: hashers must be a non-empty array of PasswordHasher')
+    const warn = options.onWarning ?? ((message: string) => { process.emitWarning(message, { code: 'FASTIFY_CRED_FILE' }) })
     this.#file = new WatchedFile<HtpasswdContents>('HtpasswdChecker', path, (text) => {
       const parsed = parseHtpasswd(text, hashers)
       if (!parsed.ok) return parsed
@@ -129,11 +130,11 @@ export class HtpasswdChecker implements CredentialsChecker<IUsernamePassword>, R
       let decoy: Promise<Decoy> | undefined
       if (dominant !== undefined) {
         decoy = dominant.hasher.decoy(dominant.like).then((encoded) => ({ hasher: dominant.hasher, encoded }))
-        // Made ahead of need; a failure (bcrypt not installed) surfaces at the first unknown user.
-        decoy.catch(() => {})
+        // Made ahead of need; a failure (bcrypt not installed) is said now, and again at the first unknown user.
+        decoy.catch((err: unknown) => { warn(`HtpasswdChecker: ${path}: cannot make a ${dominant.hasher.name} decoy: ${err instanceof Error ? err.message : String(err)}`) })
       }
       return { ok: true, value: { users, decoy }, warnings: parsed.warnings }
-    }, options)
+    }, { ...options, onWarning: warn })
   }
 
   /** The file's path. */
