@@ -33,6 +33,8 @@ export interface EventLoopReport {
   readonly loaded: ProbeStats
   /** loaded.p99Ms − idle.p99Ms */
   readonly p99IncreaseMs: number
+  /** The server may use every core (its threadpool does the hashing); the load generator keeps its own core. */
+  readonly serverPinned: false
   readonly budgetMs: 5
   readonly met: boolean
   /** The bcrypt logins served during the loaded phase, and how many of them were not 200. */
@@ -75,7 +77,10 @@ function stats (latencies: number[]): ProbeStats {
 
 /** Runs both phases against a fresh `cred-htpasswd-bcrypt` server. */
 export async function measureEventLoop (options: EventLoopOptions): Promise<EventLoopReport> {
-  const server = await startServer('cred-htpasswd-bcrypt', { pinning: options.pinning })
+  // Not pinned: bcrypt hashes on libuv's threadpool, which on a real server runs on the other cores. Pinned to one
+  // core, four hashing threads would share it with the event loop and this would time the OS scheduler instead
+  // (measured on the 2-core VM: p99 +90 ms pinned, +2 ms unpinned, with the same code).
+  const server = await startServer('cred-htpasswd-bcrypt', { pinning: { ...options.pinning, enabled: false, reason: 'event-loop experiment: threadpool on every core' } })
   try {
     const url = new URL(PUBLIC_ROUTE, server.url).href
     await probe(url, 0.5) // warm-up
@@ -92,6 +97,7 @@ export async function measureEventLoop (options: EventLoopOptions): Promise<Even
       idle,
       loaded,
       p99IncreaseMs,
+      serverPinned: false,
       budgetMs: 5,
       met: p99IncreaseMs <= 5,
       logins: { reqPerSec: Math.round(logins.reqPerSec * 10) / 10, connections: options.connections, unexpected: logins.unexpected }
@@ -103,7 +109,7 @@ export async function measureEventLoop (options: EventLoopOptions): Promise<Even
 
 export function formatEventLoopReport (report: EventLoopReport): string {
   return [
-    `Event loop under bcrypt logins (probe of ${PUBLIC_ROUTE} every ${PROBE_INTERVAL_MS} ms on the Basic + htpasswd bcrypt-10 server):`,
+    `Event loop under bcrypt logins (probe of ${PUBLIC_ROUTE} every ${PROBE_INTERVAL_MS} ms on the Basic + htpasswd bcrypt-10 server, not pinned):`,
     `  idle:   p50 ${report.idle.p50Ms} ms, p99 ${report.idle.p99Ms} ms, max ${report.idle.maxMs} ms (${report.idle.samples} samples)`,
     `  loaded: p50 ${report.loaded.p50Ms} ms, p99 ${report.loaded.p99Ms} ms, max ${report.loaded.maxMs} ms (${report.loaded.samples} samples), ` +
       `while ${report.logins.connections} connections logged in at ${report.logins.reqPerSec} req/s` + (report.logins.unexpected > 0 ? ` (${report.logins.unexpected} unexpected)` : ''),
