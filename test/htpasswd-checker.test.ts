@@ -64,6 +64,7 @@ t.test('set-up errors: missing file, malformed file, bad options', { skip: apach
   await writeFile(file, 'alice:x\n')
   t.throws(() => new HtpasswdChecker(file, { checkInterval: -1 }), InvalidOption)
   t.throws(() => new HtpasswdChecker(file, { hashers: [] }), InvalidOption)
+  t.throws(() => new HtpasswdChecker(file, { onWarning: 'log' as unknown as () => void }), InvalidOption)
   t.throws(() => new HtpasswdChecker(''), InvalidOption)
 })
 

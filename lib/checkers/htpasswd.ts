@@ -122,6 +122,7 @@ export class HtpasswdChecker implements CredentialsChecker<IUsernamePassword>, R
   constructor (path: string, options: HtpasswdCheckerOptions = {}) {
     const hashers = options.hashers ?? HTPASSWD_HASHERS
     if (!Array.isArray(hashers) || hashers.length === 0) throw new InvalidOption('HtpasswdChecker: hashers must be a non-empty array of PasswordHasher')
+    if (options.onWarning !== undefined && typeof options.onWarning !== 'function') throw new InvalidOption('HtpasswdChecker: onWarning must be a function')
     const warn = options.onWarning ?? ((message: string) => { process.emitWarning(message, { code: 'FASTIFY_CRED_FILE' }) })
     this.#file = new WatchedFile<HtpasswdContents>('HtpasswdChecker', path, (text) => {
       const parsed = parseHtpasswd(text, hashers)
