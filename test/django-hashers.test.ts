@@ -4,7 +4,7 @@ import {
   DJANGO_HASHERS, bcryptHasher, findDjangoHasher, identifyDjangoHasherName, optionalPeer,
   djangoArgon2, djangoBcryptPlain, djangoBcryptSha256, djangoPbkdf2Sha1, djangoPbkdf2Sha256, djangoSaltedMd5, djangoScrypt,
   djangoUnsaltedMd5, djangoUnsaltedSha1
-} from '../lib/hashers/django-index.js'
+} from '../lib/hashers/index.js'
 import { MissingPeerDependency } from '../lib/index.js'
 import { djangoVectors } from './helpers/django-fixtures.js'
 
