@@ -188,5 +188,5 @@ t.test('bcrypt not installed: a warning at load, MissingPeerDependency at login'
   const checker = new HtpasswdChecker(file, { onWarning: (m) => warnings.push(m) })
   await t.rejects(login(checker, 'alice', 'pw'), MissingPeerDependency)
   await t.rejects(login(checker, 'bob', 'pw'), MissingPeerDependency, 'the unknown user fails the same way')
-  t.match(warnings.join('\n'), /cannot make a bcrypt decoy: bcrypt hashes need the optional bcrypt package: npm install bcrypt@6/)
+  t.match(warnings.join('\n'), /cannot make a bcrypt decoy: .*npm install bcrypt/)
 })

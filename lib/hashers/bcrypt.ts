@@ -12,11 +12,21 @@ interface BcryptModule {
 /** Internal, for tests only: replaces `import('bcrypt')`, to simulate a missing package. */
 export const bcryptImport = { load: async (): Promise<unknown> => await import('bcrypt' as string) }
 
+let loader: (() => Promise<BcryptModule>) | undefined
+let loaderFor: unknown
+
 /** The native `bcrypt` package (optional peer dependency), loaded on first use; a failure is not remembered. */
-const loadBcrypt = optionalPeer('bcrypt', 'bcrypt password hashes', async (): Promise<BcryptModule> => {
-  const loaded = await bcryptImport.load()
-  return ((loaded as { default?: unknown }).default ?? loaded) as BcryptModule
-})
+async function loadBcrypt (): Promise<BcryptModule> {
+  if (loader === undefined || loaderFor !== bcryptImport.load) {
+    const load = bcryptImport.load
+    loaderFor = load
+    loader = optionalPeer('bcrypt', 'bcrypt password hashes', async (): Promise<BcryptModule> => {
+      const loaded = await load()
+      return ((loaded as { default?: unknown }).default ?? loaded) as BcryptModule
+    })
+  }
+  return await loader()
+}
 
 /** `$2a$`, `$2b$`, `$2y$` (Apache, PHP) with a two-digit cost and 53 characters of salt and checksum. */
 const BCRYPT = /^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$/
