@@ -194,6 +194,12 @@ t.test('Digest across same-origin redirects: a header per hop, one nonce, rising
   t.same(await moved.json(), { avatarId: 'alice', body: { n: 1 } }, '307: method and body kept')
   t.same(seen.map((s) => `${s.method} ${digestOf(s).uri ?? ''}`), ['POST /move307', 'POST /echo'])
 
+  const blob = await api(`${url}/move307`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: new Blob(['blob']) })
+  t.same(await blob.json(), { avatarId: 'alice', body: 'blob' }, '307: a Blob is sent again')
+  const stream = new ReadableStream({ start (controller) { controller.enqueue(new TextEncoder().encode('once')); controller.close() } })
+  await t.rejects(api(`${url}/move307`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: stream, duplex: 'half' } as RequestInit),
+    { name: 'TypeError', message: /sent only once/ }, '307: a stream cannot be sent twice')
+
   seen.length = 0
   const other = await api(`${url}/move303`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n: 1 }) })
   t.equal(other.status, 200, '303: a GET follows')

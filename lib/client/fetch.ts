@@ -295,7 +295,7 @@ export function credFetch (options: CredFetchOptions): CredFetch {
         bytes = null
         headers = new Headers(headers)
         for (const name of BODY_HEADERS) headers.delete(name)
-      } else if (bytes === undefined) {
+      } else if (bytes === undefined && !(body instanceof Blob || body instanceof FormData)) {
         throw new TypeError(`credFetch: cannot follow a ${status} redirect with a body that can be sent only once (a stream)`)
       }
       if (next.origin !== url.origin) {
