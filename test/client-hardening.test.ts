@@ -90,6 +90,21 @@ t.test('mutual authentication is required by default: a missing or rspauth-less 
   }
   await t.rejects(credFetch({ ...alice, fetch: stripping })(`${real.url}/whoami`), ServerAuthenticationFailed, 'stripped on the way')
 
+  // A man in the middle that replays the first genuine Authentication-Info on later answers: rspauth covers the
+  // client's own cnonce and nonce count, so an old one proves nothing.
+  let recorded: string | null = null
+  const replaying: FetchLike = async (input, init) => {
+    const res = await fetch(input, init)
+    if (res.status !== 200) return res
+    recorded ??= res.headers.get('authentication-info')
+    const headers = new Headers(res.headers)
+    headers.set('authentication-info', recorded ?? '')
+    return new Response(await res.arrayBuffer(), { status: res.status, headers })
+  }
+  const replayed = credFetch({ ...alice, fetch: replaying })
+  t.equal((await replayed(`${real.url}/whoami`)).status, 200, 'the first answer is genuine')
+  await t.rejects(replayed(`${real.url}/whoami`), { name: 'ServerAuthenticationFailed', message: /does not match/ }, 'a replayed rspauth')
+
   const unavailable = await api(`${url}/unavailable`)
   t.equal(unavailable.status, 503, 'an error status claims nothing: handed back as it is')
 })
