@@ -1,5 +1,5 @@
 import Fastify from 'fastify'
-import cred, { InMemoryChecker } from '../lib/index.js'
+import cred, { InMemoryChecker, MemoryThrottle } from '../lib/index.js'
 import { IMailbox, mailboxRealm, type Mailbox } from './mailbox-realm.js'
 
 declare module '../lib/index.js' {
@@ -13,19 +13,22 @@ export const demoUser = {
 }
 
 /**
- * Builds the demo server: every route asks for HTTP Basic except `/`, and the avatar is a mailbox.
+ * Builds the demo server: every route asks for HTTP Basic except `/`, and the avatar is a mailbox. Brute-force
+ * throttling is on: after 5 wrong passwords for one user name (or 20 from one address, IPv6 by /64) the next attempt
+ * waits 1 s, then 2 s, 4 s, … up to 15 min, answered 429 with `Retry-After`.
  *
  * @example
- * const app = await buildDemo()
+ * const app = await buildDemo() // `clock`: the throttle's, for tests
  * await app.listen({ port: 3000 })
  */
-export async function buildDemo (options: { logger?: boolean } = {}): Promise<ReturnType<typeof Fastify>> {
+export async function buildDemo (options: { logger?: boolean, clock?: () => number } = {}): Promise<ReturnType<typeof Fastify>> {
   const app = Fastify({ logger: options.logger ?? false })
   await app.register(cred, {
     realm: mailboxRealm,
     checkers: [new InMemoryChecker({ [demoUser.username]: demoUser.password })],
     interfaces: [IMailbox],
-    authenticationRealm: 'fastify-cred demo'
+    authenticationRealm: 'fastify-cred demo',
+    throttle: new MemoryThrottle({ now: options.clock })
   })
 
   app.get('/', { config: { cred: false } }, async () => ({

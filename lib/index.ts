@@ -54,6 +54,12 @@ export type {
   RedisClientLike, RedisConnectionOptions, RedisNonceStoreOptions
 } from './http/index.js'
 
+// Brute-force throttling, for every protocol through the Portal.
+export { MemoryThrottle, RedisThrottle, addressGroup } from './throttle/index.js'
+export type {
+  MemoryThrottleOptions, RedisThrottleOptions, RedisThrottleClient, RedisThrottleConnection, ThrottleOptions
+} from './throttle/index.js'
+
 // The Fastify plugin.
 export { cred, portalValidate } from './fastify/index.js'
 export type { CredPluginOptions, CredTypes, CredAvatar, PortalValidateOptions } from './fastify/index.js'

@@ -17,11 +17,20 @@ t.test('UTF-8 user names and passwords (RFC 7617 §2.1)', async (t) => {
   t.equal(formatBasic('test', '123£'), 'Basic dGVzdDoxMjPCow==', 'the RFC 7617 example')
 })
 
+t.test('bytes that are not UTF-8 are read as ISO-8859-1 (Python requests and aiohttp send Latin-1)', async (t) => {
+  const latin1 = `Basic ${Buffer.from('bøb:pässwörd', 'latin1').toString('base64')}`
+  t.same(parseBasic(latin1), { username: 'bøb', password: 'pässwörd' }, 'the Latin-1 form')
+  t.same(parseBasic(`Basic ${b64('bøb:pässwörd')}`), { username: 'bøb', password: 'pässwörd' }, 'the UTF-8 form: the same strings')
+  t.same(parseBasic(`Basic ${Buffer.from([0x61, 0x3a, 0xff, 0xfe]).toString('base64')}`), { username: 'a', password: 'ÿþ' })
+  t.same(parseBasic(`Basic ${Buffer.from('ascii:only', 'latin1').toString('base64')}`), { username: 'ascii', password: 'only' }, 'ASCII is both')
+})
+
 t.test('malformed values are refused, never thrown', async (t) => {
   const bad = [
     'Basic', 'Basic ', 'Basic !!!!', 'Basic YWxpY2U', `Basic ${b64('no-colon')}`, `Bearer ${b64('a:b')}`,
     `Basic ${b64('a\u0000b:c')}`, `Basic ${b64('a:b\nc')}`, `Basic ${b64('a:b\u007f')}`,
-    `Basic ${Buffer.from([0x61, 0x3a, 0xff, 0xfe]).toString('base64')}`, // not UTF-8
+    `Basic ${b64('a\u0085b:c')}`, `Basic ${b64('a\u001bb:c')}`, `Basic ${b64('a\rFAKE:c')}`, `Basic ${b64('a:b\u009f')}`,
+    `Basic ${Buffer.from([0x61, 0x85, 0x3a, 0x62]).toString('base64')}`, // C1 NEL as a Latin-1 byte
     `Basic ${b64('a:'.padEnd(MAX_BASIC_LENGTH, 'x'))}`,
     'Basic YW=xpY2U6cHc=', 'Basic ====', `Basic${b64('a:b')}`
   ]

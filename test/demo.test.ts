@@ -22,6 +22,19 @@ t.test('the demo: /whoami answers the avatar id, the mailbox routes read request
   t.equal(openSessions.count, 0, 'every mailbox opened was closed by logout')
 })
 
+t.test('the demo throttles guessing: 429 with Retry-After after 5 wrong passwords, even for the right one', async (t) => {
+  const now = Date.now() // a clock that stands still: the 1 s wait cannot run out on a slow machine
+  const app = await buildDemo({ clock: () => now })
+  t.teardown(() => app.close())
+  for (let i = 0; i < 5; i++) {
+    t.equal((await app.inject({ url: '/whoami', headers: { authorization: basic(demoUser.username, `guess${i}`) } })).statusCode, 401)
+  }
+  const throttled = await app.inject({ url: '/whoami', headers: ALICE })
+  t.equal(throttled.statusCode, 429)
+  t.equal(throttled.headers['retry-after'], '1')
+  t.equal(throttled.json().code, 'ERR_CRED_TOO_MANY_ATTEMPTS')
+})
+
 t.test('`npm start` runs the built demo; curl logs in as the documented user', { skip: curl.skip || (existsSync(`${root}dist/examples/server.js`) ? false : 'run `npm run build` first') }, async (t) => {
   const server = spawn(process.execPath, ['dist/examples/server.js'], { cwd: root, env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => { server.kill() })

@@ -52,7 +52,7 @@ t.test('malformed Authorization → 400 with the challenge, never 500', async (t
   const values = [
     'Basic', 'Basic !!!', 'Basic YWxpY2U', `Basic ${Buffer.from('nocolon').toString('base64')}`,
     `Basic ${Buffer.from('a:b\r\nX-Injected: 1').toString('base64')}`, `Basic ${'A'.repeat(8000)}`,
-    `Basic ${Buffer.from([0x61, 0x3a, 0xc3]).toString('base64')}`
+    `Basic ${Buffer.from([0x61, 0x85, 0x3a, 0x62]).toString('base64')}` // NEL (C1 control) as a Latin-1 byte
   ]
   for (const authorization of values) {
     const res = await app.inject({ url: '/whoami', headers: { authorization } })
@@ -61,6 +61,8 @@ t.test('malformed Authorization → 400 with the challenge, never 500', async (t
     t.equal(res.json().code, 'ERR_CRED_MALFORMED_CREDENTIALS')
   }
   t.equal(logs.lines.filter((l) => l.level === 50).length, 0, 'malformed input is not an error in the log')
+  const notUtf8 = await app.inject({ url: '/whoami', headers: { authorization: `Basic ${Buffer.from([0x61, 0x3a, 0xc3]).toString('base64')}` } })
+  t.equal(notUtf8.statusCode, 401, 'bytes that are not UTF-8 are read as Latin-1 (a:Ã), not malformed: a wrong password')
 })
 
 t.test('another scheme is not ours: 401 with our challenge', async (t) => {

@@ -10,9 +10,10 @@ export interface BasicCredentials {
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
-// RFC 7617 §2: neither part may contain control characters; the user-id may not contain ':'.
+// RFC 7617 §2: neither part may contain control characters; the user-id may not contain ':'. All of Unicode's Cc
+// (C0, DEL and C1 such as U+0085 NEL), so that no checker, log line or terminal sees a line break or an escape.
 // eslint-disable-next-line no-control-regex
-const CONTROL = /[\x00-\x1f\x7f]/
+const CONTROL = /[\x00-\x1f\x7f-\x9f]/
 // eslint-disable-next-line no-control-regex
 const NOT_ASCII = /[^\x00-\x7f]/
 
@@ -22,9 +23,12 @@ export function isBasic (authorization: string): boolean {
 }
 
 /**
- * Decodes an `Authorization: Basic` value (RFC 7617): strict base64, UTF-8, split at the first `:` so that a
- * password may contain `:`. Returns `undefined` for anything malformed: not Basic, bad base64, invalid UTF-8, no
- * colon, control characters, longer than `MAX_BASIC_LENGTH`.
+ * Decodes an `Authorization: Basic` value (RFC 7617): strict base64, then UTF-8, split at the first `:` so that a
+ * password may contain `:`. Bytes that are not valid UTF-8 are read as ISO-8859-1: Python's `requests` and
+ * `aiohttp`, among others, send Latin-1 whatever the challenge's `charset="UTF-8"` asks, and every byte string is
+ * valid Latin-1, so `bøb:pässwörd` arrives as the same string in either encoding. (A Latin-1 string that happens to
+ * be valid UTF-8, such as `Ã©`, is read as UTF-8: `é`.) Returns `undefined` for anything malformed: not Basic, bad
+ * base64, no colon, a control character (Unicode Cc: C0, DEL, C1) in either part, longer than `MAX_BASIC_LENGTH`.
  *
  * @example
  * import { parseBasic } from 'fastify-cred'
@@ -41,8 +45,8 @@ export function parseBasic (authorization: string): BasicCredentials | undefined
   let decoded = atob(encoded)
   if (NOT_ASCII.test(decoded)) {
     const bytes = Buffer.from(decoded, 'latin1')
-    if (!isUtf8(bytes)) return undefined
-    decoded = bytes.toString('utf8')
+    // Not UTF-8: atob's answer already is the ISO-8859-1 reading, one character per byte.
+    if (isUtf8(bytes)) decoded = bytes.toString('utf8')
   }
   const colon = decoded.indexOf(':')
   if (colon === -1 || CONTROL.test(decoded)) return undefined

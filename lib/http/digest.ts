@@ -64,6 +64,9 @@ const HEX = /^[0-9a-fA-F]+$/
 // eslint-disable-next-line no-control-regex
 const QUOTED_CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/
 const NON_ASCII = /[^\x00-\x7f]/
+// Unicode control characters (Cc: C0, DEL, C1): never part of a user name a checker or a log line should see.
+// eslint-disable-next-line no-control-regex
+const USERNAME_CONTROL = /[\x00-\x1f\x7f-\x9f]/
 const PRINTABLE_ASCII = /^[\x20-\x7e]+$/
 const NC = /^[0-9a-fA-F]{8}$/
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*/
@@ -303,6 +306,7 @@ export function parseDigest (authorization: string): DigestAuthorization {
   } else {
     throw malformed('no username')
   }
+  if (!userhash && USERNAME_CONTROL.test(username)) throw malformed('control character in username')
 
   const { qop: qopValue, cnonce, nc } = p
   let qop: DigestQop | undefined

@@ -1,0 +1,339 @@
+import { hash } from 'node:crypto'
+import { InvalidOption, MissingPeerDependency, StoreUnavailable, TooManyAttempts, withinDeadline } from '../cred/index.js'
+import type { LoginAttempt, LoginThrottle } from '../cred/index.js'
+import { TOO_MANY, attemptKeys, resolvePolicy } from './policy.js'
+import type { ThrottleOptions, ThrottlePolicy } from './policy.js'
+
+/**
+ * What the throttle needs of a Redis client the app already has. An ioredis `Redis` (or `Cluster`) instance fits as
+ * it is; the throttle only runs its scripts on it and never closes it.
+ */
+export interface RedisThrottleClient {
+  evalsha (sha1: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
+  eval (script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
+}
+
+/** ioredis connection options (`host`, `port`, `path`, `username`, `password`, `db`, `tls`, ...). */
+export interface RedisThrottleConnection {
+  host?: string
+  port?: number
+  path?: string
+  username?: string
+  password?: string
+  db?: number
+  tls?: Readonly<Record<string, unknown>>
+  [option: string]: unknown
+}
+
+export interface RedisThrottleOptions extends ThrottleOptions {
+  /** Prefix of every key the throttle writes. Default `'fastify-cred:throttle:'`. With Redis Cluster, put a hash tag in it (`'fastify-cred:{throttle}:'`): a check reads two keys in one script. */
+  keyPrefix?: string
+  /** Milliseconds after which Redis counts as unavailable. Default 1000. */
+  timeout?: number
+  /**
+   * What an attempt does when Redis cannot answer: `false` (the default) refuses it with `StoreUnavailable` (HTTP 503,
+   * fail closed: no guessing while the throttle is blind); `true` lets it through unthrottled (fail open: logins keep
+   * working during a Redis outage, and so does guessing). Use `onError` to hear about the outage either way.
+   */
+  failOpen?: boolean
+  /** Told every Redis failure (a check or a count), e.g. to log it. Must not throw. */
+  onError?: (error: StoreUnavailable) => void
+}
+
+/**
+ * Not exported from the package: the tests' way to replace `import('ioredis')` and simulate a missing driver.
+ * @internal
+ */
+export const kLoadDriver: unique symbol = Symbol('fastify-cred.throttle.loadDriver')
+
+/**
+ * KEYS: the counts to check (user name, address). ARGV: now, baseDelay, maxDelay, forgetAfter, then one threshold
+ * per key. A count is "failures:lastFailureMs". Returns the longest wait in ms (0: go ahead).
+ */
+const CHECK = `local now = tonumber(ARGV[1])
+local base = tonumber(ARGV[2])
+local max = tonumber(ARGV[3])
+local forget = tonumber(ARGV[4])
+local wait = 0
+for i = 1, #KEYS do
+  local state = redis.call('GET', KEYS[i])
+  if state then
+    local n, last = string.match(state, '^(%d+):(%d+)$')
+    n = tonumber(n)
+    last = tonumber(last)
+    if not n or not last then return redis.error_reply('fastify-cred: unexpected throttle state') end
+    local threshold = tonumber(ARGV[4 + i])
+    if now - last < forget and n >= threshold then
+      local e = n - threshold
+      if e > 52 then e = 52 end
+      local d = base * 2 ^ e
+      if d > max then d = max end
+      if last + d - now > wait then wait = last + d - now end
+    end
+  end
+end
+return math.ceil(wait)
+`
+/** KEYS: the counts to raise. ARGV: now, forgetAfter. Each key expires `forgetAfter` after its last failure. */
+const FAIL = `local now = tonumber(ARGV[1])
+local forget = tonumber(ARGV[2])
+for i = 1, #KEYS do
+  local n = 0
+  local state = redis.call('GET', KEYS[i])
+  if state then
+    local c, last = string.match(state, '^(%d+):(%d+)$')
+    if c and last and now - tonumber(last) < forget then n = tonumber(c) end
+  end
+  redis.call('SET', KEYS[i], string.format('%d:%d', n + 1, now), 'PX', ARGV[2])
+end
+return 1
+`
+const DEL = "redis.call('DEL', KEYS[1]) return 1"
+const DEL_SHA = hash('sha1', DEL, 'hex')
+const CHECK_SHA = hash('sha1', CHECK, 'hex')
+const FAIL_SHA = hash('sha1', FAIL, 'hex')
+
+interface OwnedClient extends RedisThrottleClient {
+  readonly status: string
+  connect (): Promise<void>
+  quit (): Promise<unknown>
+  disconnect (): void
+  on (event: 'error', listener: (err: Error) => void): unknown
+}
+type RedisConstructor = new (...args: unknown[]) => OwnedClient
+
+const isClient = (value: unknown): value is RedisThrottleClient =>
+  typeof value === 'object' && value !== null &&
+  typeof (value as RedisThrottleClient).evalsha === 'function' && typeof (value as RedisThrottleClient).eval === 'function'
+
+const importIoredis = async (): Promise<unknown> => await import('ioredis')
+
+const isModuleNotFound = (err: unknown): boolean => {
+  const code = (err as { code?: unknown } | null)?.code
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND'
+}
+
+const constructorOf = (mod: unknown): RedisConstructor | undefined => {
+  const m = mod as { Redis?: unknown, default?: unknown } | null
+  const candidates = [m?.Redis, (m?.default as { Redis?: unknown } | undefined)?.Redis, m?.default]
+  return candidates.find((c): c is RedisConstructor => typeof c === 'function')
+}
+
+const isNoScript = (err: unknown): boolean => err instanceof Error && err.message.startsWith('NOSCRIPT')
+
+const unavailable = (err: unknown): StoreUnavailable =>
+  err instanceof StoreUnavailable
+    ? err
+    // ioredis messages name the failure (ECONNREFUSED, timeout, OOM), never a password.
+    : new StoreUnavailable(`Redis throttle unavailable: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+
+/**
+ * A brute-force throttle shared by every instance using one Redis: the same policy as `MemoryThrottle` (per user
+ * name and per address network, exponential back-off, a success resets the user name), with the counts in Redis, so
+ * a guesser spreading attempts over instances behind a load balancer is counted once.
+ *
+ * Each check is one round trip (a Lua script, `EVALSHA`, then `EVAL` when Redis lost its script cache); each failure
+ * one more, each success one `DEL`. Keys expire by themselves `forgetAfter` after their last failure. The clock is
+ * the app's (`now`): keep the instances' clocks in sync (NTP); a skew shifts waits by at most the skew.
+ *
+ * When Redis is down, slow (over `timeout`) or answers nonsense, a check fails closed by default (`StoreUnavailable`,
+ * HTTP 503 with `Retry-After`) or, with `failOpen: true`, lets the attempt through. A failure to count is reported to
+ * `onError` and otherwise ignored (it must not turn a login into an error).
+ *
+ * ioredis (5 or 6) is an optional peer dependency, imported on first use only; without it a check rejects with
+ * `MissingPeerDependency` (whatever `failOpen` says: that is a set-up error, not an outage).
+ *
+ * @example
+ * import { RedisThrottle } from 'fastify-cred'
+ * const throttle = new RedisThrottle('redis://127.0.0.1:6379', { failOpen: false, onError: (err) => app.log.warn(err) })
+ * await app.register(cred, { realm, checkers, interfaces: [IUser], throttle })
+ * app.addHook('onClose', () => throttle.close())
+ */
+export class RedisThrottle implements LoginThrottle {
+  readonly keyPrefix: string
+  readonly timeout: number
+  readonly failOpen: boolean
+  readonly #policy: ThrottlePolicy
+  readonly #onError: ((error: StoreUnavailable) => void) | undefined
+  readonly #given: RedisThrottleClient | undefined
+  readonly #connection: { url?: string, options: RedisThrottleConnection } | undefined
+  readonly #loadDriver: () => Promise<unknown>
+  readonly #timedOut: () => StoreUnavailable
+  #client: RedisThrottleClient | undefined
+  #owned: OwnedClient | undefined
+  #starting: Promise<RedisThrottleClient> | undefined
+  #closed = false
+
+  /**
+   * @param connection An ioredis client of the app's (never closed by the throttle), a `redis://` URL or ioredis
+   * options (the throttle then owns its client: no offline queue, no retries, `timeout` as command timeout).
+   * @throws InvalidOption for a bad option.
+   */
+  constructor (connection: RedisThrottleClient | string | RedisThrottleConnection, options: RedisThrottleOptions & { [kLoadDriver]?: () => Promise<unknown> } = {}) {
+    this.#policy = resolvePolicy('RedisThrottle', options)
+    const keyPrefix = options.keyPrefix ?? 'fastify-cred:throttle:'
+    if (typeof keyPrefix !== 'string' || keyPrefix === '') throw new InvalidOption('RedisThrottle: `keyPrefix` must be a non-empty string')
+    const timeout = options.timeout ?? 1000
+    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
+      throw new InvalidOption(`RedisThrottle: \`timeout\` must be a positive number of milliseconds, got ${String(timeout)}`)
+    }
+    const failOpen = options.failOpen ?? false
+    if (typeof failOpen !== 'boolean') throw new InvalidOption('RedisThrottle: `failOpen` must be true or false')
+    if (options.onError !== undefined && typeof options.onError !== 'function') throw new InvalidOption('RedisThrottle: `onError` must be a function')
+    this.keyPrefix = keyPrefix
+    this.timeout = timeout
+    this.failOpen = failOpen
+    this.#onError = options.onError
+    this.#timedOut = () => new StoreUnavailable(`The Redis throttle did not answer within ${timeout} ms`)
+    this.#loadDriver = options[kLoadDriver] ?? importIoredis
+    if (isClient(connection)) {
+      this.#given = connection
+      this.#client = connection
+    } else if (typeof connection === 'string') {
+      if (!/^rediss?:\/\//i.test(connection)) throw new InvalidOption('RedisThrottle: a URL must start with redis:// or rediss://')
+      this.#connection = { url: connection, options: {} }
+    } else if (typeof connection === 'object' && connection !== null) {
+      this.#connection = { options: connection }
+    } else {
+      throw new InvalidOption('RedisThrottle: give an ioredis client, a redis:// URL or ioredis connection options')
+    }
+  }
+
+  /**
+   * Connects now (loading ioredis for a throttle that owns its client). Optional: the first check connects.
+   *
+   * @throws StoreUnavailable, or MissingPeerDependency when ioredis is not installed.
+   */
+  async connect (): Promise<void> {
+    await this.#ready()
+  }
+
+  /**
+   * One round trip: rejects with `TooManyAttempts` when the user name or address must wait, with
+   * `StoreUnavailable` when Redis cannot answer (unless `failOpen`).
+   */
+  acquire (attempt: LoginAttempt): Promise<void> {
+    const policy = this.#policy
+    const { user, address } = attemptKeys(policy, attempt)
+    const keys: string[] = []
+    const thresholds: number[] = []
+    if (user !== undefined) { keys.push(this.keyPrefix + user); thresholds.push(policy.userThreshold) }
+    if (address !== undefined) { keys.push(this.keyPrefix + address); thresholds.push(policy.addressThreshold) }
+    if (keys.length === 0) return Promise.resolve()
+    const args = [...keys, Math.floor(policy.now()), policy.baseDelay, policy.maxDelay, policy.forgetAfter, ...thresholds]
+    return this.#eval(CHECK_SHA, CHECK, keys.length, args).then((reply) => {
+      if (typeof reply !== 'number' || !Number.isFinite(reply)) throw new StoreUnavailable('Redis throttle: unexpected reply from the check script')
+      if (reply > 0) throw new TooManyAttempts(TOO_MANY, reply / 1000)
+    }).then(undefined, (err: unknown) => {
+      if (err instanceof TooManyAttempts || err instanceof MissingPeerDependency || err instanceof InvalidOption) throw err
+      const outage = unavailable(err)
+      this.#report(outage)
+      if (!this.failOpen) throw outage
+    })
+  }
+
+  /** One round trip: counts a failure against the user name and the address, or deletes the user name's count. Never rejects. */
+  record (attempt: LoginAttempt, succeeded: boolean): Promise<void> {
+    const policy = this.#policy
+    const { user, address } = attemptKeys(policy, attempt)
+    let done: Promise<unknown>
+    if (succeeded) {
+      if (user === undefined) return Promise.resolve()
+      // DEL as a script too, so an app's client only needs eval/evalsha.
+      done = this.#eval(DEL_SHA, DEL, 1, [this.keyPrefix + user])
+    } else {
+      const keys = [user, address].filter((k): k is string => k !== undefined).map((k) => this.keyPrefix + k)
+      if (keys.length === 0) return Promise.resolve()
+      done = this.#eval(FAIL_SHA, FAIL, keys.length, [...keys, Math.floor(policy.now()), policy.forgetAfter])
+    }
+    return done.then(() => undefined, (err: unknown) => { this.#report(unavailable(err)) })
+  }
+
+  /** Quits the client the throttle created; a client given by the app is left open. */
+  async close (): Promise<void> {
+    this.#closed = true
+    this.#client = undefined
+    const starting = this.#starting
+    this.#starting = undefined
+    if (starting !== undefined) await starting.catch(() => undefined)
+    const owned = this.#owned
+    this.#owned = undefined
+    if (owned === undefined) return
+    try {
+      await withinDeadline(owned.quit(), this.timeout, this.#timedOut, { unref: true })
+    } catch {
+      owned.disconnect()
+    }
+  }
+
+  #report (error: StoreUnavailable): void {
+    try { this.#onError?.(error) } catch {}
+  }
+
+  #eval (sha: string, script: string, numKeys: number, args: Array<string | number>): Promise<unknown> {
+    const client = this.#client
+    const ready = client !== undefined && !this.#closed ? Promise.resolve(client) : this.#ready()
+    return ready.then((c) => {
+      const ask = c.evalsha(sha, numKeys, ...args).then(undefined, (err: unknown) => {
+        if (!isNoScript(err)) throw err
+        return c.eval(script, numKeys, ...args)
+      })
+      // Our own client times out by itself (commandTimeout, no offline queue); an app's client may queue forever.
+      return this.#given === undefined ? ask : withinDeadline(ask, this.timeout, this.#timedOut, { unref: true })
+    })
+  }
+
+  #ready (): Promise<RedisThrottleClient> {
+    if (this.#closed) return Promise.reject(new StoreUnavailable('RedisThrottle is closed'))
+    if (this.#client !== undefined) return Promise.resolve(this.#client)
+    this.#starting ??= this.#start().then((client) => {
+      this.#starting = undefined
+      if (!this.#closed) this.#client = client
+      return client
+    }, (err: unknown) => {
+      this.#starting = undefined
+      throw err
+    })
+    return this.#starting
+  }
+
+  async #start (): Promise<RedisThrottleClient> {
+    let owned = this.#owned
+    if (owned === undefined) {
+      let mod: unknown
+      try {
+        mod = await this.#loadDriver()
+      } catch (err) {
+        if (isModuleNotFound(err)) throw new MissingPeerDependency('RedisThrottle needs the ioredis package: install ioredis (npm install ioredis)', { cause: err })
+        throw err
+      }
+      const Redis = constructorOf(mod)
+      if (Redis === undefined) throw new MissingPeerDependency('RedisThrottle: the ioredis module has no Redis class; install ioredis 5 or 6 (npm install ioredis)')
+      const connection = this.#connection
+      if (connection === undefined) throw new InvalidOption('RedisThrottle: no connection to open')
+      const options: RedisThrottleConnection = {
+        ...connection.options,
+        lazyConnect: true,
+        // A login must not wait in a queue for a reconnection: fail (closed or open) at once.
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        autoResendUnfulfilledCommands: false,
+        commandTimeout: this.timeout,
+        connectTimeout: this.timeout
+      }
+      owned = connection.url === undefined ? new Redis(options) : new Redis(connection.url, options)
+      // ioredis reconnects by itself; without a listener each failed attempt is printed as "Unhandled error event".
+      owned.on('error', () => {})
+      if (this.#closed) { owned.disconnect(); throw new StoreUnavailable('RedisThrottle is closed') }
+      this.#owned = owned
+    }
+    if (owned.status === 'wait') {
+      try {
+        await withinDeadline(owned.connect(), this.timeout, this.#timedOut, { unref: true })
+      } catch (err) {
+        throw unavailable(err)
+      }
+    }
+    return owned
+  }
+}
