@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { constantTimeEqualStrings } from '../cred/index.js'
+import { isModuleNotFound } from '../strcred/builtins.js'
 import { CliError, EXIT, UsageError } from './errors.js'
 import type { CliIo } from './io.js'
 import { findLines, readPasswordFile, replaceLine, withFileLock, writeAtomically } from './password-file.js'
@@ -60,7 +61,7 @@ async function loadHashers (): Promise<HashersModule> {
   try {
     return await import(specifier) as HashersModule
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes('hashers')) {
+    if (isModuleNotFound(err, 'hashers/index.')) {
       throw new CliError('htpasswd formats need lib/hashers, which this build of fastify-cred does not include (--htdigest works)')
     }
     throw err

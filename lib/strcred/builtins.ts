@@ -19,12 +19,18 @@ async function loadCheckerModule<T> (file: string, needer: string): Promise<T> {
   try {
     return await import(specifier) as T
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && String((err as Error).message).includes(file)) {
+    if (isModuleNotFound(err, `checkers/${file}.`)) {
       throw new InvalidOption(`${needer} needs the checker module lib/checkers/${file}.ts, which this build of fastify-cred does not include`)
     }
     throw err
   }
+}
+
+/** True when `err` says that the module whose path contains `path` does not exist (Node's or a loader's wording). */
+export function isModuleNotFound (err: unknown, path: string): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code
+  const message = String((err as Error | null)?.message)
+  return (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || /Cannot find module/.test(message)) && message.includes(path)
 }
 
 /** Wraps a checker in a `CachingChecker` (the shared `cache=` option). */

@@ -8,7 +8,7 @@ import { InvalidOption } from '../cred/index.js'
  * ```
  *
  * - The auth type is everything before the first `:` (Twisted's `makeChecker` rule); a spec without `:` is a type
- *   with an empty argument (`anonymous`, `unix`).
+ *   with an empty argument (`anonymous`, `unix`), which may still take options (`unix;cache=30s`).
  * - After it, `;` separates the argument from the options, and the options from each other. Each option is
  *   `name=value` (split at the first `=`). To put a `;` itself in the argument or in a value, double it: `;;`.
  *   Nothing else is special: `:`, `,`, `=`, `%`, `\` and spaces are kept as they are.
@@ -36,11 +36,15 @@ export interface ParsedArgString {
  * @example
  * parseSpec('memory:alice:wonderland')  // { authType: 'memory', argString: 'alice:wonderland' }
  * parseSpec('anonymous')                // { authType: 'anonymous', argString: '' }
+ * parseSpec('unix;cache=30s')           // { authType: 'unix', argString: ';cache=30s' }
  */
 export function parseSpec (spec: string): ParsedSpec {
   if (typeof spec !== 'string') throw new InvalidOption('A checker spec must be a string such as "file:/etc/app/users.htpasswd"')
-  const at = spec.indexOf(':')
-  return at === -1 ? { authType: spec, argString: '' } : { authType: spec.slice(0, at), argString: spec.slice(at + 1) }
+  const colon = spec.indexOf(':')
+  const semicolon = spec.indexOf(';')
+  // A type without an argument may still take options: `unix;cache=30s`.
+  if (semicolon !== -1 && (colon === -1 || semicolon < colon)) return { authType: spec.slice(0, semicolon), argString: spec.slice(semicolon) }
+  return colon === -1 ? { authType: spec, argString: '' } : { authType: spec.slice(0, colon), argString: spec.slice(colon + 1) }
 }
 
 /**
