@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { Test } from 'tap'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -23,7 +24,7 @@ const registry = new CheckerFactoryRegistry(builtinCheckerFactories)
 const make = async (spec: string, env: Record<string, string> = {}): Promise<CredentialsChecker> => await makeChecker(spec, { registry, env })
 
 /** The InvalidOption a spec gives, with its message checked never to contain `secret`. */
-async function refusal (t: Tap.Test, spec: string, secret?: string, env: Record<string, string> = {}): Promise<string> {
+async function refusal (t: Test, spec: string, secret?: string, env: Record<string, string> = {}): Promise<string> {
   const err = await make(spec, env).then(() => undefined, (e: unknown) => e)
   t.type(err, InvalidOption, `${JSON.stringify(spec.split(':')[0])} spec is refused with InvalidOption`)
   const message = (err as Error).message
