@@ -5,7 +5,7 @@
  * package's `digestAuthorization` recomputes HA1 and HA2 each time); `selfTest` checks that both agree.
  */
 import { hash, randomBytes } from 'node:crypto'
-import { digestAuthorization } from '../lib/index.js'
+import { digestAuthorization } from '../lib/client/index.js'
 import type { DigestAlgorithm } from './contenders.js'
 
 export interface DigestChallenge {

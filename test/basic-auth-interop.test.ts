@@ -1,7 +1,9 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import basicAuth from '@fastify/basic-auth'
-import { IUsernamePassword, InMemoryChecker, LoginDenied, Portal, SimpleRealm, StoreUnavailable, portalValidate } from '../lib/index.js'
+import {
+  IUsernamePassword, InMemoryChecker, LoginDenied, Portal, SimpleRealm, StoreUnavailable, portalValidate
+} from '../lib/index.js'
 import type { CredentialsChecker } from '../lib/index.js'
 import { IUser, basic } from './helpers/app.js'
 import type { TestUser } from './helpers/app.js'

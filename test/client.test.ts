@@ -2,9 +2,8 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import type { Test } from 'tap'
-import {
-  InMemoryChecker, NonceMinter, ServerAuthenticationFailed, credFetch, parseDigest, userhashResolver
-} from '../lib/index.js'
+import { InMemoryChecker, ServerAuthenticationFailed, credFetch, userhashResolver } from '../lib/index.js'
+import { NonceMinter, parseDigest } from '../lib/http/index.js'
 import type { CredPluginOptions, DigestPluginOptions, FetchLike, SchemeName } from '../lib/index.js'
 import { buildApp } from './helpers/app.js'
 

@@ -1,10 +1,11 @@
 import { hash } from 'node:crypto'
 import t from 'tap'
+import { DigestedCredentials, MalformedCredentials, digestHa1, digestResponse } from '../lib/index.js'
 import {
-  DigestedCredentials, MalformedCredentials, MAX_DIGEST_LENGTH, digestChallenge, digestHa1, digestResponse,
-  formatAuthenticationInfo, formatDigestAuthorization, parseAuthenticationInfo, parseChallenges, parseDigest,
-  digestAuthorization, pickDigestChallenge
-} from '../lib/index.js'
+  MAX_DIGEST_LENGTH, digestChallenge, formatAuthenticationInfo, formatDigestAuthorization, parseAuthenticationInfo,
+  parseChallenges, parseDigest
+} from '../lib/http/index.js'
+import { digestAuthorization, pickDigestChallenge } from '../lib/client/index.js'
 import type { DigestAlgorithm } from '../lib/index.js'
 
 /** Builds credentials from a parsed header, as DigestScheme does, for a request. */

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { InvalidOption, NonceMinter } from '../lib/index.js'
+import { InvalidOption } from '../lib/index.js'
+import { NonceMinter } from '../lib/http/index.js'
 
 t.test('nonces carry their issue time, verify, and bind their opaque', async (t) => {
   const minter = new NonceMinter({ secret: 'sixteen bytes at least!' })

@@ -1,9 +1,9 @@
 import t from 'tap'
-import {
-  InMemoryChecker, InvalidOption, MemoryNonceStore, NonceMinter, StoreUnavailable, digestAuthorization,
-  parseAuthenticationInfo, pickDigestChallenge, rspauthMatches, userhashResolver
-} from '../lib/index.js'
-import type { DigestChallenge, DigestPluginOptions, DigestQop, NonceStore, SchemeName } from '../lib/index.js'
+import { InMemoryChecker, InvalidOption, MemoryNonceStore, StoreUnavailable, userhashResolver } from '../lib/index.js'
+import { NonceMinter, parseAuthenticationInfo } from '../lib/http/index.js'
+import { digestAuthorization, pickDigestChallenge, rspauthMatches } from '../lib/client/index.js'
+import type { DigestPluginOptions, DigestQop, NonceStore, SchemeName } from '../lib/index.js'
+import type { DigestChallenge } from '../lib/client/index.js'
 import { basic, buildApp } from './helpers/app.js'
 import type { TestApp } from './helpers/app.js'
 

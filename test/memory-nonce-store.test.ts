@@ -1,5 +1,6 @@
 import t from 'tap'
-import { InvalidOption, MemoryNonceStore, NonceMinter } from '../lib/index.js'
+import { InvalidOption, MemoryNonceStore } from '../lib/index.js'
+import { NonceMinter } from '../lib/http/index.js'
 
 const LIFETIME = 300_000
 

@@ -19,3 +19,30 @@ t.test('the package loads by name through its exports map, with import and with 
   const internals = await run(process.execPath, ['-e', "try { require('fastify-cred/dist/lib/cred/portal.js'); console.log('open') } catch (e) { console.log(e.code) }"], { cwd: root })
   t.equal(internals.stdout.trim(), 'ERR_PACKAGE_PATH_NOT_EXPORTED', 'internals stay private')
 })
+
+// The public surface, name by name: a helper that becomes public by accident (an `export *`, a new export in a
+// layer's index) fails here, and so does a public name that disappears. Change the lists on purpose only.
+const PUBLIC: Record<string, readonly string[]> = {
+  'fastify-cred': [
+    'ANONYMOUS', 'AllowAnonymousAccess', 'Anonymous', 'BasicScheme', 'ContractViolation', 'CredError', 'DIGEST_ALGORITHMS',
+    'DigestScheme', 'DigestedCredentials', 'HttpAuthGuard', 'IAnonymous', 'IUsernameDigestHash', 'IUsernameHashedPassword',
+    'IUsernamePassword', 'InMemoryChecker', 'InvalidOption', 'LoginDenied', 'LoginFailed', 'LoginTimeout',
+    'MalformedCredentials', 'MemoryNonceStore', 'MissingPeerDependency', 'NOOP_LOGOUT', 'NoAvatarInterface', 'Portal',
+    'RedisNonceStore', 'ServerAuthenticationFailed', 'SimpleRealm', 'StaleNonce', 'StoreUnavailable', 'UnauthorizedLogin',
+    'UnhandledCredentials', 'UsernameHashedPassword', 'UsernamePassword', 'buildSchemes', 'constantTimeEqual',
+    'constantTimeEqualStrings', 'cred', 'credFetch', 'default', 'defineInterface', 'digestHa1', 'digestHash',
+    'digestResponse', 'formatBasic', 'isOrExtends', 'parseBasic', 'portalValidate', 'resultProvides', 'userhashResolver'
+  ],
+  'fastify-cred/client': ['credFetch', 'digestAuthorization', 'pickDigestChallenge', 'readDigestChallenge', 'rspauthMatches']
+}
+
+t.test('each entry point exports exactly its listed names; internals stay internal', { skip: existsSync(`${root}dist/lib/index.js`) ? false : 'run `npm run build` first' }, async (t) => {
+  for (const [entry, names] of Object.entries(PUBLIC)) {
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e',
+      `import * as m from '${entry}'; console.log(JSON.stringify(Object.keys(m).sort()))`], { cwd: root })
+    t.same(JSON.parse(stdout), [...names].sort(), entry)
+  }
+  for (const internal of ['isThenable', 'withinDeadline', 'secretDigest', 'hasScheme', 'headerText', 'formatNonceCount', 'NonceMinter', 'quote']) {
+    t.notOk(PUBLIC['fastify-cred']?.includes(internal), `${internal} is not public`)
+  }
+})

@@ -236,17 +236,31 @@ t.test('a login that never answers is a 503 after loginTimeout; one that answers
   const hanging = await buildApp({ checkers: [never], loginTimeout: 50 })
   const res = await hanging.app.inject({ url: '/whoami', headers: { authorization: basic('alice', 'wonderland') } })
   t.equal(res.statusCode, 503)
-  t.equal(res.json().code, 'ERR_CRED_STORE_UNAVAILABLE')
-  t.ok(hanging.logs.lines.some((l) => l.level === 40 && JSON.stringify(l).includes('within 50 ms')), 'logged as an unavailable store')
+  t.equal(res.json().code, 'ERR_CRED_LOGIN_TIMEOUT', 'a timeout of its own, which blames no store')
+  t.equal(res.headers['retry-after'], '5')
+  t.ok(hanging.logs.lines.some((l) => l.level === 40 && JSON.stringify(l).includes('within 50 ms')), 'logged as a warning')
 
+  // A checker that answers after the deadline: the realm is never asked, so nothing is handed out.
   let answer!: (id: string) => void
   const late: CredentialsChecker<IUsernamePassword> = { credentialInterfaces: [IUsernamePassword], requestAvatarId: () => new Promise<string>((resolve) => { answer = resolve }) }
-  const slow = await buildApp({ checkers: [late], loginTimeout: 50 })
+  let avatarsMade = 0
+  const countingRealm = new SimpleRealm().serve(IUser, (id) => { avatarsMade++; return { name: String(id) } })
+  const slow = await buildApp({ checkers: [late], realm: countingRealm, loginTimeout: 50 })
   t.equal((await slow.app.inject({ url: '/whoami', headers: { authorization: basic('alice', 'wonderland') } })).statusCode, 503)
-  t.same(slow.logouts, [])
   answer('alice')
   await new Promise((resolve) => setTimeout(resolve, 10))
-  t.same(slow.logouts, ['alice'], 'the avatar handed out after the deadline was released at once')
+  t.equal(avatarsMade, 0, 'a login past its deadline never reaches the realm')
+
+  // A realm that answers after the deadline: its avatar is released at once.
+  let handOut!: () => void
+  const slowRealm = new SimpleRealm().serve(IUser, async (id) => { await new Promise<void>((resolve) => { handOut = resolve }); return { name: String(id) } }, (user) => { slowRealmLogouts.push(user.name) })
+  const slowRealmLogouts: string[] = []
+  const lateRealm = await buildApp({ realm: slowRealm, loginTimeout: 50 })
+  t.equal((await lateRealm.app.inject({ url: '/whoami', headers: { authorization: basic('alice', 'wonderland') } })).statusCode, 503)
+  t.same(slowRealmLogouts, [])
+  handOut()
+  await new Promise((resolve) => setTimeout(resolve, 10))
+  t.same(slowRealmLogouts, ['alice'], 'the avatar handed out after the deadline was released at once')
 
   const patient = await buildApp({ checkers: [never], loginTimeout: 0 })
   const pending = patient.app.inject({ url: '/whoami', headers: { authorization: basic('alice', 'wonderland') } })

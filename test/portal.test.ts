@@ -1,9 +1,9 @@
 import t from 'tap'
 import {
-  ANONYMOUS, AllowAnonymousAccess, Anonymous, CredError, IAnonymous, IUsernameHashedPassword, IUsernamePassword,
-  InMemoryChecker, InvalidOption, LoginDenied, LoginFailed, NOOP_LOGOUT, NoAvatarInterface, Portal, SimpleRealm,
-  UnauthorizedLogin, UnhandledCredentials, UsernameHashedPassword, UsernamePassword, defineInterface, isOrExtends,
-  resultProvides
+  ANONYMOUS, AllowAnonymousAccess, Anonymous, ContractViolation, CredError, IAnonymous, IUsernameHashedPassword,
+  IUsernamePassword, InMemoryChecker, InvalidOption, LoginDenied, LoginFailed, NOOP_LOGOUT, NoAvatarInterface,
+  Portal, SimpleRealm, UnauthorizedLogin, UnhandledCredentials, UsernameHashedPassword, UsernamePassword,
+  defineInterface, isOrExtends, resultProvides
 } from '../lib/index.js'
 import type { AvatarId, Credentials, CredentialsChecker, Interface, LoginResult, Realm } from '../lib/index.js'
 
@@ -174,7 +174,7 @@ t.test('a realm that serves none of the interfaces, or answers another one, is a
 
 t.test('a checker answering something other than a string or ANONYMOUS is a bug, reported as such', async (t) => {
   const portal = new Portal(userRealm(), [{ credentialInterfaces: [IUsernamePassword], requestAvatarId: () => undefined as unknown as AvatarId }])
-  await t.rejects(portal.login(new UsernamePassword('a', 'b'), null, IUser), TypeError)
+  await t.rejects(portal.login(new UsernamePassword('a', 'b'), null, IUser), ContractViolation)
 })
 
 t.test('LoginDenied from the realm is a LoginFailed', async (t) => {
@@ -230,4 +230,42 @@ t.test('defineInterface needs a name and freezes the token', async (t) => {
   const token = defineInterface<number>('INumber')
   t.ok(Object.isFrozen(token))
   t.equal(token.name, 'INumber')
+})
+
+t.test('garbage into the core: each a typed CredError saying what was wrong, never a raw TypeError', async (t) => {
+  const portal = new Portal(userRealm(), [new InMemoryChecker({ alice: 'pw' })])
+  const notCredentials: Array<[string, unknown, RegExp]> = [
+    ['a plain object', { username: 'alice', password: 'pw' }, /credentials object.*without `provides`/],
+    ['null', null, /credentials object.*got null/],
+    ['a string', 'alice:pw', /credentials object.*got a string/],
+    ['provides that is not an array', { provides: 'IUsernamePassword' }, /`provides` is not an array/],
+    ['a token without extends', { provides: [{ name: 'IUsernamePassword' }] }, /not an interface from defineInterface/]
+  ]
+  for (const [what, credentials, message] of notCredentials) {
+    await t.rejects(portal.login(credentials as Credentials, null, IUser), { name: 'UnhandledCredentials', code: 'ERR_CRED_UNHANDLED_CREDENTIALS', message }, what)
+  }
+  const answering = (answer: unknown): Portal<unknown> =>
+    new Portal(userRealm(), [{ credentialInterfaces: [IUsernamePassword], requestAvatarId: () => answer as AvatarId }])
+  for (const [what, answer, message] of [
+    ['null', null, /answered null/], ['a number', 42, /answered number/], ['an empty string', '', /answered an empty string/],
+    ['a promise of undefined', Promise.resolve(undefined), /answered undefined/]
+  ] as const) {
+    await t.rejects(answering(answer).login(new UsernamePassword('alice', 'pw'), null, IUser), { name: 'ContractViolation', code: 'ERR_CRED_CONTRACT_VIOLATION', message }, `a checker answering ${what}`)
+  }
+  const throwingString = new Portal(userRealm(), [{ credentialInterfaces: [IUsernamePassword], requestAvatarId: () => { throw 'nope' } }]) // eslint-disable-line no-throw-literal
+  await t.rejects(throwingString.login(new UsernamePassword('alice', 'pw'), null, IUser), { name: 'ContractViolation', message: /threw string instead of an Error/ })
+  const rejectingString = new Portal(userRealm(), [{ credentialInterfaces: [IUsernamePassword], requestAvatarId: async () => { throw 'nope' } }]) // eslint-disable-line no-throw-literal
+  await t.rejects(rejectingString.login(new UsernamePassword('alice', 'pw'), null, IUser), { name: 'ContractViolation' })
+  const realmThrowingString: Realm = { requestAvatar: () => { throw 'realm nope' } } // eslint-disable-line no-throw-literal
+  await t.rejects(new Portal(realmThrowingString, [new InMemoryChecker({ alice: 'pw' })]).login(new UsernamePassword('alice', 'pw'), null, IUser), { name: 'ContractViolation' })
+  t.equal(portal.checkerFor(null as unknown as Credentials), undefined, 'checkerFor answers undefined for garbage')
+})
+
+t.test('requestAvatarId and requestAvatar are the two halves of login', async (t) => {
+  const portal = new Portal(userRealm(), [new InMemoryChecker({ alice: 'pw' })])
+  t.equal(portal.requestAvatarId(new UsernamePassword('alice', 'pw')), 'alice')
+  t.throws(() => portal.requestAvatarId(new UsernamePassword('alice', 'no')), UnauthorizedLogin)
+  const result = portal.requestAvatar('alice', null, IUser)
+  t.equal((result as LoginResult<User>).avatar.name, 'alice')
+  t.same(portal.listCheckers().length, 1)
 })

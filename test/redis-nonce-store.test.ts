@@ -5,6 +5,7 @@ import { Redis } from 'ioredis'
 import { InvalidOption, MissingPeerDependency, RedisNonceStore, StoreUnavailable } from '../lib/index.js'
 import type { NonceClaim } from '../lib/index.js'
 import type { Test } from 'tap'
+import { kLoadDriver } from '../lib/http/redis-nonce-store.js'
 import { nonceStoreContract } from './nonce-store-contract.js'
 import { redisServerProgram, startRedis } from './helpers/redis-server.js'
 
@@ -38,7 +39,7 @@ t.test('missing ioredis: MissingPeerDependency naming the package, only on first
     loads++
     throw Object.assign(new Error("Cannot find package 'ioredis' imported from lib/http/redis-nonce-store.ts"), { code: 'ERR_MODULE_NOT_FOUND' })
   }
-  const store = new RedisNonceStore('redis://127.0.0.1:1', { loadDriver: missing })
+  const store = new RedisNonceStore('redis://127.0.0.1:1', { [kLoadDriver]: missing })
   t.equal(loads, 0, 'constructing the store does not load the driver')
   const err = await store.claim(fresh(), 1, Date.now(), Date.now() + 60_000).then(() => undefined, (e: unknown) => e)
   t.ok(err instanceof MissingPeerDependency, 'a MissingPeerDependency')
@@ -46,7 +47,7 @@ t.test('missing ioredis: MissingPeerDependency naming the package, only on first
   t.equal((err as MissingPeerDependency).code, 'ERR_CRED_MISSING_PEER_DEPENDENCY')
   await t.rejects(store.connect(), MissingPeerDependency, 'connect() says the same')
   t.equal(loads, 2, 'tried again on the next use (the app may install it and retry)')
-  const broken = new RedisNonceStore({ port: 1 }, { loadDriver: async () => ({ default: 42 }) })
+  const broken = new RedisNonceStore({ port: 1 }, { [kLoadDriver]: async () => ({ default: 42 }) })
   await t.rejects(broken.connect(), MissingPeerDependency, 'a module without a Redis class')
   await store.close()
 })

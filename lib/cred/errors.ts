@@ -62,6 +62,22 @@ export class StoreUnavailable extends CredError {
   override readonly code: string = 'ERR_CRED_STORE_UNAVAILABLE'
 }
 
+/**
+ * A login took longer than the protocol allows (the plugin's `loginTimeout`). Answered like an unavailable store
+ * (HTTP 503 with `Retry-After`), but it blames no store: the slow step may be a checker, a realm or a scheme.
+ */
+export class LoginTimeout extends CredError {
+  override readonly code: string = 'ERR_CRED_LOGIN_TIMEOUT'
+}
+
+/**
+ * A checker or realm broke the cred contract: a checker answered something that is not an avatar id (a non-empty
+ * string or `ANONYMOUS`), or something other than an `Error` was thrown. A programming error, never a user's fault.
+ */
+export class ContractViolation extends CredError {
+  override readonly code: string = 'ERR_CRED_CONTRACT_VIOLATION'
+}
+
 /** The client sent credentials that cannot be parsed (bad base64, missing fields, control characters). */
 export class MalformedCredentials extends CredError {
   override readonly code: string = 'ERR_CRED_MALFORMED_CREDENTIALS'

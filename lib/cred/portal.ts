@@ -1,7 +1,7 @@
 import { ANONYMOUS } from './checker.js'
 import type { AvatarId, CredentialsChecker } from './checker.js'
 import type { Credentials } from './credentials/credentials.js'
-import { InvalidOption, NoAvatarInterface, UnhandledCredentials } from './errors.js'
+import { ContractViolation, InvalidOption, NoAvatarInterface, UnhandledCredentials } from './errors.js'
 import { isOrExtends } from './interfaces.js'
 import type { Interface, Provided } from './interfaces.js'
 import type { LoginResult, Realm } from './realm.js'
@@ -69,11 +69,18 @@ export class Portal<Mind = unknown> {
     return [...this.#checkers.keys()]
   }
 
-  /** The checker `login` would use for `credentials`, or `undefined`. */
+  /** The registered checkers, each once, in registration order. */
+  listCheckers (): CredentialsChecker[] {
+    return [...new Set(this.#checkers.values())]
+  }
+
+  /** The checker `login` would use for `credentials`, or `undefined` (also for a value that is not credentials). */
   checkerFor (credentials: Credentials): CredentialsChecker | undefined {
-    const provides = credentials.provides
+    const provides: unknown = (credentials as Partial<Credentials> | null)?.provides
+    if (!Array.isArray(provides)) return undefined
     let checker = this.#choice.get(provides)
     if (checker === undefined) {
+      if (!provides.every(isInterface)) return undefined
       checker = null
       for (const [registered, candidate] of this.#checkers) {
         if (provides.some((provided) => isOrExtends(provided, registered))) {
@@ -87,9 +94,14 @@ export class Portal<Mind = unknown> {
   }
 
   /**
-   * Logs in: resolves to `{ interface, avatar, logout, avatarId }` or rejects with `UnauthorizedLogin` (a checker refused),
-   * `UnhandledCredentials` (no checker), `LoginDenied` (the realm refused) or `NoAvatarInterface` (a realm bug).
-   * Call `logout` exactly once when the session ends.
+   * Logs in: resolves to `{ interface, avatar, logout, avatarId }`. Call `logout` exactly once when the session ends.
+   *
+   * @param credentials What the client proved: a credentials object (`UsernamePassword`, `Anonymous`, …).
+   * @param mind Whatever the protocol wants the realm to know about the client; opaque to cred.
+   * @param interfaces The avatar interfaces wanted, in order of preference.
+   * @throws (rejects with) `UnauthorizedLogin` (a checker refused), `UnhandledCredentials` (no checker, or not
+   * credentials at all), `LoginDenied` (the realm refused), `NoAvatarInterface` or `ContractViolation` (a realm or
+   * checker bug), `StoreUnavailable` (a store is down).
    */
   login<Is extends AvatarInterfaces> (credentials: Credentials, mind: Mind, ...interfaces: Is): Promise<LoginResultFor<Is>> {
     try {
@@ -109,23 +121,82 @@ export class Portal<Mind = unknown> {
    */
   loginMaybeSync<Is extends AvatarInterfaces> (credentials: Credentials, mind: Mind, ...interfaces: Is): LoginResultFor<Is> | Promise<LoginResultFor<Is>> {
     if (interfaces.length === 0) throw new InvalidOption('login needs at least one avatar interface')
-    const checker = this.checkerFor(credentials)
-    if (checker === undefined) {
-      throw new UnhandledCredentials(`No checker for ${credentials.provides.map((i) => i.name).join(', ') || 'credentials that provide no interface'}`)
-    }
-    const avatarId = checker.requestAvatarId(credentials)
-    if (isThenable(avatarId)) return Promise.resolve(avatarId).then((id) => this.#requestAvatar(id, mind, interfaces))
-    return this.#requestAvatar(avatarId, mind, interfaces)
+    const avatarId = this.requestAvatarId(credentials)
+    if (isThenable(avatarId)) return avatarId.then((id) => this.requestAvatar(id, mind, ...interfaces))
+    return this.requestAvatar(avatarId, mind, ...interfaces)
   }
 
-  #requestAvatar<Is extends AvatarInterfaces> (avatarId: AvatarId, mind: Mind, interfaces: Is): LoginResultFor<Is> | Promise<LoginResultFor<Is>> {
-    if (typeof avatarId !== 'string' && avatarId !== ANONYMOUS) {
-      throw new TypeError(`A checker answered ${typeof avatarId} as the avatar id; it must answer a string or ANONYMOUS, or throw UnauthorizedLogin`)
+  /**
+   * The first half of `login`: asks the checker for these credentials who they prove, and nothing more. Protocols
+   * that must act between the checker and the realm use it with `requestAvatar` (HTTP Digest records a nonce count
+   * there, so a replay is refused before the realm opens anything).
+   *
+   * @throws `UnhandledCredentials`, `UnauthorizedLogin`, `StoreUnavailable`, `ContractViolation`; synchronously when
+   * the checker answers synchronously, else as a rejection.
+   */
+  requestAvatarId (credentials: Credentials): AvatarId | Promise<AvatarId> {
+    const checker = this.checkerFor(credentials)
+    if (checker === undefined) throw new UnhandledCredentials(unhandledMessage(credentials))
+    let avatarId: AvatarId | PromiseLike<AvatarId>
+    try {
+      avatarId = checker.requestAvatarId(credentials)
+    } catch (err) {
+      throw asError(err, checker)
     }
-    const result = this.realm.requestAvatar(avatarId, mind, ...interfaces)
-    if (isThenable(result)) return Promise.resolve(result).then((resolved) => checkRealmResult(resolved, avatarId, interfaces))
+    if (isThenable(avatarId)) return Promise.resolve(avatarId).then((id) => checkAvatarId(id, checker), (err: unknown) => { throw asError(err, checker) })
+    return checkAvatarId(avatarId, checker)
+  }
+
+  /**
+   * The second half of `login`: asks the realm for an avatar of `avatarId`, of the first of `interfaces` it serves,
+   * and checks its answer.
+   *
+   * @throws `LoginDenied`, `NoAvatarInterface`, `ContractViolation`; as a rejection when the realm answers a promise.
+   */
+  requestAvatar<Is extends AvatarInterfaces> (avatarId: AvatarId, mind: Mind, ...interfaces: Is): LoginResultFor<Is> | Promise<LoginResultFor<Is>> {
+    let result: LoginResult<unknown> | PromiseLike<LoginResult<unknown>>
+    try {
+      result = this.realm.requestAvatar(avatarId, mind, ...interfaces)
+    } catch (err) {
+      throw asError(err, this.realm)
+    }
+    if (isThenable(result)) {
+      return Promise.resolve(result).then((resolved) => checkRealmResult(resolved, avatarId, interfaces), (err: unknown) => { throw asError(err, this.realm) })
+    }
     return checkRealmResult(result, avatarId, interfaces)
   }
+}
+
+function isInterface (value: unknown): value is Interface<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as Interface<unknown>).name === 'string' &&
+    Array.isArray((value as Interface<unknown>).extends) && (value as Interface<unknown>).extends.every(isInterface)
+}
+
+function unhandledMessage (credentials: unknown): string {
+  const provides: unknown = typeof credentials === 'object' && credentials !== null ? (credentials as Partial<Credentials>).provides : undefined
+  if (provides === undefined) {
+    const what = credentials === null ? 'null' : typeof credentials === 'object' ? 'an object without `provides`' : `a ${typeof credentials}`
+    return `login needs a credentials object (with a \`provides\` array of interfaces from defineInterface), got ${what}`
+  }
+  if (!Array.isArray(provides)) return 'The credentials\' `provides` is not an array of interfaces from defineInterface'
+  if (!provides.every(isInterface)) return 'The credentials\' `provides` holds something that is not an interface from defineInterface (a token needs a name and an `extends` array)'
+  return `No checker for ${provides.map((i: Interface<unknown>) => i.name).join(', ') || 'credentials that provide no interface'}`
+}
+
+function checkAvatarId (avatarId: unknown, checker: CredentialsChecker): AvatarId {
+  if ((typeof avatarId === 'string' && avatarId !== '') || avatarId === ANONYMOUS) return avatarId
+  const answered = avatarId === '' ? 'an empty string' : avatarId === null ? 'null' : typeof avatarId
+  throw new ContractViolation(`Checker ${nameOf(checker)} answered ${answered} as the avatar id; it must answer a non-empty string or ANONYMOUS, or throw UnauthorizedLogin`)
+}
+
+/** An Error stays as it is; anything else thrown is a bug of `culprit`, named in the message. */
+function asError (thrown: unknown, culprit: object): Error {
+  if (thrown instanceof Error) return thrown
+  return new ContractViolation(`${nameOf(culprit)} threw ${thrown === null ? 'null' : typeof thrown} instead of an Error`, { cause: thrown })
+}
+
+function nameOf (value: object): string {
+  return value.constructor?.name ?? 'an object'
 }
 
 function checkRealmResult<Is extends AvatarInterfaces> (result: LoginResult<unknown>, avatarId: AvatarId, interfaces: Is): LoginResultFor<Is> {

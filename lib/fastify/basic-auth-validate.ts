@@ -1,72 +1,68 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { LoginDenied, LoginFailed, NOOP_LOGOUT, StoreUnavailable, UsernamePassword, isThenable } from '../cred/index.js'
-import type { AvatarInterfaces, LoginResultFor, Portal } from '../cred/index.js'
-import type { CredAvatar } from './plugin.js'
+import { InvalidOption, Portal, UsernamePassword, isThenable } from '../cred/index.js'
+import type { AvatarInterfaces } from '../cred/index.js'
+import { HttpAuthGuard } from '../http/guard.js'
+import type { GuardOutcome } from '../http/guard.js'
+import { attachLogin, logRefusal } from './session.js'
 
 type Done = (err?: Error) => void
 
 export interface PortalValidateOptions<Mind> {
   /** The mind given to the realm for each request. Default: `null`. */
   mind?: (request: FastifyRequest, reply: FastifyReply) => Mind
+  /** Milliseconds an asynchronous login may take before it is answered 503. Default 10,000; `0` waits forever. */
+  loginTimeout?: number
 }
 
-/** Carries the status @fastify/basic-auth should answer with; 401s get its challenge added. */
+/** Carries the status @fastify/basic-auth should answer with; without one it answers 401 with its challenge. */
 class ValidateError extends Error {
   constructor (message: string, readonly statusCode: number | undefined, readonly code: string) { super(message) }
 }
 
-function toValidateError (request: FastifyRequest, err: unknown): Error {
-  if (err instanceof LoginDenied) return new ValidateError('Access denied', 403, err.code)
-  if (err instanceof LoginFailed) return new ValidateError('Invalid credentials', undefined, err.code)
-  if (err instanceof StoreUnavailable) {
-    request.log.warn({ err }, 'fastify-cred: a store needed for login is unavailable')
-    return new ValidateError('Authentication is unavailable, try again later', 503, err.code)
-  }
-  // A bug in a checker or realm: logged here, never shown to the client (nor mistaken for a 401).
-  request.log.error({ err }, 'fastify-cred: unexpected error during login')
-  return new ValidateError('Internal Server Error', 500, 'ERR_CRED_INTERNAL')
-}
-
 /**
  * A `validate` function for `@fastify/basic-auth` that logs in through a cred Portal: keep the incumbent plugin and
- * its configuration, and move the user store and the avatars to cred. Sets `request.avatar`, `request.avatarId` and
- * `request.avatarInterface` (decorate them, or register fastify-cred in `on-demand` mode, which does), and calls
- * `logout` once when the response is closed, whether it was sent or the client went away.
+ * its configuration, and move the user store and the avatars to cred. The login, its deadline and the mapping of
+ * failures are the same `HttpAuthGuard` the fastify-cred plugin uses: refusals become basic-auth's 401 (with its
+ * challenge), `LoginDenied` 403, an unavailable store or a timeout 503 with `Retry-After`, a bug a logged 500.
+ * Sets `request.avatar`, `request.avatarId` and `request.avatarInterface` (decorate them, or register fastify-cred
+ * in `on-demand` mode, which does), and calls `logout` once when the response or its connection closes.
  *
  * @example
  * import basicAuth from '@fastify/basic-auth'
  * import { Portal, portalValidate } from 'fastify-cred'
  * await app.register(basicAuth, { validate: portalValidate(portal, [IUser]), authenticate: { realm: 'api' } })
  * app.addHook('onRequest', app.basicAuth)
+ *
+ * @throws `InvalidOption` when `portal` is not a Portal or `interfaces` are not interface tokens.
  */
 export function portalValidate<Mind> (portal: Portal<Mind>, interfaces: AvatarInterfaces, options: PortalValidateOptions<Mind> = {}) {
+  if (!(portal instanceof Portal)) throw new InvalidOption('portalValidate: `portal` must be a Portal')
+  const guard = new HttpAuthGuard<Mind>({
+    portal, schemes: [], interfaces, loginTimeout: options.loginTimeout, onLogoutError: (err) => { console.error('fastify-cred: logout failed', err) }
+  })
   const mind = options.mind ?? ((): Mind => null as Mind)
-  const accept = (request: FastifyRequest, reply: FastifyReply, result: LoginResultFor<AvatarInterfaces>): void => {
-    request.avatar = result.avatar as CredAvatar
-    request.avatarId = result.avatarId
-    request.avatarInterface = result.interface
-    const logout = result.logout
-    if (logout === NOOP_LOGOUT) return
-    const release = (): void => {
-      Promise.resolve().then(logout).catch((err: unknown) => request.log.error({ err }, 'fastify-cred: logout failed'))
+  const settle = (request: FastifyRequest, reply: FastifyReply, outcome: GuardOutcome): ValidateError | undefined => {
+    if (outcome.kind === 'accepted') {
+      if (attachLogin(request, reply, outcome)) return undefined
+      // The client left while its login ran: nobody to answer, and the handler must not run.
+      reply.hijack()
+      return undefined
     }
-    // A login that finished after the client went away has no 'close' left to wait for.
-    if (reply.raw.destroyed || request.raw.aborted) release()
-    else reply.raw.once('close', release)
+    if (outcome.kind === 'awaiting-body') return new ValidateError('Internal Server Error', 500, 'ERR_CRED_INTERNAL')
+    logRefusal(request, outcome)
+    if (outcome.retryAfter !== undefined) reply.header('Retry-After', outcome.retryAfter)
+    // 401 (and 400, which Basic credentials that basic-auth parsed cannot be) is basic-auth's to answer, with its challenge.
+    return new ValidateError(outcome.message, outcome.status === 401 ? undefined : outcome.status, outcome.code)
   }
   return function validate (username: string, password: string, request: FastifyRequest, reply: FastifyReply, done: Done): Promise<void> | undefined {
-    let result: LoginResultFor<AvatarInterfaces> | Promise<LoginResultFor<AvatarInterfaces>>
-    try {
-      result = portal.loginMaybeSync(new UsernamePassword(username, password), mind(request, reply), ...interfaces)
-    } catch (err) {
-      done(toValidateError(request, err))
+    const outcome = guard.authenticateCredentials(new UsernamePassword(username, password), request, mind(request, reply))
+    if (!isThenable(outcome)) {
+      done(settle(request, reply, outcome))
       return undefined
     }
-    if (!isThenable(result)) {
-      accept(request, reply, result)
-      done()
-      return undefined
-    }
-    return result.then((resolved) => { accept(request, reply, resolved) }, (err: unknown) => { throw toValidateError(request, err) })
+    return outcome.then((settled) => {
+      const err = settle(request, reply, settled)
+      if (err !== undefined) throw err
+    })
   }
 }

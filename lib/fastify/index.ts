@@ -1,4 +1,5 @@
 export { cred } from './plugin.js'
-export type { CredPluginOptions, CredTypes, CredAvatar, SchemeName } from './plugin.js'
+export type { CredPluginOptions } from './build-guard.js'
+export type { CredTypes, CredAvatar } from './types.js'
 export { portalValidate } from './basic-auth-validate.js'
 export type { PortalValidateOptions } from './basic-auth-validate.js'

@@ -5,14 +5,14 @@ import {
   DigestedCredentials, InvalidOption, MalformedCredentials, StaleNonce, StoreUnavailable, UnauthorizedLogin,
   digestHash, digestHashName, isThenable
 } from '../cred/index.js'
-import type { Credentials, DigestAlgorithm, DigestQop } from '../cred/index.js'
+import type { CheckerSetup, Credentials, DigestAlgorithm, DigestQop } from '../cred/index.js'
 import { assertHeaderSafe } from './auth-params.js'
 import { digestAlgorithm, digestChallenge, formatAuthenticationInfo, headerText, parseDigest } from './digest.js'
 import type { DigestAuthorization } from './digest.js'
 import { MemoryNonceStore } from './memory-nonce-store.js'
 import { DEFAULT_NONCE_LIFETIME, NonceMinter } from './nonce.js'
 import type { NonceClaim, NonceStore } from './nonce-store.js'
-import type { HttpAuthScheme, HttpRequestLike } from './scheme.js'
+import type { EntityBodyHasher, HttpAuthScheme, HttpRequestLike } from './scheme.js'
 
 /**
  * Finds the user a `userhash` stands for: given H(username ":" realm) (hex, of `algorithm`'s hash function), the
@@ -58,9 +58,10 @@ const NEXTNONCE_SHARE = 0.2
  *
  * `credentials()` checks, in order: syntax; realm; that the algorithm and qop were offered; that `uri` is this
  * request's target (exactly, query included; an absolute URI must have the same path and query); that the nonce
- * is ours (its MAC, checked only the first time a synchronous store sees it), fresh, and returned with its
- * opaque; then it claims the nonce count in the store **before** returning credentials, so a replay never
- * reaches a checker. It answers synchronously with a synchronous store.
+ * is ours (its MAC, checked only the first time a synchronous store sees it) and returned with its opaque.
+ * Expiry and the nonce count are decided in `confirm()`, which the guard calls after the checker accepted the
+ * response and before the realm is asked: a forged response burns no nonce count, and a replay is refused before
+ * the realm opens anything. It answers synchronously with a synchronous store.
  *
  * @example
  * import { DigestScheme } from 'fastify-cred'
@@ -78,6 +79,7 @@ export class DigestScheme implements HttpAuthScheme {
   readonly nonceLifetime: number
   readonly userhash: boolean
   readonly legacyRfc2069: boolean
+  readonly checkerSetup: CheckerSetup
   readonly #nonces: NonceMinter
   readonly #ownStore: boolean
   readonly #resolveUserhash: UserhashResolver | undefined
@@ -96,6 +98,7 @@ export class DigestScheme implements HttpAuthScheme {
     })
     if (new Set(canonical).size !== canonical.length) throw new InvalidOption(`A Digest algorithm is listed twice (${canonical.join(', ')})`)
     this.algorithms = Object.freeze(canonical)
+    this.checkerSetup = Object.freeze({ authenticationRealm: this.authenticationRealm, digestAlgorithms: this.algorithms })
 
     this.legacyRfc2069 = options.legacyRfc2069 === true
     const qop = options.qop ?? ['auth']
@@ -160,7 +163,7 @@ export class DigestScheme implements HttpAuthScheme {
   }
 
   /**
-   * After a checker accepted the credentials: refuses an expired nonce with `StaleNonce` (the client retries with a
+   * After a checker accepted the credentials, before the realm is asked: refuses an expired nonce with `StaleNonce` (the client retries with a
    * fresh one without asking its user), then records the nonce count, atomically, so that a replay (the same
    * response sent again, or two copies racing) is refused with `UnauthorizedLogin`. `StoreUnavailable` when the
    * nonce store cannot be reached. Synchronous with a synchronous store.
@@ -246,14 +249,6 @@ export class DigestScheme implements HttpAuthScheme {
       userhash: parsed.userhash
     })
   }
-}
-
-/** Hashes a request body as it streams through, for Digest `auth-int`. */
-export interface EntityBodyHasher {
-  /** A stream giving the same bytes as `body`, hashing them as they pass. */
-  wrap (body: Readable): Readable
-  /** The hash (hex) once the whole body has gone through `wrap`'s stream; `undefined` before. */
-  readonly hash: string | undefined
 }
 
 class BodyHasher implements EntityBodyHasher {

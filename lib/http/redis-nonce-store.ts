@@ -35,12 +35,13 @@ export interface RedisNonceStoreOptions {
    * With a client of the app's own this bounds the wait even when its offline queue would hold the command.
    */
   timeout?: number
-  /**
-   * Internal, for tests only: replaces `import('ioredis')`, to simulate a missing driver.
-   * @internal
-   */
-  loadDriver?: () => Promise<unknown>
 }
+
+/**
+ * Not exported from the package: the tests' way to replace `import('ioredis')` and simulate a missing driver.
+ * @internal
+ */
+export const kLoadDriver: unique symbol = Symbol('fastify-cred.loadDriver')
 
 const DEFAULT_PREFIX = 'fastify-cred:nonce:'
 const DEFAULT_TIMEOUT = 1000
@@ -192,12 +193,13 @@ export class RedisNonceStore implements NonceStore {
   readonly #given: RedisClientLike | undefined
   readonly #connection: { url?: string, options: RedisConnectionOptions } | undefined
   readonly #loadDriver: () => Promise<unknown>
+  readonly #timedOut: () => StoreUnavailable
   #client: RedisClientLike | undefined
   #owned: OwnedClient | undefined
   #starting: Promise<RedisClientLike> | undefined
   #closed = false
 
-  constructor (connection: RedisClientLike | string | RedisConnectionOptions, options: RedisNonceStoreOptions = {}) {
+  constructor (connection: RedisClientLike | string | RedisConnectionOptions, options: RedisNonceStoreOptions & { [kLoadDriver]?: () => Promise<unknown> } = {}) {
     if (options === null || typeof options !== 'object') throw new InvalidOption('RedisNonceStore: options must be an object, e.g. { keyPrefix }')
     const keyPrefix = options.keyPrefix ?? DEFAULT_PREFIX
     if (typeof keyPrefix !== 'string' || keyPrefix === '') throw new InvalidOption('RedisNonceStore: `keyPrefix` must be a non-empty string')
@@ -207,7 +209,8 @@ export class RedisNonceStore implements NonceStore {
     }
     this.keyPrefix = keyPrefix
     this.timeout = timeout
-    this.#loadDriver = options.loadDriver ?? importIoredis
+    this.#timedOut = () => new StoreUnavailable(`The Redis nonce store did not answer within ${timeout} ms`)
+    this.#loadDriver = options[kLoadDriver] ?? importIoredis
     if (isClient(connection)) {
       this.#given = connection
       this.#client = connection
@@ -233,7 +236,7 @@ export class RedisNonceStore implements NonceStore {
   async connect (): Promise<void> {
     const client = await this.#ready()
     try {
-      await withinDeadline(client.eval(MARK_SCRIPT, 1, this.keyPrefix, Date.now()), this.timeout, 'The Redis nonce store', { unref: true })
+      await withinDeadline(client.eval(MARK_SCRIPT, 1, this.keyPrefix, Date.now()), this.timeout, this.#timedOut, { unref: true })
     } catch (err) {
       throw unavailable(err)
     }
@@ -269,7 +272,7 @@ export class RedisNonceStore implements NonceStore {
     this.#owned = undefined
     if (owned === undefined) return
     try {
-      await withinDeadline(owned.quit(), this.timeout, 'The Redis nonce store', { unref: true })
+      await withinDeadline(owned.quit(), this.timeout, this.#timedOut, { unref: true })
     } catch {
       owned.disconnect()
     }
@@ -283,7 +286,7 @@ export class RedisNonceStore implements NonceStore {
       return client.eval(SCRIPT, 2, key, this.keyPrefix, nc, issuedAt, expiresAt, now)
     })
     // Our own client times out by itself (commandTimeout, no offline queue); an app's client may queue forever.
-    return (this.#given === undefined ? ask : withinDeadline(ask, this.timeout, 'The Redis nonce store', { unref: true })).then(decode, (err: unknown) => { throw unavailable(err) })
+    return (this.#given === undefined ? ask : withinDeadline(ask, this.timeout, this.#timedOut, { unref: true })).then(decode, (err: unknown) => { throw unavailable(err) })
   }
 
   #ready (): Promise<RedisClientLike> {
@@ -334,7 +337,7 @@ export class RedisNonceStore implements NonceStore {
     }
     if (owned.status === 'wait') {
       try {
-        await withinDeadline(owned.connect(), this.timeout, 'The Redis nonce store', { unref: true })
+        await withinDeadline(owned.connect(), this.timeout, this.#timedOut, { unref: true })
       } catch (err) {
         throw unavailable(err)
       }

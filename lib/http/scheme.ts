@@ -1,10 +1,36 @@
-import type { Credentials } from '../cred/index.js'
+import type { Readable } from 'node:stream'
+import type { CheckerSetup, Credentials } from '../cred/index.js'
 
 /** What a scheme sees of a request. A Fastify request fits as it is; no framework type is needed. */
 export interface HttpRequestLike {
   readonly method: string
   /** The request-target as the client sent it: path and query. */
   readonly url: string
+}
+
+/** The request body, for credentials that cover it: its bytes, or its hash (hex, of the credentials' function). */
+export type EntityBody = { readonly bytes: Uint8Array } | { readonly hash: string }
+
+/**
+ * Credentials that cover the request body (Digest `qop=auth-int`): they cannot be checked until the body has been
+ * read and given to `setEntityBody`. The guard asks for the body when `needsEntityBody` is true.
+ */
+export interface BodyBoundCredentials extends Credentials {
+  readonly needsEntityBody: boolean
+  setEntityBody (body: EntityBody): void
+}
+
+/** True for credentials that still wait for the request body. */
+export function needsEntityBody (credentials: Credentials): credentials is BodyBoundCredentials {
+  return (credentials as Partial<BodyBoundCredentials>).needsEntityBody === true
+}
+
+/** Hashes a request body as it streams through, for credentials that cover the body. */
+export interface EntityBodyHasher {
+  /** A stream giving the same bytes as `body`, hashing them as they pass. */
+  wrap (body: Readable): Readable
+  /** The hash (hex) once the whole body has gone through `wrap`'s stream; `undefined` before. */
+  readonly hash: string | undefined
 }
 
 /**
@@ -14,6 +40,8 @@ export interface HttpRequestLike {
 export interface HttpAuthScheme {
   /** The scheme's name, lower-case, as it starts an `Authorization` value: `'basic'`, `'digest'`. */
   readonly name: string
+  /** What this scheme tells checkers at set-up (Digest: its protection space and algorithms). */
+  readonly checkerSetup?: Partial<CheckerSetup>
   /**
    * Challenges for `WWW-Authenticate` / `Proxy-Authenticate`, in order of preference. `stale` is true when the
    * refusal was a `StaleNonce` (Digest then adds `stale=true`).
@@ -22,15 +50,23 @@ export interface HttpAuthScheme {
   /**
    * Credentials from an `Authorization` value of this scheme. Throws (or rejects with) `MalformedCredentials` for
    * a value that cannot be parsed, `UnauthorizedLogin` / `StaleNonce` for one that can never succeed, and
-   * `StoreUnavailable` when a store it needs is down.
+   * `StoreUnavailable` when a store it needs is down. Credentials that cover the body implement
+   * `BodyBoundCredentials`; the scheme must then offer `bodyHasher`.
    */
   credentials (authorization: string, request: HttpRequestLike): Credentials | PromiseLike<Credentials>
   /**
-   * Called once a checker and the realm accepted `credentials`, before the request goes on: the place for what may
-   * only happen for a proven user (Digest records its nonce count here). Throws or rejects to refuse after all;
-   * the avatar is then logged out at once.
+   * Called once a checker accepted `credentials` and before the realm is asked for an avatar: the place for what
+   * may only happen for a proven user and must happen before anything is handed out (Digest records its nonce
+   * count here, so a forged response burns no count and a replay never reaches the realm). Throws or rejects to
+   * refuse after all.
    */
   confirm? (credentials: Credentials): void | PromiseLike<void>
   /** Headers for a successful response (Digest's `Authentication-Info`), if any. */
   successHeaders? (credentials: Credentials, request: HttpRequestLike): Readonly<Record<string, string>> | undefined
+  /**
+   * For schemes whose credentials may cover the body: given the `Authorization` value, before the body is read,
+   * something to pass the raw body through that hashes it; `undefined` when this request's credentials do not
+   * cover the body.
+   */
+  bodyHasher? (authorization: string): EntityBodyHasher | undefined
 }

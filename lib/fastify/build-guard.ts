@@ -1,0 +1,98 @@
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
+import { InvalidOption, Portal } from '../cred/index.js'
+import type { AvatarInterfaces, CredentialsChecker, Realm } from '../cred/index.js'
+import { buildSchemes } from '../http/build-schemes.js'
+import type { DigestPluginOptions, SchemeName } from '../http/build-schemes.js'
+import type { DigestScheme } from '../http/digest-scheme.js'
+import { HttpAuthGuard } from '../http/guard.js'
+import type { HttpAuthScheme } from '../http/scheme.js'
+
+export interface CredPluginOptions<Mind = unknown> {
+  /** What users become after login. Give `realm` (with `checkers`) or a ready `portal`. */
+  realm?: Realm<Mind>
+  /** Where passwords live, in order of preference per credentials kind. */
+  checkers?: Iterable<CredentialsChecker>
+  /** A portal made elsewhere, shared with other protocols. Replaces `realm` and `checkers`. */
+  portal?: Portal<Mind>
+  /** The avatar interfaces asked of the realm, in order of preference. */
+  interfaces: AvatarInterfaces
+  /** The protection space shown to users (`WWW-Authenticate: Basic realm="…"`). Default `'fastify-cred'`. */
+  authenticationRealm?: string
+  /** The schemes accepted and challenged, in the order the challenges are sent. Default `['basic']`. */
+  schemes?: ReadonlyArray<SchemeName | HttpAuthScheme>
+  /**
+   * Options of the `'digest'` scheme (list `'digest'` in `schemes`): `algorithms` (default `['SHA-256', 'MD5']`),
+   * `qop` (default `['auth']`; `'auth-int'` makes the plugin hash the raw body), `secret`, `nonceStore`,
+   * `nonceLifetime`, `userhash` with `resolveUserhash`, `legacyRfc2069`.
+   */
+  digest?: DigestPluginOptions
+  /** The mind given to the realm for each request. Default: `null`. */
+  mind?: (request: FastifyRequest, reply: FastifyReply) => Mind
+  /**
+   * `'always'` (default): every route registered after the plugin is authenticated, unless its config says
+   * `cred: false`. `'on-demand'`: only routes whose config says `cred: true`, or that use `fastify.credAuthenticate`.
+   */
+  mode?: 'always' | 'on-demand'
+  /**
+   * Authenticate to a proxy: read `Proxy-Authorization`, answer `407` with `Proxy-Authenticate`. Default `false`.
+   */
+  proxy?: boolean
+  /**
+   * Milliseconds a whole asynchronous login (the scheme, the checker, Digest's nonce store, the realm) may take
+   * before the request is answered 503 (`LoginTimeout`) instead of hanging. Default 10,000; `0` waits forever.
+   * Synchronous logins are never timed.
+   */
+  loginTimeout?: number
+}
+
+/** What the plugin runs on: the guard, and the few options that are Fastify's business. */
+export interface PluginSettings {
+  readonly guard: HttpAuthGuard<unknown>
+  readonly mode: 'always' | 'on-demand'
+  readonly mind: (request: FastifyRequest, reply: FastifyReply) => unknown
+  /** Digest schemes built here, closed with the server. */
+  readonly owned: readonly DigestScheme[]
+}
+
+const noMind = (): null => null
+
+/**
+ * Checks the plugin's options and builds what they describe: the Portal (unless one is given), the schemes and
+ * the guard. Every mistake is an `InvalidOption` saying what to change.
+ */
+export function buildGuard (options: CredPluginOptions, log: FastifyBaseLogger): PluginSettings {
+  if (options === null || typeof options !== 'object') throw new InvalidOption('fastify-cred needs options: { realm, checkers, interfaces }')
+  let portal = options.portal
+  if (portal !== undefined) {
+    if (!(portal instanceof Portal)) throw new InvalidOption('fastify-cred: `portal` must be a Portal')
+    if (options.realm !== undefined || options.checkers !== undefined) {
+      throw new InvalidOption('fastify-cred: give either `portal` or `realm` with `checkers`, not both')
+    }
+  } else {
+    if (options.realm === undefined) throw new InvalidOption('fastify-cred: `realm` is required (or a ready `portal`)')
+    portal = new Portal(options.realm, options.checkers ?? [])
+  }
+  const mode = options.mode ?? 'always'
+  if (mode !== 'always' && mode !== 'on-demand') throw new InvalidOption(`fastify-cred: \`mode\` must be 'always' or 'on-demand', got ${JSON.stringify(mode)}`)
+  if (options.mind !== undefined && typeof options.mind !== 'function') throw new InvalidOption('fastify-cred: `mind` must be a function (request, reply) => mind')
+  const { schemes, owned } = prefixed(() => buildSchemes(options.schemes ?? ['basic'], options.authenticationRealm ?? 'fastify-cred', options.digest))
+  const guard = prefixed(() => new HttpAuthGuard<unknown>({
+    portal: portal as Portal<unknown>,
+    schemes,
+    interfaces: options.interfaces,
+    proxy: options.proxy === true,
+    loginTimeout: options.loginTimeout,
+    onLogoutError: (err) => { log.error({ err }, 'fastify-cred: logout failed') }
+  }))
+  return { guard, mode, mind: options.mind ?? noMind, owned }
+}
+
+/** Set-up errors of the layers below, named as the plugin's. */
+function prefixed<T> (build: () => T): T {
+  try {
+    return build()
+  } catch (err) {
+    if (err instanceof InvalidOption && !err.message.startsWith('fastify-cred')) throw new InvalidOption(`fastify-cred: ${err.message}`, { cause: err })
+    throw err
+  }
+}

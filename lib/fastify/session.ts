@@ -1,0 +1,97 @@
+import type { Socket } from 'node:net'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { NOOP_LOGOUT, isThenable } from '../cred/index.js'
+import type { Logout } from '../cred/index.js'
+import type { GuardAccepted, GuardRefusal, HttpAuthGuard } from '../http/guard.js'
+import type { CredAvatar } from './types.js'
+
+/**
+ * Where a login meets the response's lifetime: the avatar goes onto the request, and `logout` runs exactly once,
+ * when the response is closed (sent, or failed) or when its connection closes, whichever comes first. The
+ * connection matters for pipelined requests: when the client hangs up, responses still queued behind the first
+ * never emit 'close', but their socket does.
+ */
+
+const kOpenLogins = Symbol('fastify-cred.openLogins')
+
+interface TrackedSocket extends Socket {
+  [kOpenLogins]?: Set<() => void>
+}
+
+/** True when the client went away: there is nobody to answer and nothing to hand an avatar to. */
+export function clientGone (request: FastifyRequest, reply: FastifyReply): boolean {
+  return reply.raw.destroyed || request.raw.socket?.destroyed === true
+}
+
+/**
+ * Puts an accepted login on the request and its headers on the reply, and ties its `logout` to the response.
+ * When the client is already gone the avatar is logged out at once and `false` is returned: the caller must then
+ * not let the request reach its handler.
+ */
+export function attachLogin (request: FastifyRequest, reply: FastifyReply, login: GuardAccepted): boolean {
+  if (clientGone(request, reply)) {
+    if (login.logout !== NOOP_LOGOUT) releaseLogin(request, login.logout)
+    return false
+  }
+  request.avatar = login.avatar as CredAvatar
+  request.avatarId = login.avatarId
+  request.avatarInterface = login.interface
+  const headers = login.headers
+  if (headers !== undefined) for (const name in headers) reply.header(name, headers[name])
+  // Only logins with something to release pay for the listeners.
+  if (login.logout !== NOOP_LOGOUT) bindLogout(request, reply, login.logout)
+  return true
+}
+
+function bindLogout (request: FastifyRequest, reply: FastifyReply, logout: Logout): void {
+  const socket = request.raw.socket as TrackedSocket | null
+  let open = socket === null ? undefined : socket[kOpenLogins]
+  let pending = true
+  const release = (): void => {
+    if (!pending) return
+    pending = false
+    open?.delete(release)
+    releaseLogin(request, logout)
+  }
+  reply.raw.once('close', release)
+  if (socket === null || typeof socket.once !== 'function') return
+  if (open === undefined) {
+    const logins = new Set<() => void>()
+    open = logins
+    socket[kOpenLogins] = logins
+    socket.once('close', () => { for (const pendingRelease of [...logins]) pendingRelease() })
+  }
+  open.add(release)
+}
+
+/** Runs `logout`; what it throws or rejects with is logged against the request, and the server carries on. */
+export function releaseLogin (request: FastifyRequest, logout: Logout): void {
+  try {
+    const outcome = logout()
+    if (isThenable(outcome)) outcome.then(undefined, (err: unknown) => { request.log.error({ err }, 'fastify-cred: logout failed') })
+  } catch (err) {
+    request.log.error({ err }, 'fastify-cred: logout failed')
+  }
+}
+
+/** Logs a refusal that deserves it: bugs as errors, outages as warnings; refused passwords are not news. */
+export function logRefusal (request: FastifyRequest, refusal: GuardRefusal): void {
+  if (refusal.logLevel === 'error') request.log.error({ err: refusal.error }, 'fastify-cred: unexpected error during login')
+  else if (refusal.logLevel === 'warn') request.log.warn({ err: refusal.error }, 'fastify-cred: authentication is unavailable')
+}
+
+/**
+ * Sets what every refusal carries besides its status: the challenges (after those a sibling strategy set, with
+ * `append`) and `Retry-After`.
+ */
+export function setRefusalHeaders (reply: FastifyReply, guard: HttpAuthGuard<unknown>, refusal: GuardRefusal, append: boolean): void {
+  const ours = refusal.challenges
+  if (ours.length > 0) {
+    const existing = append ? reply.getHeader(guard.challengeHeader) : undefined
+    const previous = existing === undefined ? [] : Array.isArray(existing) ? existing.map(String) : [String(existing)]
+    const all = previous.length === 0 ? ours : [...previous, ...ours]
+    // One challenge goes out as a plain header value, several as one header line each.
+    reply.header(guard.challengeHeader, all.length === 1 ? all[0] : all)
+  }
+  if (refusal.retryAfter !== undefined) reply.header('Retry-After', refusal.retryAfter)
+}
