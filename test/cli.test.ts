@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { needProgram } from './helpers/binaries.js'
 import { curl, curlRequest } from './helpers/curl.js'
-import { cliBuilt, runCommand, startServe } from './helpers/cli.js'
+import { CLI as CLI_PATH, cliBuilt, runCommand, startServe } from './helpers/cli.js'
 
 const run = promisify(execFile)
 const htpasswd = needProgram('htpasswd', 'apache2-utils')
@@ -271,4 +271,30 @@ t.test('serve --auth htdigest:<made by htdigest> with curl --digest (MD5)', { sk
   t.equal(ok.status, 200)
   t.same(JSON.parse(ok.body), { avatarId: 'alice' })
   t.equal((await curlRequest(['--digest', '-u', 'alice:wrong'], `${url}/whoami`)).status, 401)
+})
+
+const python = needProgram('python3', 'python3', ['/usr/bin'])
+const ptyRun = new URL('helpers/pty-run.py', import.meta.url).pathname
+
+/** Runs the command on a pseudo-terminal, typing `answers` at its prompts. */
+async function onTerminal (answers: Array<[prompt: string, typed: string]>, args: string[]): Promise<{ output: string, code: number }> {
+  const { stdout } = await run(python.path as string, [ptyRun, JSON.stringify(answers), process.execPath, CLI_PATH, ...args])
+  return JSON.parse(stdout) as { output: string, code: number }
+}
+
+t.test('passwd prompts on a terminal without echo, twice, and Ctrl-C exits 130', { skip: python.skip }, async (t) => {
+  const file = join(dir, 'prompt.htdigest')
+  const typed = await onTerminal([['New password: ', 'hunter22\r'], ['Re-type new password: ', 'hunter22\r']],
+    ['passwd', '--htdigest', '--realm', 'r', '-c', file, 'alice'])
+  t.equal(typed.code, 0, typed.output)
+  t.match(typed.output, /New password: .*Re-type new password: /s)
+  t.notMatch(typed.output, /hunter22/, 'the password is not echoed')
+  t.equal((await runCommand(['passwd', '--htdigest', '--realm', 'r', '--verify', file, 'alice'], { input: 'hunter22\n' })).code, 0)
+
+  const mismatch = await onTerminal([['New password: ', 'one\r'], ['Re-type new password: ', 'two\r']], ['passwd', '--htdigest', '--realm', 'r', file, 'alice'])
+  t.equal(mismatch.code, 1)
+  t.match(mismatch.output, /the passwords do not match/)
+  const interrupted = await onTerminal([['New password: ', '\u0003']], ['passwd', '--htdigest', '--realm', 'r', file, 'alice'])
+  t.equal(interrupted.code, 130)
+  t.equal((await runCommand(['passwd', '--htdigest', '--realm', 'r', '--verify', file, 'alice'], { input: 'hunter22\n' })).code, 0, 'the file is unchanged')
 })

@@ -30,8 +30,9 @@ async function firstLine (stdin: NodeJS.ReadableStream): Promise<string> {
 
 async function promptHidden (io: CliIo, prompt: string): Promise<string> {
   const stdin = io.stdin
-  io.stderr.write(prompt)
+  // Raw mode before the prompt: whatever is typed after the prompt appears is never echoed.
   stdin.setRawMode?.(true)
+  io.stderr.write(prompt)
   stdin.setEncoding('utf8')
   stdin.resume()
   try {
