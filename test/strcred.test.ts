@@ -13,7 +13,7 @@ import type { CredentialsChecker } from '../lib/cred/index.js'
 import { InMemoryChecker } from '../lib/checkers/index.js'
 import { cred } from '../lib/fastify/index.js'
 import {
-  CheckerFactoryRegistry, builtinCheckerFactories, checkersFromEnvironment, escapeSpecValue, formatAuthHelp,
+  CheckerFactoryRegistry, builtinCheckerFactories, checkersFromEnvironment, closeCheckers, escapeSpecValue, formatAuthHelp,
   formatAuthTypeHelp, makeChecker, parseArgString, parseAuthEnvironment, parseDuration, parseSpec, redactUrl,
   resolveCheckers
 } from '../lib/strcred/index.js'
@@ -177,6 +177,17 @@ t.test('a factory may be asynchronous, and what it returns must be a checker', a
   t.throws(() => own.add(slow, 'other-package'), /declared by two packages, "test-package" and "other-package"/)
   t.throws(() => own.add({ ...slow, authType: 'Bad Name' }, 'x'), /no valid authType/)
   t.throws(() => own.add({ ...slow, authType: 'nohelp', authHelp: undefined as unknown as string }, 'x'), /lacks a valid authHelp/)
+})
+
+t.test('closeCheckers closes every checker that has close(), and ignores their errors', async (t) => {
+  const closed: string[] = []
+  const closable = (name: string, fails = false): CredentialsChecker & { close: () => Promise<void> } => ({
+    credentialInterfaces: [IUsernamePassword],
+    requestAvatarId: () => name,
+    close: async () => { closed.push(name); if (fails) throw new Error('already closed') }
+  })
+  await closeCheckers([closable('a'), new InMemoryChecker(), closable('b', true), closable('c')])
+  t.same(closed, ['a', 'b', 'c'])
 })
 
 t.test('resolveCheckers: checkers and spec strings, in order', async (t) => {

@@ -6,7 +6,7 @@ import { InvalidOption, MissingPeerDependency, SimpleRealm, defineInterface } fr
 import type { AvatarId, DigestAlgorithm } from '../cred/index.js'
 import { cred } from '../fastify/index.js'
 import type { SchemeName } from '../http/index.js'
-import { checkersFromEnvironment, formatAuthHelp, formatAuthTypeHelp, loadCheckerFactories, parseSpec, resolveCheckers } from '../strcred/index.js'
+import { checkersFromEnvironment, closeCheckers, formatAuthHelp, formatAuthTypeHelp, loadCheckerFactories, parseSpec, resolveCheckers } from '../strcred/index.js'
 import { CliError, EXIT, UsageError } from './errors.js'
 import type { CliIo } from './io.js'
 
@@ -192,6 +192,7 @@ export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'e
   if (settings.upstream !== undefined) proxyPlugin = await importOptional('@fastify/http-proxy', '--upstream')
 
   const app = Fastify({ logger: settings.log })
+  app.addHook('onClose', async () => { await closeCheckers(checkers) })
   const realm = new SimpleRealm().serve(IServeAvatar, (avatarId) => ({ avatarId: avatarIdOf(avatarId) }))
   await app.register(cred, {
     realm,

@@ -38,7 +38,34 @@ export async function wrapInCache (checker: CredentialsChecker, options: { ttl: 
   const { CachingChecker } = await loadCheckerModule<{
     CachingChecker: new (checker: CredentialsChecker, options: { ttl: number, maxEntries?: number }) => CredentialsChecker
   }>('caching', 'The cache= option')
-  return new CachingChecker(checker, options)
+  const cached = new CachingChecker(checker, options)
+  wrapped.set(cached, checker)
+  return cached
+}
+
+/** The checker a `cache=` option wrapped, by its wrapper: `closeCheckers` closes both. */
+const wrapped = new WeakMap<CredentialsChecker, CredentialsChecker>()
+
+/**
+ * Releases what checkers hold (database pools, directory connections, file watchers): calls `close()` on each
+ * checker that has one, and on the checker inside a `cache=` wrapper. Call it when the server stops; errors are
+ * ignored (a pool that is already gone is fine).
+ *
+ * @example
+ * const checkers = await resolveCheckers(['django:postgres://app@db/app;password-env=PGPASSWORD'])
+ * app.addHook('onClose', async () => { await closeCheckers(checkers) })
+ */
+export async function closeCheckers (checkers: Iterable<CredentialsChecker>): Promise<void> {
+  const all: CredentialsChecker[] = []
+  for (const checker of checkers) {
+    for (let inner: CredentialsChecker | undefined = checker; inner !== undefined; inner = wrapped.get(inner)) all.push(inner)
+  }
+  await Promise.all(all.map(async (checker) => {
+    const close = (checker as { close?: unknown }).close
+    if (typeof close === 'function') {
+      try { await (close as () => unknown).call(checker) } catch {}
+    }
+  }))
 }
 
 const optionalBoolean = (args: CheckerArguments, name: string): boolean | undefined => {

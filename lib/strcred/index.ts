@@ -5,7 +5,7 @@ export {
 } from './make-checker.js'
 export type { MakeCheckerOptions } from './make-checker.js'
 export {
-  builtinCheckerFactories, anonymousFactory, memoryFactory, fileFactory, htdigestFactory, djangoFactory, sqlFactory,
+  builtinCheckerFactories, closeCheckers, anonymousFactory, memoryFactory, fileFactory, htdigestFactory, djangoFactory, sqlFactory,
   ldapFactory, unixFactory
 } from './builtins.js'
 export { discoverCheckerFactories, PACKAGE_FIELD } from './discover.js'
