@@ -298,3 +298,24 @@ t.test('passwd prompts on a terminal without echo, twice, and Ctrl-C exits 130',
   t.equal(interrupted.code, 130)
   t.equal((await runCommand(['passwd', '--htdigest', '--realm', 'r', '--verify', file, 'alice'], { input: 'hunter22\n' })).code, 0, 'the file is unchanged')
 })
+
+const openssl = needProgram('openssl', 'openssl')
+
+t.test('serve --tls-cert/--tls-key serves HTTPS', { skip: openssl.skip || curl.skip }, async (t) => {
+  const cert = join(dir, 'cert.pem')
+  const key = join(dir, 'key.pem')
+  await run(openssl.path as string, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert,
+    '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'])
+  const { url } = await startServe(t, ['--auth', 'memory:alice:wonderland', '--port', '0', '--tls-cert', cert, '--tls-key', key])
+  t.match(url, /^https:\/\/127\.0\.0\.1:\d+$/)
+  const ok = await curlRequest(['--cacert', cert, '-u', 'alice:wonderland'], `${url}/whoami`)
+  t.same(JSON.parse(ok.body), { avatarId: 'alice' })
+  const half = await runCommand(['serve', '--auth', 'memory:a:b', '--tls-cert', cert])
+  t.equal(half.code, 2)
+  t.match(half.stderr, /--tls-cert and --tls-key go together/)
+  const garbage = join(dir, 'garbage.pem')
+  await writeFile(garbage, 'not a key\n')
+  const bad = await runCommand(['serve', '--auth', 'memory:a:b', '--port', '0', '--tls-cert', cert, '--tls-key', garbage])
+  t.equal(bad.code, 1)
+  t.match(bad.stderr, /^fastify-cred: serve: the TLS certificate or key cannot be used/)
+})

@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
@@ -26,6 +26,8 @@ Options:
   --upstream <url>          proxy every request to this service (needs @fastify/http-proxy)
   --avatar-header <name>    with --upstream: the request header carrying the user name (default X-Forwarded-User);
                             the same header coming from clients is always removed
+  --tls-cert <file>         serve HTTPS with this PEM certificate (chain) …
+  --tls-key <file>          … and this PEM private key
   --log                     log each request (JSON lines on stdout)
   --help-auth               list the auth types
   --help-auth-type <type>   help for one auth type
@@ -84,6 +86,8 @@ export interface ServeSettings {
   readonly upstream: string | undefined
   readonly avatarHeader: string
   readonly log: boolean
+  /** PEM files for HTTPS, both or neither. */
+  readonly tls: { readonly cert: string, readonly key: string } | undefined
 }
 
 /** Parses `serve`'s arguments; answers help text instead when asked for help. */
@@ -104,6 +108,8 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
         upstream: { type: 'string' },
         'avatar-header': { type: 'string' },
         log: { type: 'boolean' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
         'help-auth': { type: 'boolean' },
         'help-auth-type': { type: 'string' },
         help: { type: 'boolean', short: 'h' }
@@ -150,7 +156,12 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
   }
   if (values['avatar-header'] !== undefined && upstream === undefined) throw new UsageError('serve: --avatar-header needs --upstream')
 
+  const cert = values['tls-cert']
+  const key = values['tls-key']
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError('serve: --tls-cert and --tls-key go together')
+
   return {
+    tls: cert === undefined || key === undefined ? undefined : { cert, key },
     specs,
     port,
     host: values.host ?? '127.0.0.1',
@@ -191,7 +202,19 @@ export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'e
   }
   if (settings.upstream !== undefined) proxyPlugin = await importOptional('@fastify/http-proxy', '--upstream')
 
-  const app = Fastify({ logger: settings.log })
+  let https: { cert: Buffer, key: Buffer } | undefined
+  if (settings.tls !== undefined) {
+    const read = async (file: string, flag: string): Promise<Buffer> => await readFile(resolve(io.cwd, file)).catch((err: NodeJS.ErrnoException) => {
+      throw new CliError(`serve: cannot read ${flag} ${file} (${err.code ?? 'error'})`)
+    })
+    https = { cert: await read(settings.tls.cert, '--tls-cert'), key: await read(settings.tls.key, '--tls-key') }
+  }
+  let app: FastifyInstance
+  try {
+    app = (https === undefined ? Fastify({ logger: settings.log }) : Fastify({ logger: settings.log, https })) as unknown as FastifyInstance
+  } catch (err) {
+    throw new CliError(`serve: the TLS certificate or key cannot be used (${(err as Error).message.split('\n')[0] ?? ''})`)
+  }
   app.addHook('onClose', async () => { await closeCheckers(checkers) })
   const realm = new SimpleRealm().serve(IServeAvatar, (avatarId) => ({ avatarId: avatarIdOf(avatarId) }))
   await app.register(cred, {

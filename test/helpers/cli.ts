@@ -46,7 +46,7 @@ export async function startServe (t: Teardownable, args: readonly string[], opti
     const timer = setTimeout(() => { reject(new Error(`serve did not start within 15 s: ${output}`)) }, 15_000)
     const look = (chunk: string): void => {
       output += chunk
-      const match = / at (http:\/\/[^ ]+)\/ \(/.exec(output)
+      const match = / at (https?:\/\/[^ ]+)\/ \(/.exec(output)
       if (match !== null) { clearTimeout(timer); resolve(match[1] ?? '') }
     }
     child.stdout.setEncoding('utf8').on('data', look)
