@@ -8,7 +8,7 @@ import { formatBasic } from '../lib/index.js'
 export type ClientKind = 'basic' | 'digest' | 'none'
 
 /** The server programs server.ts knows. Several contenders may use the same program with different clients. */
-export type ServerKind = 'bare' | 'basic-auth' | 'passport' | 'cred-basic' | 'cred-digest'
+export type ServerKind = 'bare' | 'basic-auth' | 'passport' | 'cred-basic' | 'cred-basic-logout' | 'cred-digest'
 
 export type DigestAlgorithm = 'SHA-256' | 'MD5'
 
@@ -41,25 +41,31 @@ export const CONTENDERS: readonly Contender[] = [
   { name: 'basic-auth', label: '@fastify/basic-auth', server: 'basic-auth', client: 'basic', expectStatus: 200 },
   { name: 'passport', label: '@fastify/passport + passport-http Basic', server: 'passport', client: 'basic', expectStatus: 200 },
   { name: 'cred-basic', label: 'fastify-cred Basic + in-memory', server: 'cred-basic', client: 'basic', expectStatus: 200 },
+  { name: 'cred-basic-logout', label: 'fastify-cred Basic + in-memory, realm with a logout', server: 'cred-basic-logout', client: 'basic', expectStatus: 200 },
   { name: 'cred-digest-sha256', label: 'fastify-cred Digest SHA-256 + in-memory', server: 'cred-digest', client: 'digest', algorithm: 'SHA-256', expectStatus: 200, needsDigest: true },
   { name: 'cred-digest-md5', label: 'fastify-cred Digest MD5 + in-memory', server: 'cred-digest', client: 'digest', algorithm: 'MD5', expectStatus: 200, needsDigest: true },
   { name: 'cred-401', label: 'fastify-cred 401 (no credentials)', server: 'cred-basic', client: 'none', expectStatus: 401 },
   { name: 'basic-auth-401', label: '@fastify/basic-auth 401 (no credentials)', server: 'basic-auth', client: 'none', expectStatus: 401 }
 ]
 
-/** A budget: `contender` must reach `min` times the req/s of `reference` (median of per-round ratios). */
+/**
+ * A budget: `contender` must reach `min` times the req/s of `reference` (median of per-round ratios), or in every
+ * round with `everyRound`.
+ */
 export interface Budget {
   readonly contender: string
   readonly reference: string
   readonly min: number
+  readonly everyRound?: boolean
 }
 
-/** From the issue; never asserted in unit tests (timing flakes), only reported here. */
+/** From the issues; never asserted in unit tests (timing flakes), only reported here. */
 export const BUDGETS: readonly Budget[] = [
-  { contender: 'cred-basic', reference: 'bare', min: 0.93 },
-  { contender: 'cred-basic', reference: 'basic-auth', min: 1.1 },
+  { contender: 'cred-basic', reference: 'basic-auth', min: 1.0 },
+  { contender: 'cred-basic', reference: 'passport', min: 1.0, everyRound: true },
+  { contender: 'cred-basic-logout', reference: 'basic-auth', min: 0.97 },
   { contender: 'cred-401', reference: 'bare', min: 0.95 },
-  { contender: 'cred-digest-sha256', reference: 'cred-basic', min: 0.85 }
+  { contender: 'cred-digest-sha256', reference: 'cred-basic', min: 0.80 }
 ]
 
 /** The references every contender's per-round ratio is computed against. */

@@ -58,7 +58,7 @@ export function startServer (contender: string, options: StartOptions): Promise<
   const nodeArgs: string[] = []
   if (options.exposeGc === true) nodeArgs.push('--expose-gc')
   if (options.profileDir !== undefined) {
-    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=${contender}-${Date.now()}.cpuprofile`)
+    nodeArgs.push('--cpu-prof', '--cpu-prof-interval=250', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=${contender}-${Date.now()}.cpuprofile`)
   }
   const [file, args] = command(options.pinning, options.pinning.serverCpu, [...nodeArgs, SERVER_SCRIPT, contender])
   const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: ROOT })

@@ -79,9 +79,16 @@ async function build (kind: ServerKind): Promise<FastifyInstance> {
       break
     }
     case 'cred-basic':
+    case 'cred-basic-logout':
     case 'cred-digest': {
+      // An application's realm usually hands out something to release (a connection, a session): a real logout.
+      let open = 0
+      const realm = kind === 'cred-basic-logout'
+        ? new SimpleRealm().serve(IUser, (avatarId) => { open++; return { name: String(avatarId) } }, () => { open-- })
+        : new SimpleRealm().serve(IUser, (avatarId) => ({ name: String(avatarId) }))
+      if (kind === 'cred-basic-logout') app.addHook('onClose', async () => { if (open !== 0) process.stderr.write(`bench server: ${open} avatars never logged out\n`) })
       const options: CredPluginOptions = {
-        realm: new SimpleRealm().serve(IUser, (avatarId) => ({ name: String(avatarId) })),
+        realm,
         checkers: [new InMemoryChecker({ [USER]: PASSWORD })],
         interfaces: [IUser],
         authenticationRealm: AUTH_REALM

@@ -22,8 +22,22 @@ export type {
 } from './cred/index.js'
 
 // User stores.
-export { InMemoryChecker, AllowAnonymousAccess } from './checkers/index.js'
-export type { InMemoryCheckerOptions } from './checkers/index.js'
+export {
+  InMemoryChecker, AllowAnonymousAccess, LdapChecker, escapeDnValue, escapeFilterValue, UnixChecker, SqlChecker, sqlFlag,
+  openSqlDatabase, quoteIdentifier, DjangoChecker
+} from './checkers/index.js'
+export type {
+  InMemoryCheckerOptions, LdapCheckerOptions, LdapEntry, LdapSearchOptions, UnixCheckerOptions, SqlCheckerOptions,
+  SqlDatabase, SqlDialect, SqlRow, SqlConnectionOptions, DjangoCheckerOptions, DjangoUser
+} from './checkers/index.js'
+
+// Password hash formats.
+export {
+  DJANGO_HASHERS, DJANGO_PBKDF2_ITERATIONS, findDjangoHasher, identifyDjangoHasherName, djangoPbkdf2Sha256,
+  djangoPbkdf2Sha1, djangoArgon2, djangoBcryptSha256, djangoBcryptPlain, djangoScrypt, djangoSaltedMd5,
+  djangoSaltedSha1, djangoUnsaltedMd5, djangoUnsaltedSha1, bcryptHasher
+} from './hashers/django-index.js'
+export type { PasswordHasher } from './hashers/hasher.js'
 
 // HTTP without a framework: schemes, the guard, nonce stores.
 export {

@@ -44,8 +44,11 @@ export function attachLogin (request: FastifyRequest, reply: FastifyReply, login
 }
 
 function bindLogout (request: FastifyRequest, reply: FastifyReply, logout: Logout): void {
-  const socket = request.raw.socket as TrackedSocket | null
-  let open = socket === null ? undefined : socket[kOpenLogins]
+  const response = reply.raw
+  // Queued behind another response on a pipelined connection: not yet given the socket, and it never will be if
+  // the client hangs up first, so its 'close' would never come (Node's http server assigns sockets in order).
+  const socket = response.socket === null ? request.raw.socket as TrackedSocket | null : null
+  let open: Set<() => void> | undefined
   let pending = true
   const release = (): void => {
     if (!pending) return
@@ -53,13 +56,15 @@ function bindLogout (request: FastifyRequest, reply: FastifyReply, logout: Logou
     open?.delete(release)
     releaseLogin(request, logout)
   }
-  reply.raw.once('close', release)
+  // `on`, not `once`: 'close' comes once, and `once` pays for a wrapper on every request.
+  response.on('close', release)
   if (socket === null || typeof socket.once !== 'function') return
+  open = socket[kOpenLogins]
   if (open === undefined) {
     const logins = new Set<() => void>()
     open = logins
     socket[kOpenLogins] = logins
-    socket.once('close', () => { for (const pendingRelease of [...logins]) pendingRelease() })
+    socket.once('close', () => { for (const queued of [...logins]) queued() })
   }
   open.add(release)
 }

@@ -5,11 +5,20 @@ import { InvalidOption } from '../cred/index.js'
  * `Authorization` value and challenges with quoted parameters.
  */
 
-/** True when `value` is `scheme` (any case), alone or followed by a space; `scheme` is lower-case. */
+/**
+ * True when `value` is `scheme` (any case, RFC 9110 §11.1), alone or followed by a space; `scheme` is lower-case.
+ * Compares character codes: no lower-cased copy on every request.
+ */
 export function hasScheme (value: string, scheme: string): boolean {
-  if (value.length === scheme.length) return value.toLowerCase() === scheme
-  return value.length > scheme.length && value.charCodeAt(scheme.length) === 32 &&
-    value.slice(0, scheme.length).toLowerCase() === scheme
+  const length = scheme.length
+  if (value.length !== length && (value.length < length || value.charCodeAt(length) !== 32)) return false
+  for (let i = 0; i < length; i++) {
+    const wanted = scheme.charCodeAt(i)
+    const given = value.charCodeAt(i)
+    // Only ASCII letters fold: 'A'-'Z' (0x41-0x5a) match 'a'-'z'.
+    if (given !== wanted && !(wanted >= 0x61 && wanted <= 0x7a && given === wanted - 0x20)) return false
+  }
+  return true
 }
 
 const NEEDS_ESCAPE = /[\\"]/

@@ -1,0 +1,180 @@
+import {
+  IUsernamePassword, InvalidOption, MissingPeerDependency, StoreUnavailable, UnauthorizedLogin
+} from '../cred/index.js'
+import type { CredentialsChecker, Interface } from '../cred/index.js'
+
+export interface UnixCheckerOptions {
+  /**
+   * The PAM service (a file in `/etc/pam.d`). Default `'login'`, as the binding's, which exists on every Linux.
+   * For a network service, create `/etc/pam.d/<name>` with `@include common-auth` and `@include common-account`
+   * (Debian) and give `<name>` here: a service without a file gets `/etc/pam.d/other`.
+   */
+  service?: string
+  /**
+   * PAM calls run at once, at most. Each call holds a libuv threadpool thread (4 by default, shared with `fs`,
+   * `crypto` and DNS) for as long as PAM takes, which after a wrong password is the 2-3 s of `pam_faildelay`:
+   * keeping this below the pool size keeps file and crypto work going while wrong passwords are being delayed.
+   * Default 2.
+   */
+  maxConcurrent?: number
+  /** Logins waiting for a PAM slot, at most; past that a login is `StoreUnavailable` (503). Default 64. */
+  maxQueued?: number
+  /**
+   * Internal, for tests only: replaces `import('node-linux-pam')`, to simulate a missing or failing binding.
+   * @internal
+   */
+  loadDriver?: () => Promise<unknown>
+}
+
+/** The part of node-linux-pam used here. */
+type PamAuthenticate = (
+  options: { username: string, password: string, serviceName?: string },
+  callback: (err: Error | null, code: number) => void
+) => void
+
+const importBinding = async (): Promise<unknown> => await import('node-linux-pam')
+
+const isModuleNotFound = (err: unknown): boolean => {
+  const code = (err as { code?: unknown } | null)?.code
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND'
+}
+
+/**
+ * PAM return codes (`security/_pam_types.h`) that mean the password database could not be consulted, not that the
+ * credentials are bad: these fail closed as `StoreUnavailable`. Every other failure is a refusal.
+ */
+const UNAVAILABLE_CODES = new Map([
+  [1, 'PAM_OPEN_ERR'],
+  [2, 'PAM_SYMBOL_ERR'],
+  [3, 'PAM_SERVICE_ERR'],
+  [4, 'PAM_SYSTEM_ERR'],
+  [5, 'PAM_BUF_ERR'],
+  [9, 'PAM_AUTHINFO_UNAVAIL'],
+  [19, 'PAM_CONV_ERR'],
+  [24, 'PAM_TRY_AGAIN'],
+  [26, 'PAM_ABORT'],
+  [28, 'PAM_MODULE_UNKNOWN']
+])
+
+const REFUSED = 'Invalid user name or password'
+/** PAM_MAX_RESP_SIZE: pam_unix refuses longer passwords anyway. */
+const MAX_PASSWORD_BYTES = 512
+const MAX_USERNAME_BYTES = 256
+
+/**
+ * Checks passwords against the machine's own users (`/etc/passwd` and `/etc/shadow`, or whatever PAM is set up to
+ * ask: NIS, SSSD, LDAP through `pam_sss`), as Twisted's UNIX checker does. Through PAM, because Debian and Ubuntu
+ * hash new passwords with yescrypt (`$y$`), which no npm package verifies, and because PAM also applies the account
+ * rules (expired or locked accounts, `pam_nologin`, `pam_faildelay`) that reading `/etc/shadow` would skip.
+ *
+ * Needs the optional peer dependency `node-linux-pam` (`npm install node-linux-pam`; built from source, which
+ * needs a C++ compiler and `libpam0g-dev` on Debian, `pam-devel` on Fedora). Its PAM calls run on the libuv
+ * threadpool, never on the event loop. It calls both `pam_authenticate` and `pam_acct_mgmt`.
+ *
+ * The process must be allowed to read the password hashes: run as root, or (Debian) in the `shadow` group. Otherwise
+ * pam_unix can only check the password of the user the process runs as.
+ *
+ * Refused without asking PAM: an empty password (`nullok` would accept it for an account without one), a NUL in the
+ * name or password (the binding passes C strings: `pw\0anything` would log in as `pw`), names over 256 and passwords
+ * over 512 bytes. An unknown user and a wrong password go through the same PAM call and the same failure delay.
+ *
+ * @example
+ * import { UnixChecker } from 'fastify-cred'
+ * // /etc/pam.d/my-app:  @include common-auth
+ * //                     @include common-account
+ * const checker = new UnixChecker({ service: 'my-app' })
+ * await app.register(cred, { realm, checkers: [checker], interfaces: [IUser] })
+ */
+export class UnixChecker implements CredentialsChecker<IUsernamePassword> {
+  static readonly credentialInterfaces: readonly Interface<IUsernamePassword>[] = Object.freeze([IUsernamePassword])
+  readonly credentialInterfaces: readonly Interface<IUsernamePassword>[] = UnixChecker.credentialInterfaces
+
+  readonly #service: string
+  readonly #maxConcurrent: number
+  readonly #maxQueued: number
+  readonly #loadDriver: () => Promise<unknown>
+  readonly #queue: Array<() => void> = []
+  #running = 0
+  #binding: Promise<PamAuthenticate> | undefined
+
+  /** @throws {InvalidOption} for a bad service name or limits. */
+  constructor (options: UnixCheckerOptions = {}) {
+    this.#service = options.service ?? 'login'
+    // A service name is a file name in /etc/pam.d.
+    if (typeof this.#service !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(this.#service)) {
+      throw new InvalidOption(`UnixChecker: service is the name of a file in /etc/pam.d, not ${JSON.stringify(this.#service)}`)
+    }
+    this.#maxConcurrent = options.maxConcurrent ?? 2
+    this.#maxQueued = options.maxQueued ?? 64
+    if (!Number.isInteger(this.#maxConcurrent) || this.#maxConcurrent < 1) throw new InvalidOption('UnixChecker: maxConcurrent is a positive integer')
+    if (!Number.isInteger(this.#maxQueued) || this.#maxQueued < 0) throw new InvalidOption('UnixChecker: maxQueued is a whole number')
+    this.#loadDriver = options.loadDriver ?? importBinding
+  }
+
+  /**
+   * Asks PAM; answers the user name.
+   *
+   * @throws {UnauthorizedLogin} wrong password, unknown user, expired or locked account (one message for all).
+   * @throws {StoreUnavailable} PAM cannot consult its database, or too many logins are waiting for PAM.
+   * @throws {MissingPeerDependency} `node-linux-pam` is not installed.
+   */
+  async requestAvatarId (credentials: IUsernamePassword): Promise<string> {
+    const { username, password } = credentials
+    if (typeof username !== 'string' || typeof password !== 'string' || username === '' || password === '' ||
+        username.includes('\0') || password.includes('\0') ||
+        Buffer.byteLength(username) > MAX_USERNAME_BYTES || Buffer.byteLength(password) > MAX_PASSWORD_BYTES) {
+      throw new UnauthorizedLogin(REFUSED)
+    }
+    const authenticate = await this.#load()
+    await this.#slot()
+    try {
+      const code = await new Promise<number>((resolve) => {
+        authenticate({ username, password, serviceName: this.#service }, (err, code) => {
+          resolve(err === null ? 0 : (Number.isInteger(code) && code !== 0 ? code : -1))
+        })
+      })
+      if (code === 0) return username
+      const unavailable = UNAVAILABLE_CODES.get(code)
+      if (unavailable !== undefined) throw new StoreUnavailable(`UnixChecker: PAM service ${this.#service} answered ${unavailable}`)
+      throw new UnauthorizedLogin(REFUSED)
+    } finally {
+      this.#release()
+    }
+  }
+
+  async #load (): Promise<PamAuthenticate> {
+    this.#binding ??= this.#loadDriver().then((mod) => {
+      const m = mod as { pamAuthenticate?: unknown, default?: { pamAuthenticate?: unknown } }
+      const authenticate = m.pamAuthenticate ?? m.default?.pamAuthenticate
+      if (typeof authenticate !== 'function') throw new MissingPeerDependency('UnixChecker: the node-linux-pam module has no pamAuthenticate; install node-linux-pam 0.2 (npm install node-linux-pam)')
+      return authenticate as PamAuthenticate
+    }, (err: unknown) => {
+      if (isModuleNotFound(err)) {
+        throw new MissingPeerDependency('UnixChecker needs the node-linux-pam package: install node-linux-pam (npm install node-linux-pam; it builds against libpam0g-dev)', { cause: err })
+      }
+      throw err
+    })
+    try {
+      return await this.#binding
+    } catch (err) {
+      this.#binding = undefined // the application may install it and retry
+      throw err
+    }
+  }
+
+  async #slot (): Promise<void> {
+    if (this.#running < this.#maxConcurrent) {
+      this.#running++
+      return
+    }
+    if (this.#queue.length >= this.#maxQueued) throw new StoreUnavailable('UnixChecker: too many logins waiting for PAM')
+    // The slot is handed over directly by #release, so #running stays counted.
+    await new Promise<void>((resolve) => { this.#queue.push(resolve) })
+  }
+
+  #release (): void {
+    const next = this.#queue.shift()
+    if (next !== undefined) next()
+    else this.#running--
+  }
+}
