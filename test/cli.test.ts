@@ -319,3 +319,12 @@ t.test('serve --tls-cert/--tls-key serves HTTPS', { skip: openssl.skip || curl.s
   t.equal(bad.code, 1)
   t.match(bad.stderr, /^fastify-cred: serve: the TLS certificate or key cannot be used/)
 })
+
+t.test('serve --auth django:<Django\'s own SQLite database> with curl', { skip: curl.skip }, async (t) => {
+  const { DJANGO_SQLITE, djangoUser } = await import('./helpers/django-fixtures.js')
+  const { url } = await startServe(t, ['--auth', `django:${DJANGO_SQLITE}`, '--port', '0'])
+  const ok = await curlRequest(['-u', `alice:${djangoUser('alice').password ?? ''}`], `${url}/whoami`)
+  t.equal(ok.status, 200)
+  t.same(JSON.parse(ok.body), { avatarId: 'alice' })
+  t.equal((await curlRequest(['-u', 'alice:wrong'], `${url}/whoami`)).status, 401)
+})

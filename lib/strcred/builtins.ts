@@ -4,6 +4,7 @@ import {
   IAnonymous, IUsernameDigestHash, IUsernamePassword, InvalidOption
 } from '../cred/index.js'
 import type { Credentials, CredentialsChecker, Interface } from '../cred/index.js'
+import type { PasswordHasher } from '../hashers/hasher.js'
 import type { CheckerArguments, CheckerFactory } from './factory.js'
 import { parseBoolean, parseDuration, parsePositiveInteger } from './spec.js'
 
@@ -223,17 +224,6 @@ const optionalColumn = (args: CheckerArguments, name: string): string | null | u
   return value === undefined ? undefined : value === '' || value === 'none' ? null : value
 }
 
-interface DjangoModule {
-  DjangoChecker: new (options: {
-    database: string
-    table?: string
-    usernameColumn?: string
-    activeColumn?: string | null
-    timeout?: number
-    poolSize?: number
-  }) => CredentialsChecker
-}
-
 /** `django:<sqlite path | postgres://… | mysql://…>`: the users of a Django project's database. */
 export const djangoFactory: CheckerFactory = {
   authType: 'django',
@@ -267,22 +257,9 @@ Options:
       timeout: optionalDuration(args, 'timeout'),
       poolSize: optionalCount(args, 'pool-size')
     })
-    const { DjangoChecker } = await loadCheckerModule<DjangoModule>('django', 'Auth type "django"')
+    const { DjangoChecker } = await import('../checkers/django.js')
     return new DjangoChecker({ database, ...options })
   }
-}
-
-interface SqlModule {
-  SqlChecker: new (options: { database: string, query: string, hashers: readonly unknown[], timeout?: number, poolSize?: number }) => CredentialsChecker
-}
-interface SqlDatabaseModule {
-  quoteIdentifier (name: string, dialect: string): string
-  placeholder (index: number, dialect: string): string
-  dialectOf (database: string): string
-}
-interface HashersModule {
-  HTPASSWD_HASHERS: readonly unknown[]
-  DJANGO_HASHERS?: readonly unknown[]
 }
 
 /** `sql:<database>;table=…`: any table of user names and password hashes. */
@@ -322,9 +299,9 @@ Options:
     if ((table === undefined) === (query === undefined)) args.fail('give the table option or the query option')
     if (query !== undefined && columns.length > 0) args.fail('the column options go with table, not with query')
     const connection = given({ timeout: optionalDuration(args, 'timeout'), poolSize: optionalCount(args, 'pool-size') })
-    const { SqlChecker } = await loadCheckerModule<SqlModule>('sql', 'Auth type "sql"')
+    const { SqlChecker } = await import('../checkers/sql.js')
     if (query === undefined) {
-      const { quoteIdentifier, placeholder, dialectOf } = await loadCheckerModule<SqlDatabaseModule>('sql-database', 'Auth type "sql"')
+      const { quoteIdentifier, placeholder, dialectOf } = await import('../checkers/sql-database.js')
       const dialect = dialectOf(database)
       const q = (name: string): string => quoteIdentifier(name, dialect)
       const active = args.options.get('active-column')
@@ -332,37 +309,32 @@ Options:
         `${active === undefined ? '' : `, ${q(active)} AS active`}` +
         ` FROM ${q(table ?? '')} WHERE ${q(args.options.get('username-column') ?? 'username')} = ${placeholder(1, dialect)}`
     }
-    const hashers = await loadHashersModule('Auth type "sql"')
+    const hashers = await tableHashers()
     return new SqlChecker({
       database,
       query,
-      hashers: [...(hashers.DJANGO_HASHERS ?? []), ...hashers.HTPASSWD_HASHERS],
+      hashers,
       ...connection
     })
   }
 }
 
-async function loadHashersModule (needer: string): Promise<HashersModule> {
+/**
+ * Every password format a `sql:` table may hold: Django's (they start with their name), raw bcrypt, and the htpasswd
+ * formats when this build has them (plaintext, which matches anything, last).
+ */
+async function tableHashers (): Promise<PasswordHasher[]> {
+  const { DJANGO_HASHERS } = await import('../hashers/django.js')
+  const { bcryptHasher } = await import('../hashers/bcrypt.js')
+  let htpasswd: readonly PasswordHasher[] = []
+  // Computed: the htpasswd formats come with lib/hashers/index.ts, merged separately.
   const specifier = '../hashers/index.js'
   try {
-    return await import(specifier) as HashersModule
+    htpasswd = ((await import(specifier)) as { HTPASSWD_HASHERS?: readonly PasswordHasher[] }).HTPASSWD_HASHERS ?? []
   } catch (err) {
-    if (isModuleNotFound(err, 'hashers/index.')) throw new InvalidOption(`${needer} needs lib/hashers, which this build of fastify-cred does not include`)
-    throw err
+    if (!isModuleNotFound(err, 'hashers/index.')) throw err
   }
-}
-
-interface LdapModule {
-  LdapChecker: new (options: {
-    url: string
-    startTLS?: boolean
-    tls?: { ca?: string }
-    userDn?: string
-    search?: { base: string, filter: string, scope?: string, bindDn?: string, bindPassword?: string }
-    avatarIdAttribute?: string
-    timeout?: number
-    poolSize?: number
-  }) => CredentialsChecker
+  return [...new Set([...DJANGO_HASHERS, bcryptHasher, ...htpasswd])]
 }
 
 /** `ldap:<ldap[s]://host[:port]>;base-dn=…`: users of an LDAP directory, verified by binding as them. */
@@ -441,13 +413,9 @@ Options:
         poolSize: optionalCount(args, 'pool-size')
       })
     }
-    const { LdapChecker } = await loadCheckerModule<LdapModule>('ldap', 'Auth type "ldap"')
+    const { LdapChecker } = await import('../checkers/ldap.js')
     return new LdapChecker(options)
   }
-}
-
-interface UnixModule {
-  UnixChecker: new (options?: { service?: string, maxConcurrent?: number }) => CredentialsChecker
 }
 
 /** `unix`: the accounts of this machine, through PAM. */
@@ -471,7 +439,7 @@ Options:
   async generateChecker (_argString, args) {
     noArgument(args)
     const options = given({ service: args.options.get('service'), maxConcurrent: optionalCount(args, 'max-concurrent') })
-    const { UnixChecker } = await loadCheckerModule<UnixModule>('unix', 'Auth type "unix"')
+    const { UnixChecker } = await import('../checkers/unix.js')
     return new UnixChecker(options)
   }
 }
