@@ -9,22 +9,22 @@
 // The core: interfaces, credentials, checkers' and realms' contracts, the Portal, errors.
 export {
   CredError, LoginFailed, UnauthorizedLogin, StaleNonce, UnhandledCredentials, LoginDenied, NoAvatarInterface,
-  StoreUnavailable, LoginTimeout, ContractViolation, MalformedCredentials, InvalidOption, MissingPeerDependency,
-  ServerAuthenticationFailed,
-  defineInterface, isOrExtends, constantTimeEqual, constantTimeEqualStrings,
-  UsernamePassword, IUsernamePassword, UsernameHashedPassword, IUsernameHashedPassword, Anonymous, IAnonymous,
-  DigestedCredentials, IUsernameDigestHash, DIGEST_ALGORITHMS, digestHash, digestHa1, digestResponse,
-  ANONYMOUS, SimpleRealm, NOOP_LOGOUT, Portal, resultProvides
+  StoreUnavailable, LoginTimeout, ContractViolation, TooManyAttempts, MalformedCredentials, InvalidOption,
+  MissingPeerDependency, ServerAuthenticationFailed, defineInterface, isOrExtends, constantTimeEqual,
+  constantTimeEqualStrings, UsernamePassword, IUsernamePassword, UsernameHashedPassword, IUsernameHashedPassword,
+  Anonymous, IAnonymous, DigestedCredentials, IUsernameDigestHash, DIGEST_ALGORITHMS, digestHash, digestHa1,
+  digestResponse, ANONYMOUS, SimpleRealm, NOOP_LOGOUT, Portal, resultProvides
 } from './cred/index.js'
 export type {
   Interface, Provided, Credentials, PasswordCheckable, DigestAlgorithm, DigestQop, DigestFields, DigestResponseInput,
-  AvatarId, CredentialsChecker, CheckerSetup, Realm, LoginResult, Logout, AvatarInterfaces, LoginResultFor, PortalLogin
+  AvatarId, CredentialsChecker, CheckerSetup, PortalOptions, LoginAttempt, LoginClient, LoginThrottle, Realm,
+  LoginResult, Logout, AvatarInterfaces, LoginResultFor, PortalLogin
 } from './cred/index.js'
 
 // User stores.
 export {
-  InMemoryChecker, AllowAnonymousAccess, LdapChecker, escapeDnValue, escapeFilterValue, UnixChecker, SqlChecker, sqlFlag,
-  openSqlDatabase, quoteIdentifier, DjangoChecker
+  InMemoryChecker, AllowAnonymousAccess, LdapChecker, escapeDnValue, escapeFilterValue, UnixChecker, SqlChecker,
+  sqlFlag, openSqlDatabase, quoteIdentifier, DjangoChecker
 } from './checkers/index.js'
 export type {
   InMemoryCheckerOptions, LdapCheckerOptions, LdapEntry, LdapSearchOptions, UnixCheckerOptions, SqlCheckerOptions,

@@ -1,18 +1,45 @@
 import { randomBytes } from 'node:crypto'
 import {
   IUsernameDigestHash, IUsernameHashedPassword, IUsernamePassword, InvalidOption, UnauthorizedLogin,
-  constantTimeEqualStrings, secretDigest
+  constantTimeEqualStrings, digestHa1, digestHashName, secretDigest
 } from '../cred/index.js'
 import type { CredentialsChecker, Interface, PasswordCheckable } from '../cred/index.js'
+
+function isDigest (credentials: PasswordCheckable): credentials is IUsernameDigestHash {
+  const candidate = credentials as Partial<IUsernameDigestHash>
+  return typeof candidate.checkHash === 'function' && typeof candidate.realm === 'string' && typeof candidate.algorithm === 'string'
+}
 
 interface StoredUser {
   readonly username: string
   readonly password: string
   readonly passwordDigest: string
+  /** Digest HA1s already computed, by hash function and realm. */
+  readonly ha1s: Map<string, string>
 }
 
+/** HA1s kept per user: enough for every algorithm and a few realms; more are computed each time, for every user alike. */
+const MAX_HA1S_PER_USER = 16
+
 function storedUser (username: string, password: string): StoredUser {
-  return { username, password, passwordDigest: secretDigest(password) }
+  return { username, password, passwordDigest: secretDigest(password), ha1s: new Map() }
+}
+
+/**
+ * H(username:realm:password) for `user`, remembered per hash function and realm. Only where the name in the
+ * credentials is always the stored one (case-sensitive names): the decoy then remembers its HA1s the same way, so a
+ * known and an unknown user cost the same. With case-insensitive names a client may spell a known name many ways,
+ * and every HA1 is computed, for every user alike.
+ */
+function ha1Of (user: StoredUser, credentials: IUsernameDigestHash, remember: boolean): string {
+  if (!remember) return digestHa1(credentials.algorithm, credentials.username, credentials.realm, user.password)
+  const key = `${digestHashName(credentials.algorithm)}\0${credentials.realm}`
+  let ha1 = user.ha1s.get(key)
+  if (ha1 === undefined) {
+    ha1 = digestHa1(credentials.algorithm, user.username, credentials.realm, user.password)
+    if (user.ha1s.size < MAX_HA1S_PER_USER) user.ha1s.set(key, ha1)
+  }
+  return ha1
 }
 
 export interface InMemoryCheckerOptions {
@@ -62,11 +89,12 @@ export class InMemoryChecker implements CredentialsChecker<PasswordCheckable> {
   requestAvatarId (credentials: PasswordCheckable): string {
     const user = this.#users.get(this.#key(credentials.username))
     const against = user ?? this.#decoy
-    // A plaintext from the client needs one hash against the stored digest; other kinds derive from the plaintext.
+    // A plaintext from the client needs one hash against the stored digest; a Digest response is checked against
+    // a remembered HA1 (the decoy's too, so an unknown user costs the same); other kinds derive from the plaintext.
     const plaintext = (credentials as Partial<IUsernamePassword>).password
     const matched = typeof plaintext === 'string'
       ? constantTimeEqualStrings(secretDigest(plaintext), against.passwordDigest)
-      : credentials.checkPassword(against.password)
+      : isDigest(credentials) ? credentials.checkHash(ha1Of(against, credentials, this.#caseSensitive)) : credentials.checkPassword(against.password)
     if (user === undefined || !matched) throw new UnauthorizedLogin('Invalid user name or password')
     return user.username
   }

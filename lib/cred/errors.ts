@@ -41,6 +41,20 @@ export class UnhandledCredentials extends LoginFailed {
   override readonly code: string = 'ERR_CRED_UNHANDLED_CREDENTIALS'
 }
 
+/**
+ * Too many failed attempts for this user name or client address: try again after `retryAfter` seconds. Raised by a
+ * `LoginThrottle` before any password is checked. HTTP answers 429 with `Retry-After`.
+ */
+export class TooManyAttempts extends LoginFailed {
+  override readonly code: string = 'ERR_CRED_TOO_MANY_ATTEMPTS'
+  /** Whole seconds until the next attempt may be made. */
+  readonly retryAfter: number
+  constructor (message: string, retryAfter: number, options?: ErrorOptions) {
+    super(message, options)
+    this.retryAfter = Math.max(1, Math.ceil(retryAfter))
+  }
+}
+
 /** The realm refused an authenticated user (a quota, a maintenance window, an account switched off). */
 export class LoginDenied extends LoginFailed {
   override readonly code: string = 'ERR_CRED_LOGIN_DENIED'

@@ -1,11 +1,27 @@
 import { ANONYMOUS } from './checker.js'
 import type { AvatarId, CredentialsChecker } from './checker.js'
 import type { Credentials } from './credentials/credentials.js'
-import { ContractViolation, InvalidOption, NoAvatarInterface, UnhandledCredentials } from './errors.js'
+import { ContractViolation, InvalidOption, NoAvatarInterface, UnauthorizedLogin, UnhandledCredentials } from './errors.js'
 import { isOrExtends } from './interfaces.js'
 import type { Interface, Provided } from './interfaces.js'
 import type { LoginResult, Realm } from './realm.js'
 import { isThenable } from './thenable.js'
+import type { LoginAttempt, LoginClient, LoginThrottle } from './throttle.js'
+
+export interface PortalOptions<Mind> {
+  /** Asked before every checker, told every checker's verdict: brute-force throttling for every protocol. */
+  throttle?: LoginThrottle
+  /**
+   * Where `login` finds the client's address in a mind, for the throttle. Default: the mind's `address` property
+   * when it is a string. (The HTTP guard passes the request's address itself.)
+   */
+  clientOf?: (mind: Mind) => LoginClient | undefined
+}
+
+const clientFromMind = (mind: unknown): LoginClient | undefined => {
+  const address = typeof mind === 'object' && mind !== null ? (mind as { address?: unknown }).address : undefined
+  return typeof address === 'string' ? { address } : undefined
+}
 
 /** One or more avatar interfaces, in order of preference. */
 export type AvatarInterfaces = readonly [Interface<unknown>, ...Interface<unknown>[]]
@@ -40,11 +56,20 @@ export class Portal<Mind = unknown> {
   /** The checker chosen for each `provides` array seen; credentials of one class share one array. */
   #choice = new WeakMap<readonly Interface<unknown>[], CredentialsChecker | null>()
 
-  constructor (realm: Realm<Mind>, checkers: Iterable<CredentialsChecker> = []) {
+  readonly throttle: LoginThrottle | undefined
+  readonly #clientOf: (mind: Mind) => LoginClient | undefined
+
+  constructor (realm: Realm<Mind>, checkers: Iterable<CredentialsChecker> = [], options: PortalOptions<Mind> = {}) {
     if (realm === null || typeof realm !== 'object' || typeof realm.requestAvatar !== 'function') {
       throw new InvalidOption('Portal needs a realm: an object with a requestAvatar(avatarId, mind, ...interfaces) method')
     }
     this.realm = realm
+    const throttle = options.throttle
+    if (throttle !== undefined && (throttle === null || typeof throttle.acquire !== 'function' || typeof throttle.record !== 'function')) {
+      throw new InvalidOption('Portal `throttle` must implement LoginThrottle: acquire(attempt) and record(attempt, succeeded)')
+    }
+    this.throttle = throttle
+    this.#clientOf = options.clientOf ?? clientFromMind
     for (const checker of checkers) this.registerChecker(checker)
   }
 
@@ -121,7 +146,7 @@ export class Portal<Mind = unknown> {
    */
   loginMaybeSync<Is extends AvatarInterfaces> (credentials: Credentials, mind: Mind, ...interfaces: Is): LoginResultFor<Is> | Promise<LoginResultFor<Is>> {
     if (interfaces.length === 0) throw new InvalidOption('login needs at least one avatar interface')
-    const avatarId = this.requestAvatarId(credentials)
+    const avatarId = this.requestAvatarId(credentials, this.throttle === undefined ? undefined : this.#clientOf(mind))
     if (isThenable(avatarId)) return avatarId.then((id) => this.requestAvatar(id, mind, ...interfaces))
     return this.requestAvatar(avatarId, mind, ...interfaces)
   }
@@ -131,12 +156,45 @@ export class Portal<Mind = unknown> {
    * that must act between the checker and the realm use it with `requestAvatar` (HTTP Digest records a nonce count
    * there, so a replay is refused before the realm opens anything).
    *
-   * @throws `UnhandledCredentials`, `UnauthorizedLogin`, `StoreUnavailable`, `ContractViolation`; synchronously when
-   * the checker answers synchronously, else as a rejection.
+   * @param credentials What the client proved.
+   * @param client What the protocol knows of the client (its address), for the throttle.
+   * @throws `UnhandledCredentials`, `UnauthorizedLogin`, `TooManyAttempts` (the throttle), `StoreUnavailable`,
+   * `ContractViolation`; synchronously when the checker (and throttle) answer synchronously, else as a rejection.
    */
-  requestAvatarId (credentials: Credentials): AvatarId | Promise<AvatarId> {
+  requestAvatarId (credentials: Credentials, client?: LoginClient): AvatarId | Promise<AvatarId> {
     const checker = this.checkerFor(credentials)
     if (checker === undefined) throw new UnhandledCredentials(unhandledMessage(credentials))
+    const throttle = this.throttle
+    if (throttle === undefined) return this.#check(checker, credentials)
+    const username = (credentials as { username?: unknown }).username
+    const attempt: LoginAttempt = { username: typeof username === 'string' ? username : undefined, address: client?.address }
+    const acquired = throttle.acquire(attempt)
+    if (isThenable(acquired)) return Promise.resolve(acquired).then(() => this.#checkThrottled(checker, credentials, throttle, attempt))
+    return this.#checkThrottled(checker, credentials, throttle, attempt)
+  }
+
+  #checkThrottled (checker: CredentialsChecker, credentials: Credentials, throttle: LoginThrottle, attempt: LoginAttempt): AvatarId | Promise<AvatarId> {
+    const tell = (succeeded: boolean): void => {
+      try {
+        const recorded = throttle.record(attempt, succeeded)
+        if (isThenable(recorded)) recorded.then(undefined, () => {})
+      } catch {}
+    }
+    let avatarId: AvatarId | Promise<AvatarId>
+    try {
+      avatarId = this.#check(checker, credentials)
+    } catch (err) {
+      if (err instanceof UnauthorizedLogin) tell(false)
+      throw err
+    }
+    if (!isThenable(avatarId)) { tell(true); return avatarId }
+    return avatarId.then((id) => { tell(true); return id }, (err: unknown) => {
+      if (err instanceof UnauthorizedLogin) tell(false)
+      throw err
+    })
+  }
+
+  #check (checker: CredentialsChecker, credentials: Credentials): AvatarId | Promise<AvatarId> {
     let avatarId: AvatarId | PromiseLike<AvatarId>
     try {
       avatarId = checker.requestAvatarId(credentials)

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import { InvalidOption, Portal } from '../cred/index.js'
-import type { AvatarInterfaces, CredentialsChecker, Realm } from '../cred/index.js'
+import type { AvatarInterfaces, CredentialsChecker, LoginThrottle, Realm } from '../cred/index.js'
 import { buildSchemes } from '../http/build-schemes.js'
 import type { DigestPluginOptions, SchemeName } from '../http/build-schemes.js'
 import type { DigestScheme } from '../http/digest-scheme.js'
@@ -12,8 +12,14 @@ export interface CredPluginOptions<Mind = unknown> {
   realm?: Realm<Mind>
   /** Where passwords live, in order of preference per credentials kind. */
   checkers?: Iterable<CredentialsChecker>
-  /** A portal made elsewhere, shared with other protocols. Replaces `realm` and `checkers`. */
+  /** A portal made elsewhere, shared with other protocols. Replaces `realm`, `checkers` and `throttle`. */
   portal?: Portal<Mind>
+  /**
+   * Brute-force throttling for the portal built from `realm` and `checkers`: failures counted per user name and per
+   * client address (`request.ip`, which follows Fastify's `trustProxy`), refused with 429 and `Retry-After` before
+   * any password is checked.
+   */
+  throttle?: LoginThrottle
   /** The avatar interfaces asked of the realm, in order of preference. */
   interfaces: AvatarInterfaces
   /** The protection space shown to users (`WWW-Authenticate: Basic realm="…"`). Default `'fastify-cred'`. */
@@ -65,12 +71,12 @@ export function buildGuard (options: CredPluginOptions, log: FastifyBaseLogger):
   let portal = options.portal
   if (portal !== undefined) {
     if (!(portal instanceof Portal)) throw new InvalidOption('fastify-cred: `portal` must be a Portal')
-    if (options.realm !== undefined || options.checkers !== undefined) {
-      throw new InvalidOption('fastify-cred: give either `portal` or `realm` with `checkers`, not both')
+    if (options.realm !== undefined || options.checkers !== undefined || options.throttle !== undefined) {
+      throw new InvalidOption('fastify-cred: give either `portal` or `realm` with `checkers` (and `throttle`), not both')
     }
   } else {
     if (options.realm === undefined) throw new InvalidOption('fastify-cred: `realm` is required (or a ready `portal`)')
-    portal = new Portal(options.realm, options.checkers ?? [])
+    portal = new Portal(options.realm, options.checkers ?? [], { throttle: options.throttle })
   }
   const mode = options.mode ?? 'always'
   if (mode !== 'always' && mode !== 'on-demand') throw new InvalidOption(`fastify-cred: \`mode\` must be 'always' or 'on-demand', got ${JSON.stringify(mode)}`)

@@ -93,41 +93,60 @@ export function headerText (value: string): string {
   }
 }
 
-/** One auth-param list scanned: names lower-cased, values unquoted. `next` is where scanning stopped. */
-interface Scanned {
-  readonly params: Map<string, string>
-  readonly quoted: Set<string>
-  readonly next: number
+/** Receives the pairs of an auth-param list: names lower-cased, values unquoted. */
+interface ParamSink {
+  /** Takes one pair; `false` when `name` came before (a duplicate makes the list malformed). */
+  put (name: string, value: string, quoted: boolean): boolean
+}
+
+/** Collects every pair, for challenges and `Authentication-Info`. */
+class ParamMap implements ParamSink {
+  readonly params = new Map<string, string>()
+  readonly quoted = new Set<string>()
+
+  put (name: string, value: string, quoted: boolean): boolean {
+    if (this.params.has(name)) return false
+    this.params.set(name, value)
+    if (quoted) this.quoted.add(name)
+    return true
+  }
 }
 
 /**
- * Scans `name=value` pairs from `start`. With `stopAtScheme`, stops (without consuming) at an element that is not
- * a pair (the next challenge's scheme in a `WWW-Authenticate` list). Returns `undefined` for anything malformed:
- * bad quoting, control characters, a pair without value, a duplicated name.
+ * Scans `name=value` pairs from `start` into `sink`, and answers where scanning stopped. With `stopAtScheme`,
+ * stops (without consuming) at an element that is not a pair (the next challenge's scheme in a `WWW-Authenticate`
+ * list). Returns `undefined` for anything malformed: bad quoting, control characters, a pair without value, a
+ * duplicated name.
  */
-function scanParams (input: string, start: number, stopAtScheme: boolean): Scanned | undefined {
-  const params = new Map<string, string>()
-  const quoted = new Set<string>()
+function scanParams (input: string, start: number, stopAtScheme: boolean, sink: ParamSink): number | undefined {
   const n = input.length
   let i = start
   for (;;) {
     while (i < n && (isOws(input.charCodeAt(i)) || input.charCodeAt(i) === 44)) i++
     if (i >= n) break
     const nameStart = i
-    while (i < n && input.charCodeAt(i) < 128 && TCHAR[input.charCodeAt(i)] === 1) i++
+    // Names are case-insensitive (RFC 9110 §11.2); clients send them in lower case, so copy only when needed.
+    let upper = false
+    for (; i < n; i++) {
+      const c = input.charCodeAt(i)
+      if (c >= 128 || TCHAR[c] !== 1) break
+      if (c >= 65 && c <= 90) upper = true
+    }
     if (i === nameStart) return undefined
-    const name = input.slice(nameStart, i).toLowerCase()
+    const name = upper ? input.slice(nameStart, i).toLowerCase() : input.slice(nameStart, i)
     let j = i
     while (j < n && isOws(input.charCodeAt(j))) j++
     if (j >= n || input.charCodeAt(j) !== 61) {
-      if (stopAtScheme) return { params, quoted, next: nameStart }
+      if (stopAtScheme) return nameStart
       return undefined
     }
     i = j + 1
     while (i < n && isOws(input.charCodeAt(i))) i++
     let value: string
+    let quoted = false
     if (i < n && input.charCodeAt(i) === 34) {
       i++
+      quoted = true
       // Most quoted values hold no escape: find the closing quote natively and check the span in one regex test.
       const close = input.indexOf('"', i)
       if (close === -1) return undefined
@@ -136,33 +155,27 @@ function scanParams (input: string, start: number, stopAtScheme: boolean): Scann
         value = input.slice(i, close)
         if (QUOTED_CONTROL.test(value)) return undefined
         i = close + 1
-        quoted.add(name)
-        if (params.has(name)) return undefined
-        params.set(name, value)
-        while (i < n && isOws(input.charCodeAt(i))) i++
-        if (i < n && input.charCodeAt(i) !== 44) return undefined
-        continue
-      }
-      let out = ''
-      let from = i
-      for (;;) {
-        if (i >= n) return undefined
-        const c = input.charCodeAt(i)
-        if (c === 34) break
-        if ((c < 32 && c !== 9) || c === 127) return undefined
-        if (c === 92) {
-          out += input.slice(from, i)
-          i++
+      } else {
+        let out = ''
+        let from = i
+        for (;;) {
           if (i >= n) return undefined
-          const escaped = input.charCodeAt(i)
-          if ((escaped < 32 && escaped !== 9) || escaped === 127) return undefined
-          from = i
+          const c = input.charCodeAt(i)
+          if (c === 34) break
+          if ((c < 32 && c !== 9) || c === 127) return undefined
+          if (c === 92) {
+            out += input.slice(from, i)
+            i++
+            if (i >= n) return undefined
+            const escaped = input.charCodeAt(i)
+            if ((escaped < 32 && escaped !== 9) || escaped === 127) return undefined
+            from = i
+          }
+          i++
         }
+        value = out + input.slice(from, i)
         i++
       }
-      value = out + input.slice(from, i)
-      i++
-      quoted.add(name)
     } else {
       // Bare values: tokens by the grammar, but real clients also send bare URIs and base64; any visible ASCII
       // up to the next comma or space is unambiguous.
@@ -175,12 +188,53 @@ function scanParams (input: string, start: number, stopAtScheme: boolean): Scann
       if (i === valueStart) return undefined
       value = input.slice(valueStart, i)
     }
-    if (params.has(name)) return undefined
-    params.set(name, value)
+    if (!sink.put(name, value, quoted)) return undefined
     while (i < n && isOws(input.charCodeAt(i))) i++
     if (i < n && input.charCodeAt(i) !== 44) return undefined
   }
-  return { params, quoted, next: n }
+  return n
+}
+
+/**
+ * The fields of an `Authorization: Digest` value, straight into named slots: no Map and no Set per request.
+ * Unknown parameters are ignored, but a repeated one (known or not) still makes the value malformed.
+ */
+class DigestFieldSink implements ParamSink {
+  username: string | undefined = undefined
+  usernameQuoted = false
+  usernameExt: string | undefined = undefined
+  realm: string | undefined = undefined
+  nonce: string | undefined = undefined
+  uri: string | undefined = undefined
+  response: string | undefined = undefined
+  algorithm: string | undefined = undefined
+  qop: string | undefined = undefined
+  cnonce: string | undefined = undefined
+  nc: string | undefined = undefined
+  opaque: string | undefined = undefined
+  userhash: string | undefined = undefined
+  others: string[] | undefined = undefined
+
+  put (name: string, value: string, quoted: boolean): boolean {
+    switch (name) {
+      case 'username': if (this.username !== undefined) return false; this.username = value; this.usernameQuoted = quoted; return true
+      case 'username*': if (this.usernameExt !== undefined) return false; this.usernameExt = value; return true
+      case 'realm': if (this.realm !== undefined) return false; this.realm = value; return true
+      case 'nonce': if (this.nonce !== undefined) return false; this.nonce = value; return true
+      case 'uri': if (this.uri !== undefined) return false; this.uri = value; return true
+      case 'response': if (this.response !== undefined) return false; this.response = value; return true
+      case 'algorithm': if (this.algorithm !== undefined) return false; this.algorithm = value; return true
+      case 'qop': if (this.qop !== undefined) return false; this.qop = value; return true
+      case 'cnonce': if (this.cnonce !== undefined) return false; this.cnonce = value; return true
+      case 'nc': if (this.nc !== undefined) return false; this.nc = value; return true
+      case 'opaque': if (this.opaque !== undefined) return false; this.opaque = value; return true
+      case 'userhash': if (this.userhash !== undefined) return false; this.userhash = value; return true
+      default:
+        if (this.others?.includes(name) === true) return false
+        ;(this.others ??= []).push(name)
+        return true
+    }
+  }
 }
 
 /** RFC 8187 ext-value (`UTF-8''J%C3%A4s%C3%B8n%20Doe`) decoded, or `undefined`. */
@@ -218,33 +272,29 @@ const malformed = (why: string): MalformedCredentials => new MalformedCredential
 export function parseDigest (authorization: string): DigestAuthorization {
   if (typeof authorization !== 'string' || authorization.length > MAX_DIGEST_LENGTH) throw malformed('too long')
   if (!hasScheme(authorization, 'digest')) throw malformed('not the Digest scheme')
-  const scanned = scanParams(authorization, 7, false)
-  if (scanned === undefined) throw malformed('bad syntax')
-  const p = scanned.params
-  const realm = p.get('realm')
-  const nonce = p.get('nonce')
-  const uri = p.get('uri')
-  const responseValue = p.get('response')
+  const p = new DigestFieldSink()
+  if (scanParams(authorization, 7, false, p) === undefined) throw malformed('bad syntax')
+  const { realm, nonce, uri, response: responseValue } = p
   if (realm === undefined) throw malformed('no realm')
   if (nonce === undefined || nonce === '') throw malformed('no nonce')
   if (uri === undefined || uri === '') throw malformed('no uri')
   if (responseValue === undefined) throw malformed('no response')
 
-  const algorithmName = p.get('algorithm')
+  const algorithmName = p.algorithm
   const algorithm = algorithmName === undefined ? 'MD5' : digestAlgorithm(algorithmName)
   if (algorithm === undefined) throw malformed('unsupported algorithm')
   if (responseValue.length !== digestHexLength(algorithm) || !HEX.test(responseValue)) throw malformed('response is not a hash of the algorithm')
 
-  const userhashValue = p.get('userhash')?.toLowerCase()
+  const userhashValue = p.userhash?.toLowerCase()
   if (userhashValue !== undefined && userhashValue !== 'true' && userhashValue !== 'false') throw malformed('userhash is neither true nor false')
   const userhash = userhashValue === 'true'
 
-  const plainUsername = p.get('username')
-  const extUsername = p.get('username*')
+  const plainUsername = p.username
+  const extUsername = p.usernameExt
   let username: string
   if (plainUsername !== undefined) {
     if (extUsername !== undefined) throw malformed('both username and username*')
-    username = scanned.quoted.has('username') ? headerText(plainUsername) : plainUsername
+    username = p.usernameQuoted ? headerText(plainUsername) : plainUsername
   } else if (extUsername !== undefined) {
     if (userhash) throw malformed('username* with userhash')
     const decoded = decodeExtValue(extUsername)
@@ -254,9 +304,7 @@ export function parseDigest (authorization: string): DigestAuthorization {
     throw malformed('no username')
   }
 
-  const qopValue = p.get('qop')
-  const cnonce = p.get('cnonce')
-  const nc = p.get('nc')
+  const { qop: qopValue, cnonce, nc } = p
   let qop: DigestQop | undefined
   let ncValue = 0
   if (qopValue !== undefined) {
@@ -285,7 +333,7 @@ export function parseDigest (authorization: string): DigestAuthorization {
     cnonce,
     nc,
     ncValue,
-    opaque: p.get('opaque')
+    opaque: p.opaque
   }
 }
 
@@ -366,10 +414,11 @@ export function parseChallenges (value: string): ParsedChallenge[] {
         continue
       }
     }
-    const scanned = scanParams(value, i, true)
-    if (scanned === undefined) break
-    out.push({ scheme, params: scanned.params })
-    i = scanned.next
+    const collected = new ParamMap()
+    const next = scanParams(value, i, true, collected)
+    if (next === undefined) break
+    out.push({ scheme, params: collected.params })
+    i = next
   }
   return out
 }
@@ -460,9 +509,9 @@ export function formatAuthenticationInfo (info: AuthenticationInfo): string {
  */
 export function parseAuthenticationInfo (value: string): AuthenticationInfo | undefined {
   if (typeof value !== 'string' || value.length > MAX_DIGEST_LENGTH) return undefined
-  const scanned = scanParams(value, 0, false)
-  if (scanned === undefined) return undefined
-  const p = scanned.params
+  const collected = new ParamMap()
+  if (scanParams(value, 0, false, collected) === undefined) return undefined
+  const p = collected.params
   const qop = p.get('qop')?.toLowerCase()
   return {
     rspauth: p.get('rspauth'),

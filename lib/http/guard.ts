@@ -1,6 +1,6 @@
 import {
   Anonymous, InvalidOption, LoginDenied, LoginFailed, LoginTimeout, MalformedCredentials, Portal,
-  StaleNonce, StoreUnavailable, isThenable, withinDeadline
+  StaleNonce, StoreUnavailable, TooManyAttempts, isThenable, withinDeadline
 } from '../cred/index.js'
 import type { AvatarId, AvatarInterfaces, CheckerSetup, Credentials, DigestAlgorithm, Interface, Logout, PortalLogin } from '../cred/index.js'
 import { hasScheme } from './auth-params.js'
@@ -17,6 +17,8 @@ import type { EntityBody, HttpAuthScheme, HttpRequestLike } from './scheme.js'
 /** What the guard reads of a request: method, request-target and headers (names lower-case, as Node gives them). */
 export interface GuardRequest extends HttpRequestLike {
   readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>
+  /** The client's address as the server established it (Fastify's `request.ip`, which follows `trustProxy`). */
+  readonly ip?: string | undefined
 }
 
 /** The request is authenticated: copy the avatar onto the request, set `headers`, and call `logout` once it ends. */
@@ -29,7 +31,7 @@ export interface GuardAccepted<T = unknown> extends PortalLogin<T> {
 /** The request is refused: answer `status` with `body`, the challenges (if any) and `Retry-After` (if set). */
 export interface GuardRefusal {
   readonly kind: 'refused'
-  /** 400, 401 (407 in proxy mode), 403, 500 or 503. */
+  /** 400, 401 (407 in proxy mode), 403, 429, 500 or 503. */
   readonly status: number
   /** The stable code, also in `body`. `ERR_CRED_INTERNAL` for a bug (the real error is in `error`). */
   readonly code: string
@@ -37,7 +39,7 @@ export interface GuardRefusal {
   readonly message: string
   /** Challenges for `challengeHeader`, in order; empty when the answer carries none (403, 500, 503). */
   readonly challenges: readonly string[]
-  /** Seconds for `Retry-After` (503 only). */
+  /** Seconds for `Retry-After` (429 and 503). */
   readonly retryAfter: string | undefined
   /** The JSON body: `{ statusCode, code, error, message }` (just `{ statusCode, code, error }` with no credentials). */
   readonly body: string
@@ -84,6 +86,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   407: 'Proxy Authentication Required',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable'
 }
@@ -238,6 +241,7 @@ export class HttpAuthGuard<Mind = unknown> {
    * | none, `UnauthorizedLogin`, `UnhandledCredentials`, `StaleNonce` | 401 (407 in proxy mode) with challenges |
    * | `MalformedCredentials` | 400 with challenges |
    * | `LoginDenied` | 403 |
+   * | `TooManyAttempts` (a throttle) | 429 with `Retry-After` |
    * | `StoreUnavailable`, `LoginTimeout` | 503 with `Retry-After` |
    * | anything else | 500 |
    */
@@ -247,22 +251,25 @@ export class HttpAuthGuard<Mind = unknown> {
     let code: string
     let logLevel: 'error' | 'warn' | undefined
     let challenge = true
+    let retryAfter: string | undefined
     if (error === undefined) {
       return this.#refused(this.#refusedStatus, 'ERR_CRED_UNAUTHORIZED', 'Authentication required', this.#challenges(request, false), undefined, this.#noCredentialsBody, undefined, undefined)
     } else if (error instanceof MalformedCredentials) {
       status = 400; code = error.code; message = 'Malformed credentials'
     } else if (error instanceof LoginDenied) {
       status = 403; code = error.code; message = 'Access denied'; challenge = false
+    } else if (error instanceof TooManyAttempts) {
+      status = 429; code = error.code; message = 'Too many failed attempts, try again later'; challenge = false; retryAfter = String(error.retryAfter)
     } else if (error instanceof LoginFailed) {
       status = this.#refusedStatus; code = error.code; message = 'Invalid credentials'
     } else if (error instanceof StoreUnavailable || error instanceof LoginTimeout) {
       status = 503; code = error.code; message = 'Authentication is unavailable, try again later'; challenge = false; logLevel = 'warn'
+      retryAfter = RETRY_AFTER_SECONDS
     } else {
       status = 500; code = 'ERR_CRED_INTERNAL'; message = 'Internal Server Error'; challenge = false; logLevel = 'error'
     }
     const body = JSON.stringify({ statusCode: status, code, error: STATUS_TEXT[status], message })
-    return this.#refused(status, code, message, challenge ? this.#challenges(request, error instanceof StaleNonce) : [],
-      status === 503 ? RETRY_AFTER_SECONDS : undefined, body, error, logLevel)
+    return this.#refused(status, code, message, challenge ? this.#challenges(request, error instanceof StaleNonce) : [], retryAfter, body, error, logLevel)
   }
 
   /**
@@ -305,7 +312,7 @@ export class HttpAuthGuard<Mind = unknown> {
   #checkCredentials (request: GuardRequest, mind: Mind, scheme: HttpAuthScheme | undefined, credentials: Credentials, deadlineAt: number): GuardOutcome | Promise<GuardOutcome> {
     let avatarId: AvatarId | Promise<AvatarId>
     try {
-      avatarId = this.portal.requestAvatarId(credentials)
+      avatarId = this.portal.requestAvatarId(credentials, this.portal.throttle === undefined ? undefined : { address: request.ip })
     } catch (err) {
       return this.refusal(err, request)
     }

@@ -135,7 +135,7 @@ export async function djangoServerSuite (t: Test, options: {
     try {
       const frozen = await whoami(url, 'alice', 'wonderland')
       t.equal(frozen.status, 503)
-      t.equal(frozen.body.code, 'ERR_CRED_STORE_UNAVAILABLE')
+      t.equal(frozen.body.code, 'ERR_CRED_LOGIN_TIMEOUT')
     } finally {
       server.resume()
     }

@@ -1,0 +1,31 @@
+/**
+ * The hook a brute-force throttle plugs into: the Portal asks it before any checker runs (so a throttled attempt
+ * costs no password hash) and tells it how each attempt ended. Protocol-agnostic: HTTP, POP3 and SSH logins through
+ * one Portal share one throttle.
+ */
+
+/** Who is trying: the user name the credentials name (if any) and the client's address (if the protocol knows it). */
+export interface LoginAttempt {
+  readonly username: string | undefined
+  readonly address: string | undefined
+}
+
+/** What a protocol knows about the client beyond the credentials. */
+export interface LoginClient {
+  /** The client's IP address, as the protocol established it (for HTTP, behind `trustProxy` rules). */
+  readonly address?: string | undefined
+}
+
+export interface LoginThrottle {
+  /**
+   * Called before the checker. Throws (or rejects with) `TooManyAttempts` when this attempt must wait, and
+   * `StoreUnavailable` when its store cannot decide and it fails closed. Returns nothing (or a promise of nothing)
+   * to let the attempt through.
+   */
+  acquire (attempt: LoginAttempt): void | PromiseLike<void>
+  /**
+   * Called once the checker decided: `succeeded` false for a refused password (`UnauthorizedLogin`), true for an
+   * accepted one. Never called for outages or bugs. Its failures are ignored: it must not turn a login into an error.
+   */
+  record (attempt: LoginAttempt, succeeded: boolean): void | PromiseLike<void>
+}
