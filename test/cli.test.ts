@@ -154,11 +154,13 @@ t.test('serve --upstream: an authenticating reverse proxy passing the avatar id 
   const upstreamUrl = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
 
   const { url } = await startServe(t, ['--auth', 'memory:alice:wonderland:josé:café', '--upstream', upstreamUrl, '--port', '0', '--scheme', 'basic', '--scheme', 'digest'])
-  const forged = await curlRequest(['-u', 'alice:wonderland', '-H', 'X-Forwarded-User: admin', '-H', 'x-forwarded-user: root'], `${url}/api/items?x=1`)
+  const forged = await curlRequest(['-u', 'alice:wonderland', '-H', 'X-Forwarded-User: admin', '-H', 'x-forwarded-user: root', '-H', 'X_Forwarded_User: root', '-H', 'X_Other: kept'], `${url}/api/items?x=1`)
   t.equal(forged.status, 200)
   t.same(JSON.parse(forged.body), { path: '/api/items?x=1', user: 'alice', remote: null }, 'the upstream sees the avatar id, not the forged one')
   const last = seen.at(-1)
   t.equal(last?.authorization, undefined, 'the client\'s password is not passed on')
+  t.equal(last?.x_forwarded_user, undefined, 'nor a spelling with "_" that CGI/WSGI would read as the same header')
+  t.equal(last?.x_other, 'kept', 'other headers with "_" pass')
 
   const before = seen.length
   const anonymous = await curlRequest(['-H', 'X-Forwarded-User: admin'], `${url}/api/items`)

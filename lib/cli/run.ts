@@ -1,4 +1,4 @@
-import { CredError, InvalidOption, MissingPeerDependency } from '../cred/index.js'
+import { CredError, InvalidOption } from '../cred/index.js'
 import { formatAuthHelp, formatAuthTypeHelp, loadCheckerFactories } from '../strcred/index.js'
 import { CliError, EXIT, UsageError } from './errors.js'
 import type { CliIo } from './io.js'
@@ -76,7 +76,5 @@ function describe (err: unknown): string {
 function exitCodeOf (err: unknown): number {
   if (err instanceof CliError) return err.exitCode
   // A spec or an option the plugin refused is a usage mistake; a missing package or an unreachable store is not.
-  if (err instanceof InvalidOption) return EXIT.USAGE
-  if (err instanceof MissingPeerDependency) return EXIT.FAILURE
-  return EXIT.FAILURE
+  return err instanceof InvalidOption ? EXIT.USAGE : EXIT.FAILURE
 }

@@ -235,10 +235,11 @@ export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'e
       prefix: '/',
       replyOptions: {
         rewriteRequestHeaders: (request: FastifyRequest, headers: Record<string, unknown>) => {
-          // The upstream trusts this header: never pass on a client's own, nor the client's password.
+          // The upstream trusts this header: never pass on a client's own (nor a spelling with "_", which CGI, WSGI
+          // and Rack servers read as the same HTTP_X_… variable), nor the client's password.
           const out: Record<string, unknown> = {}
           for (const [name, value] of Object.entries(headers)) {
-            const lower = name.toLowerCase()
+            const lower = name.toLowerCase().replaceAll('_', '-')
             if (lower !== header && lower !== 'authorization' && lower !== 'proxy-authorization') out[name] = value
           }
           const id = avatarIdOf(request.avatarId)

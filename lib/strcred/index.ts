@@ -11,5 +11,5 @@ export {
 export { discoverCheckerFactories, PACKAGE_FIELD } from './discover.js'
 export type { DiscoveredFactory } from './discover.js'
 export { formatAuthHelp, formatAuthTypeHelp } from './help.js'
-export { parseSpec, parseArgString, escapeSpecValue, parseDuration, parseBoolean, parsePositiveInteger, redactUrl } from './spec.js'
+export { parseSpec, parseArgString, escapeSpecValue, parseDuration, parseBoolean, parsePositiveInteger } from './spec.js'
 export type { ParsedSpec, ParsedArgString } from './spec.js'

@@ -125,20 +125,3 @@ export function parseBoolean (value: string, option: string): boolean {
   if (['no', 'false', '0', 'off'].includes(v)) return false
   throw new InvalidOption(`Option "${option}" takes yes or no`)
 }
-
-/**
- * A URL made safe to print: its password (and any `password=` query parameter) replaced by `***`.
- * Strings that are not URLs come back unchanged.
- *
- * @example
- * redactUrl('postgres://app:s3cret@db/app')  // 'postgres://app:***@db/app'
- */
-export function redactUrl (value: string): string {
-  let url: URL
-  try { url = new URL(value) } catch { return value }
-  if (url.password !== '') url.password = '***'
-  for (const key of [...url.searchParams.keys()]) {
-    if (/pass|secret|token|key/i.test(key)) url.searchParams.set(key, '***')
-  }
-  return url.href
-}
