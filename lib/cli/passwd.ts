@@ -80,7 +80,12 @@ const HASHER_OF: Record<FormatFlag, keyof HashersModule> = {
   plain: 'plainHasher'
 }
 
-/** `H(user:realm:password)` as htdigest stores it. */
+/**
+ * `H(user:realm:password)` as htdigest stores it (hex MD5).
+ *
+ * @example
+ * `alice:staff:${htdigestHa1('alice', 'staff', 'wonderland')}`  // an htdigest line
+ */
 export function htdigestHa1 (user: string, realm: string, password: string): string {
   return createHash('md5').update(`${user}:${realm}:${password}`, 'utf8').digest('hex')
 }
@@ -98,7 +103,13 @@ const wholeNumber = (value: string | undefined, flag: string, min: number, max: 
   return n
 }
 
-/** `fastify-cred passwd …`. */
+/**
+ * `fastify-cred passwd …`: answers the exit code (see `PASSWD_HELP`).
+ *
+ * @example
+ * await passwdCommand(['--create', 'users.htpasswd', 'alice'], io)  // prompts, then writes a bcrypt line
+ * @throws {UsageError} a wrong command line; {CliError} a file that cannot be read or written.
+ */
 export async function passwdCommand (argv: readonly string[], io: CliIo): Promise<number> {
   let parsed
   try {

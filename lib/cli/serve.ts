@@ -90,7 +90,13 @@ export interface ServeSettings {
   readonly tls: { readonly cert: string, readonly key: string } | undefined
 }
 
-/** Parses `serve`'s arguments; answers help text instead when asked for help. */
+/**
+ * Parses `serve`'s arguments; answers which help to print instead when asked for help.
+ *
+ * @example
+ * parseServeArgs(['--auth', 'memory:alice:pw', '--port', '0'], process.env)  // { specs: ['memory:alice:pw'], port: 0, … }
+ * @throws {UsageError} an unknown option, a missing --auth, a bad value (exit 2).
+ */
 export function parseServeArgs (argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ServeSettings | { help: 'serve' | 'auth' } | { helpAuthType: string } {
   let values
   try {
@@ -179,6 +185,10 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
  * Builds the app `fastify-cred serve` runs (not listening yet): the cred plugin with the checkers of the specs, and
  * `/whoami`, a static directory or a reverse proxy behind it.
  *
+ * @example
+ * const app = await buildServeApp(parseServeArgs(['--auth', 'memory:alice:pw'], process.env) as ServeSettings,
+ *   { env: process.env, cwd: process.cwd() })
+ * await app.listen({ port: 8080 })
  * @throws {InvalidOption} a bad spec or plugin option; {MissingPeerDependency} @fastify/static or @fastify/http-proxy.
  */
 export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'env' | 'cwd'>): Promise<FastifyInstance> {

@@ -80,7 +80,12 @@ export function parseArgString (argString: string): ParsedArgString {
   return { argument, options }
 }
 
-/** Doubles every `;`, so that `value` can be written into a spec as an argument or an option value. */
+/**
+ * Doubles every `;`, so that `value` can be written into a spec as an argument or an option value.
+ *
+ * @example
+ * `memory:alice:${escapeSpecValue('pa;ss')}`  // 'memory:alice:pa;;ss'
+ */
 export function escapeSpecValue (value: string): string {
   return value.replaceAll(';', ';;')
 }
@@ -105,6 +110,9 @@ export function parseDuration (value: string, option: string): number {
 /**
  * Reads a positive integer option.
  *
+ * @example
+ * parsePositiveInteger('10000', 'cache-size')  // 10000
+ *
  * @throws {InvalidOption} naming the option.
  */
 export function parsePositiveInteger (value: string, option: string): number {
@@ -116,6 +124,9 @@ export function parsePositiveInteger (value: string, option: string): number {
 
 /**
  * Reads a yes/no option: `yes`, `true`, `1`, `on` or `no`, `false`, `0`, `off`.
+ *
+ * @example
+ * parseBoolean('no', 'case-sensitive')  // false
  *
  * @throws {InvalidOption} naming the option.
  */
