@@ -8,7 +8,7 @@ import { formatBasic } from '../lib/index.js'
 export type ClientKind = 'basic' | 'digest' | 'none'
 
 /** The server programs server.ts knows. Several contenders may use the same program with different clients. */
-export type ServerKind = 'bare' | 'basic-auth' | 'passport' | 'cred-basic' | 'cred-basic-logout' | 'cred-digest'
+export type ServerKind = 'bare' | 'basic-auth' | 'passport' | 'cred-basic' | 'cred-basic-logout' | 'cred-digest' | 'cred-htpasswd' | 'cred-htpasswd-cached'
 
 export type DigestAlgorithm = 'SHA-256' | 'MD5'
 
@@ -24,6 +24,12 @@ export interface Contender {
   readonly algorithm?: DigestAlgorithm
   /** Needs the plugin's Digest scheme; skipped (with a message) when the plugin does not offer it yet. */
   readonly needsDigest?: boolean
+  /**
+   * Load for this contender instead of the run's `--connections` / `--pipelining`: a contender at ~40 req/s (a
+   * bcrypt hash per request) given 500 requests in flight would only measure autocannon's timeouts.
+   */
+  readonly connections?: number
+  readonly pipelining?: number
 }
 
 /** The one user every authenticated server knows. */
@@ -34,6 +40,10 @@ export const AUTH_REALM = 'bench'
 /** The route every server answers, and its body. */
 export const ROUTE = '/'
 export const BODY = { hello: 'world' }
+/** A route every fastify-cred server answers without authentication (`config: { cred: false }`). */
+export const PUBLIC_ROUTE = '/public'
+/** The bcrypt cost of the htpasswd contenders' file (written by the server at start-up). */
+export const HTPASSWD_BCRYPT_COST = 10
 
 /** In table order; the rounds run them in this order, again and again. */
 export const CONTENDERS: readonly Contender[] = [
@@ -44,6 +54,8 @@ export const CONTENDERS: readonly Contender[] = [
   { name: 'cred-basic-logout', label: 'fastify-cred Basic + in-memory, realm with a logout', server: 'cred-basic-logout', client: 'basic', expectStatus: 200 },
   { name: 'cred-digest-sha256', label: 'fastify-cred Digest SHA-256 + in-memory', server: 'cred-digest', client: 'digest', algorithm: 'SHA-256', expectStatus: 200, needsDigest: true },
   { name: 'cred-digest-md5', label: 'fastify-cred Digest MD5 + in-memory', server: 'cred-digest', client: 'digest', algorithm: 'MD5', expectStatus: 200, needsDigest: true },
+  { name: 'cred-htpasswd-bcrypt', label: 'fastify-cred Basic + htpasswd bcrypt-10, uncached (4 conn.)', server: 'cred-htpasswd', client: 'basic', expectStatus: 200, connections: 4, pipelining: 1 },
+  { name: 'cred-htpasswd-cached', label: 'fastify-cred Basic + htpasswd bcrypt-10 + CachingChecker', server: 'cred-htpasswd-cached', client: 'basic', expectStatus: 200 },
   { name: 'cred-401', label: 'fastify-cred 401 (no credentials)', server: 'cred-basic', client: 'none', expectStatus: 401 },
   { name: 'basic-auth-401', label: '@fastify/basic-auth 401 (no credentials)', server: 'basic-auth', client: 'none', expectStatus: 401 }
 ]
@@ -65,7 +77,8 @@ export const BUDGETS: readonly Budget[] = [
   { contender: 'cred-basic', reference: 'passport', min: 1.0, everyRound: true },
   { contender: 'cred-basic-logout', reference: 'basic-auth', min: 0.97 },
   { contender: 'cred-401', reference: 'bare', min: 0.95 },
-  { contender: 'cred-digest-sha256', reference: 'cred-basic', min: 0.80 }
+  { contender: 'cred-digest-sha256', reference: 'cred-basic', min: 0.80 },
+  { contender: 'cred-htpasswd-cached', reference: 'cred-basic', min: 0.9 }
 ]
 
 /** The references every contender's per-round ratio is computed against. */

@@ -16,6 +16,8 @@ import { BODY, BUDGETS, CONTENDERS, PASSWORD, REFERENCES, ROUTE, USER, basicAuth
 import type { Contender } from './contenders.js'
 import { DigestSession, pickChallenge, rawHeaderValues, selfTest } from './digest-client.js'
 import type { LoadResult } from './load.js'
+import { formatEventLoopReport, measureEventLoop } from './event-loop.js'
+import type { EventLoopReport } from './event-loop.js'
 import { formatMemoryReport, measureMemory } from './memory.js'
 import type { MemoryReport } from './memory.js'
 import { ROOT, detectPinning, runLoad, startServer } from './processes.js'
@@ -36,6 +38,8 @@ interface Options {
   memory: boolean
   memoryCount: number
   memoryBoundMB: number
+  eventLoop: boolean
+  eventLoopConnections: number
   pin: boolean
   freshServers: boolean
   out: string | undefined
@@ -54,6 +58,8 @@ const USAGE = `usage: npm run bench -- [options]
   --quick             2 rounds of 2 s, 1 s warm-up, memory with 10k nonces (development only: noisy)
   --memory-count N    nonces per memory stage (default 100000), --no-memory to skip
   --memory-bound-mb M allowed RSS growth of the Digest server (default 128)
+  --no-event-loop     skip the event-loop experiment (public route's p99 while bcrypt logins hash)
+  --event-loop-connections N  bcrypt logins in flight during it (default 8)
   --no-pin            do not pin server and load generator to separate cores with taskset
   --same-servers      keep one server process per contender for all rounds (default: a fresh process per
                       contender per round, warmed up again, since one process can stay 10-20 % off for its
@@ -64,7 +70,7 @@ const USAGE = `usage: npm run bench -- [options]
 function parseOptions (argv: string[]): Options {
   const options: Options = {
     rounds: 5, duration: 10, warmup: 3, connections: 50, pipelining: 10, digestVia: 'buffer', only: undefined, profile: [], quick: false,
-    memory: true, memoryCount: 100_000, memoryBoundMB: 128, pin: true, freshServers: true, out: undefined
+    memory: true, memoryCount: 100_000, memoryBoundMB: 128, eventLoop: true, eventLoopConnections: 8, pin: true, freshServers: true, out: undefined
   }
   const explicit = new Set<string>()
   const number = (flag: string, value: string | undefined, min: number): number => {
@@ -103,6 +109,8 @@ function parseOptions (argv: string[]): Options {
       case '--memory-count': options.memoryCount = Math.floor(number(name, value(), 1000)); break
       case '--memory-bound-mb': options.memoryBoundMB = number(name, value(), 1); break
       case '--no-memory': options.memory = false; break
+      case '--no-event-loop': options.eventLoop = false; break
+      case '--event-loop-connections': options.eventLoopConnections = Math.floor(number(name, value(), 1)); break
       case '--no-pin': options.pin = false; break
       case '--same-servers': options.freshServers = false; break
       case '--out': options.out = value(); break
@@ -231,7 +239,7 @@ async function main (): Promise<number> {
       const started = process.hrtime.bigint()
       const result = await runLoad({
         mode: 'bench', url: server.url, client: contender.client, expectStatus: contender.expectStatus,
-        duration, connections: options.connections, pipelining: options.pipelining, digestVia: options.digestVia, ...(contender.algorithm === undefined ? {} : { algorithm: contender.algorithm })
+        duration, connections: contender.connections ?? options.connections, pipelining: contender.pipelining ?? options.pipelining, digestVia: options.digestVia, ...(contender.algorithm === undefined ? {} : { algorithm: contender.algorithm })
       }, pinning)
       const wallMicros = Number(process.hrtime.bigint() - started) / 1000
       const after = await server.stats()
@@ -335,6 +343,19 @@ async function main (): Promise<number> {
       }
     }
 
+    // With --only, only when the bcrypt contender is among those asked for.
+    let eventLoop: EventLoopReport | { skipped: string } | undefined
+    if (options.eventLoop && (options.only === undefined || options.only.includes('cred-htpasswd-bcrypt'))) {
+      log(`event loop: probing ${options.duration} s idle, then ${options.duration} s under ${options.eventLoopConnections} connections of bcrypt logins`)
+      for (const server of servers.values()) signal(server, 'SIGSTOP')
+      try {
+        eventLoop = await measureEventLoop({ duration: options.duration, connections: options.eventLoopConnections, pinning, log })
+      } catch (err) {
+        eventLoop = { skipped: err instanceof Error ? err.message : String(err) }
+        log(`event-loop experiment failed: ${eventLoop.skipped}`)
+      }
+    }
+
     // Stop the servers before reading profiles: --cpu-prof writes at exit. A frozen server cannot exit: thaw first.
     for (const server of servers.values()) signal(server, 'SIGCONT')
     for (const server of servers.values()) await server.stop()
@@ -364,6 +385,7 @@ async function main (): Promise<number> {
         'the ceiling may be limited by the load generator, which flatters every ratio to bare; try --pipelining 10')
     }
     if (memory !== undefined) log('skipped' in memory ? `Memory: skipped (${memory.skipped})` : formatMemoryReport(memory))
+    if (eventLoop !== undefined) log('skipped' in eventLoop ? `Event loop: skipped (${eventLoop.skipped})` : formatEventLoopReport(eventLoop))
     for (const [name, summary] of Object.entries(profiles)) log('\n' + formatProfileSummary(name, summary))
 
     const invalid = results.filter((r) => r.unexpected > 0)
@@ -388,6 +410,7 @@ async function main (): Promise<number> {
       skipped,
       budgets,
       memory: memory ?? null,
+      eventLoop: eventLoop ?? null,
       profiles
     }
     mkdirSync(join(outFile, '..'), { recursive: true })

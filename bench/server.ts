@@ -5,13 +5,18 @@
  */
 import { createRequire } from 'node:module'
 import { timingSafeEqual } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import Fastify from 'fastify'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fastifyBasicAuth from '@fastify/basic-auth'
 import { BasicStrategy } from 'passport-http'
 import cred, { InMemoryChecker, SimpleRealm, defineInterface } from '../lib/index.js'
-import type { CredPluginOptions } from '../lib/index.js'
-import { AUTH_REALM, BODY, PASSWORD, ROUTE, USER, contenderByName } from './contenders.js'
+import type { CredPluginOptions, CredentialsChecker } from '../lib/index.js'
+import { CachingChecker, HtpasswdChecker } from '../lib/checkers/index.js'
+import { bcryptHasher } from '../lib/hashers/index.js'
+import { AUTH_REALM, BODY, HTPASSWD_BCRYPT_COST, PASSWORD, PUBLIC_ROUTE, ROUTE, USER, contenderByName } from './contenders.js'
 import type { ServerKind } from './contenders.js'
 
 /** Messages from run.ts over IPC. */
@@ -80,7 +85,19 @@ async function build (kind: ServerKind): Promise<FastifyInstance> {
     }
     case 'cred-basic':
     case 'cred-basic-logout':
-    case 'cred-digest': {
+    case 'cred-digest':
+    case 'cred-htpasswd':
+    case 'cred-htpasswd-cached': {
+      let checker: CredentialsChecker = new InMemoryChecker({ [USER]: PASSWORD })
+      if (kind === 'cred-htpasswd' || kind === 'cred-htpasswd-cached') {
+        // A real htpasswd file of one bcrypt line, as `htpasswd -B -C 10` writes it ($2y$).
+        const dir = mkdtempSync(join(tmpdir(), 'cred-bench-'))
+        process.once('exit', () => { rmSync(dir, { recursive: true, force: true }) })
+        const file = join(dir, 'htpasswd')
+        writeFileSync(file, `${USER}:${await bcryptHasher.hash?.(PASSWORD, { cost: HTPASSWD_BCRYPT_COST }) ?? ''}\n`)
+        checker = new HtpasswdChecker(file)
+        if (kind === 'cred-htpasswd-cached') checker = new CachingChecker(checker, { ttl: 10 * 60_000, maxEntries: 1000 })
+      }
       // An application's realm usually hands out something to release (a connection, a session): a real logout.
       let open = 0
       const realm = kind === 'cred-basic-logout'
@@ -89,13 +106,15 @@ async function build (kind: ServerKind): Promise<FastifyInstance> {
       if (kind === 'cred-basic-logout') app.addHook('onClose', async () => { if (open !== 0) process.stderr.write(`bench server: ${open} avatars never logged out\n`) })
       const options: CredPluginOptions = {
         realm,
-        checkers: [new InMemoryChecker({ [USER]: PASSWORD })],
+        checkers: [checker],
         interfaces: [IUser],
         authenticationRealm: AUTH_REALM
       }
       // Digest with the plugin's defaults: SHA-256 and MD5 challenges, qop=auth, bounded in-memory nonce store.
       if (kind === 'cred-digest') options.schemes = ['digest']
       await app.register(cred, options)
+      // Unauthenticated: the event-loop experiment (event-loop.ts) times it while logins hash.
+      app.get(PUBLIC_ROUTE, { config: { cred: false } }, handler)
       break
     }
   }

@@ -24,19 +24,22 @@ export type {
 // User stores.
 export {
   InMemoryChecker, AllowAnonymousAccess, LdapChecker, escapeDnValue, escapeFilterValue, UnixChecker, SqlChecker,
-  sqlFlag, openSqlDatabase, quoteIdentifier, DjangoChecker
+  sqlFlag, openSqlDatabase, quoteIdentifier, DjangoChecker, HtpasswdChecker, HtdigestChecker, CachingChecker
 } from './checkers/index.js'
 export type {
   InMemoryCheckerOptions, LdapCheckerOptions, LdapEntry, LdapSearchOptions, UnixCheckerOptions, SqlCheckerOptions,
-  SqlDatabase, SqlDialect, SqlRow, SqlConnectionOptions, DjangoCheckerOptions, DjangoUser
+  SqlDatabase, SqlDialect, SqlRow, SqlConnectionOptions, DjangoCheckerOptions, DjangoUser, HtpasswdCheckerOptions,
+  HtdigestCheckerOptions, CachingCheckerOptions, ReloadingChecker, WatchedFileOptions
 } from './checkers/index.js'
 
 // Password hash formats.
 export {
-  DJANGO_HASHERS, DJANGO_PBKDF2_ITERATIONS, findDjangoHasher, identifyDjangoHasherName, djangoPbkdf2Sha256,
-  djangoPbkdf2Sha1, djangoArgon2, djangoBcryptSha256, djangoBcryptPlain, djangoScrypt, djangoSaltedMd5,
-  djangoSaltedSha1, djangoUnsaltedMd5, djangoUnsaltedSha1, bcryptHasher
-} from './hashers/django-index.js'
+  HTPASSWD_HASHERS, identifyHasher, verifyPassword, bcryptHasher, bcryptCost, apr1Hasher, sha1Hasher, desCryptHasher,
+  ShaCryptHasher, sha256CryptHasher, sha512CryptHasher, plainHasher, HashWorkerPool, hashWorkers, DJANGO_HASHERS,
+  DJANGO_PBKDF2_ITERATIONS, findDjangoHasher, identifyDjangoHasherName, djangoPbkdf2Sha256, djangoPbkdf2Sha1,
+  djangoArgon2, djangoBcryptSha256, djangoBcryptPlain, djangoScrypt, djangoSaltedMd5, djangoSaltedSha1,
+  djangoUnsaltedMd5, djangoUnsaltedSha1
+} from './hashers/index.js'
 export type { PasswordHasher } from './hashers/hasher.js'
 
 // HTTP without a framework: schemes, the guard, nonce stores.

@@ -18,7 +18,7 @@ t.test('without the optional packages, first use names the package to install', 
   await writeFile(join(dir, 'package.json'), '{ "type": "module" }')
   const script = `
     import { DjangoChecker, SqlChecker, InMemoryChecker } from './lib/checkers/index.js'
-    import { djangoArgon2, djangoBcryptSha256, djangoPbkdf2Sha256, bcryptHasher } from './lib/hashers/django-index.js'
+    import { djangoArgon2, djangoBcryptSha256, djangoPbkdf2Sha256, bcryptHasher } from './lib/hashers/index.js'
     import { UsernamePassword } from './lib/cred/index.js'
     const out = {}
     const attempt = async (name, fn) => { try { await fn(); out[name] = 'ok' } catch (e) { out[name] = e.code + ' ' + e.message } }

@@ -1,27 +1,51 @@
-import { randomBytes } from 'node:crypto'
 import type { PasswordHasher } from './hasher.js'
+import { randomSecret } from './common.js'
 import { optionalPeer } from './peer-dependency.js'
 
-type BcryptModule = typeof import('bcrypt')
+/** The slice of the native `bcrypt` package used here (its promise API, computed on libuv's threadpool). */
+interface BcryptModule {
+  hash (data: string | Buffer, saltOrRounds: string | number): Promise<string>
+  compare (data: string | Buffer, encrypted: string): Promise<boolean>
+  genSalt (rounds: number, minor: 'a' | 'b'): Promise<string>
+}
 
-/** The native `bcrypt` package (optional peer dependency), loaded on first use. */
-const loadBcrypt = optionalPeer('bcrypt', 'Verifying bcrypt password hashes', async (): Promise<BcryptModule> => {
-  const mod = await import('bcrypt') as BcryptModule & { default?: BcryptModule }
-  return mod.default ?? mod
-})
+/** Internal, for tests only: replaces `import('bcrypt')`, to simulate a missing package. */
+export const bcryptImport = { load: async (): Promise<unknown> => await import('bcrypt' as string) }
+
+let loader: (() => Promise<BcryptModule>) | undefined
+let loaderFor: unknown
+
+/** The native `bcrypt` package (optional peer dependency), loaded on first use; a failure is not remembered. */
+async function loadBcrypt (): Promise<BcryptModule> {
+  if (loader === undefined || loaderFor !== bcryptImport.load) {
+    const load = bcryptImport.load
+    loaderFor = load
+    loader = optionalPeer('bcrypt', 'bcrypt password hashes', async (): Promise<BcryptModule> => {
+      const loaded = await load()
+      return ((loaded as { default?: unknown }).default ?? loaded) as BcryptModule
+    })
+  }
+  return await loader()
+}
 
 /** `$2a$`, `$2b$`, `$2y$` (Apache, PHP) with a two-digit cost and 53 characters of salt and checksum. */
 const BCRYPT = /^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$/
+const DEFAULT_COST = 10
 
 /** True when `encoded` is a modular-crypt bcrypt hash (`$2a$`, `$2b$` or `$2y$`). */
 export function isBcryptHash (encoded: string): boolean {
   return BCRYPT.test(encoded)
 }
 
+/** The cost of a bcrypt hash (its `$2y$NN$`), or undefined. */
+export function bcryptCost (encoded: string | undefined): number | undefined {
+  return encoded !== undefined && isBcryptHash(encoded) ? Number(encoded.slice(4, 6)) : undefined
+}
+
 /**
  * Checks `plain` against a bcrypt hash with the native `bcrypt` package, asynchronously (libuv threadpool).
- * `$2y$` is the same algorithm as `$2b$` under PHP's name; the native package only knows `$2a$`/`$2b$`, so the
- * prefix is rewritten first. Answers false for anything that is not a bcrypt hash.
+ * `$2y$` is the same algorithm as `$2b$` under PHP's and Apache's name, but native bcrypt answers `false` for that
+ * spelling, so the prefix is rewritten first. Answers false for anything that is not a bcrypt hash.
  *
  * @throws MissingPeerDependency when `bcrypt` is not installed.
  * @example
@@ -30,46 +54,49 @@ export function isBcryptHash (encoded: string): boolean {
 export async function bcryptVerify (plain: string | Buffer, encoded: string): Promise<boolean> {
   if (!isBcryptHash(encoded)) return false
   const bcrypt = await loadBcrypt()
-  const native = encoded.startsWith('$2y$') ? `$2b$${encoded.slice(4)}` : encoded
   try {
-    return await bcrypt.compare(plain, native)
+    return await bcrypt.compare(plain, encoded.startsWith('$2y$') ? `$2b$${encoded.slice(4)}` : encoded)
   } catch {
     return false
   }
 }
 
-/** The cost of a bcrypt hash, or undefined. */
-export function bcryptCost (encoded: string | undefined): number | undefined {
-  return encoded !== undefined && isBcryptHash(encoded) ? Number(encoded.slice(4, 6)) : undefined
-}
-
 /**
- * A `$2b$` hash of `plain` at `cost` (asynchronous).
+ * A `$2b$` hash of `plain` at `cost` (asynchronous), as Django and most libraries write it.
  *
  * @throws MissingPeerDependency when `bcrypt` is not installed.
  * @example
  * const encoded = await bcryptHash('secret', 12)
  */
 export async function bcryptHash (plain: string | Buffer, cost: number): Promise<string> {
+  if (!Number.isInteger(cost) || cost < 4 || cost > 31) throw new RangeError('bcrypt cost must be an integer from 4 to 31')
   const bcrypt = await loadBcrypt()
   return await bcrypt.hash(plain, await bcrypt.genSalt(cost, 'b'))
 }
 
 /**
- * Plain modular-crypt bcrypt (`$2a$`, `$2b$`, `$2y$`), as in htpasswd files and many SQL tables. Verified with the
- * native `bcrypt` package (optional peer dependency: `npm install bcrypt`).
+ * bcrypt as in htpasswd files (`htpasswd -B`, which always writes `$2y$`) and many SQL tables (`$2a$`, `$2b$`),
+ * with the native `bcrypt` package: an optional peer dependency, loaded on first use, that hashes on libuv's
+ * threadpool so the event loop stays free. `hash` writes `$2y$`, as Apache does. Only the first 72 bytes of a
+ * password count.
  *
  * @example
  * import { bcryptHasher } from 'fastify-cred'
- * await bcryptHasher.verify('secret', '$2y$10$…')
+ * const encoded = await bcryptHasher.hash('wonderland', { cost: 12 }) // '$2y$12$…'
+ * await bcryptHasher.verify('wonderland', encoded) // true
+ * @throws MissingPeerDependency from `verify`, `decoy` and `hash` when the `bcrypt` package is not installed
  */
 export const bcryptHasher: PasswordHasher = Object.freeze({
   name: 'bcrypt',
-  identifies: isBcryptHash,
-  verify: async (plain: string, encoded: string) => await bcryptVerify(plain, encoded),
-  decoy: async (like?: string) => await bcryptHash(randomBytes(16).toString('base64'), bcryptCost(like) ?? 10),
-  hash: async (plain: string, options?: Readonly<Record<string, unknown>>) => {
-    const cost = options?.cost
-    return await bcryptHash(plain, typeof cost === 'number' ? cost : 10)
+  // Loose on purpose: a damaged bcrypt line is still bcrypt's (and fails), never another format's.
+  identifies: (encoded: string): boolean => /^\$2[aby]\$/.test(encoded),
+  verify: async (plain: string, encoded: string): Promise<boolean> => await bcryptVerify(plain, encoded),
+  decoy: async (like?: string): Promise<string> => await bcryptHash(randomSecret(), bcryptCost(like) ?? DEFAULT_COST),
+  /** `options.cost`: 4 to 31, default 10. */
+  hash: async (plain: string, options: Readonly<Record<string, unknown>> = {}): Promise<string> => {
+    const cost = options.cost ?? DEFAULT_COST
+    if (typeof cost !== 'number') throw new RangeError('bcrypt cost must be an integer from 4 to 31')
+    const encoded = await bcryptHash(plain, cost)
+    return `$2y$${encoded.slice(4)}`
   }
 })

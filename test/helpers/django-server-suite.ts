@@ -1,7 +1,7 @@
 import type { Test } from 'tap'
 import { DjangoChecker, SqlChecker } from '../../lib/checkers/index.js'
 import { StoreUnavailable, UnauthorizedLogin, UsernamePassword } from '../../lib/index.js'
-import { DJANGO_HASHERS } from '../../lib/hashers/django-index.js'
+import { DJANGO_HASHERS } from '../../lib/hashers/index.js'
 import { buildDjangoApp, whoami } from './django-app.js'
 import { djangoUser, djangoUsers } from './django-fixtures.js'
 import type { PrivateDatabaseServer } from './private-server.js'
