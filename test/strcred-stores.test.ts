@@ -5,15 +5,23 @@ import type { Test } from 'tap'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { IUsernamePassword, StoreUnavailable, UnauthorizedLogin, UsernamePassword } from '../lib/cred/index.js'
+import { IUsernameDigestHash, IUsernamePassword, StoreUnavailable, UnauthorizedLogin, UsernamePassword } from '../lib/cred/index.js'
 import type { CredentialsChecker } from '../lib/cred/index.js'
-import { DjangoChecker, LdapChecker, SqlChecker, UnixChecker } from '../lib/checkers/index.js'
+import { CachingChecker, DjangoChecker, HtdigestChecker, HtpasswdChecker, InMemoryChecker, LdapChecker, SqlChecker, UnixChecker } from '../lib/checkers/index.js'
 import { bcryptHash } from '../lib/hashers/bcrypt.js'
 import { CheckerFactoryRegistry, builtinCheckerFactories, closeCheckers, makeChecker } from '../lib/strcred/index.js'
 import { DJANGO_SQLITE, djangoUser, loadDjangoIntoMariadb, loadDjangoIntoPostgres } from './helpers/django-fixtures.js'
 import { mariadbProgram, startMariadb } from './helpers/mariadb.js'
 import { postgresProgram, startPostgres } from './helpers/postgres.js'
 import { PEOPLE, READER_DN, slapdSkip, startSlapd } from './helpers/slapd.js'
+import { needProgram } from './helpers/binaries.js'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import type { CheckerFactory } from '../lib/strcred/index.js'
+
+const run = promisify(execFile)
+const htpasswd = needProgram('htpasswd', 'apache2-utils')
+const htdigest = needProgram('htdigest', 'apache2-utils')
 
 const registry = new CheckerFactoryRegistry(builtinCheckerFactories)
 const dir = await mkdtemp(join(tmpdir(), 'fastify-cred-strcred-stores-'))
@@ -27,6 +35,63 @@ async function make (t: Test, spec: string, env: Record<string, string> = {}): P
 }
 const login = async (checker: CredentialsChecker, user: string, password: string): Promise<unknown> =>
   await checker.requestAvatarId(new UsernamePassword(user, password))
+
+t.test('file:<htpasswd made by Apache\'s htpasswd>, re-read when it changes', { skip: htpasswd.skip }, async (t) => {
+  const file = join(dir, 'users.htpasswd')
+  await run(htpasswd.path as string, ['-cbB', '-C', '4', file, 'alice', 'wonderland'])
+  await run(htpasswd.path as string, ['-bm', file, 'bob', 'builder'])
+  const checker = await make(t, `file:${file};check-interval=0`)
+  t.type(checker, HtpasswdChecker)
+  t.same(checker.credentialInterfaces, [IUsernamePassword])
+  t.equal(await login(checker, 'alice', 'wonderland'), 'alice')
+  t.equal(await login(checker, 'bob', 'builder'), 'bob')
+  await t.rejects(login(checker, 'alice', 'builder'), UnauthorizedLogin)
+  await run(htpasswd.path as string, ['-bs', file, 'carol', 'c4rol'])
+  t.equal(await login(checker, 'carol', 'c4rol'), 'carol', 'a user added while it runs (check-interval=0)')
+})
+
+t.test('htdigest:<file made by Apache\'s htdigest>;realm=…: Basic against one realm (Digest: test/cli.test.ts with curl)', { skip: htdigest.skip }, async (t) => {
+  const file = join(dir, 'users.htdigest')
+  const add = async (realm: string, user: string, password: string, create: boolean): Promise<void> => {
+    await new Promise<void>((resolve, reject) => {
+      const child = execFile(htdigest.path as string, [...(create ? ['-c'] : []), file, realm, user], (err) => { if (err !== null) reject(err); else resolve() })
+      child.stdin?.end(`${password}\n${password}\n`)
+    })
+  }
+  await add('staff', 'alice', 'wonderland', true)
+  await add('guests', 'alice', 'other', false)
+  const checker = await make(t, `htdigest:${file};realm=staff`)
+  t.type(checker, HtdigestChecker)
+  t.ok(checker.credentialInterfaces.includes(IUsernameDigestHash))
+  t.equal(await login(checker, 'alice', 'wonderland'), 'alice', 'Basic against the staff realm')
+  await t.rejects(login(checker, 'alice', 'other'), UnauthorizedLogin)
+  await t.rejects(makeChecker(`htdigest:${file}`, { registry }).then(async (c) => { t.teardown(async () => { await closeCheckers([c]) }); return await login(c, 'alice', 'wonderland') }),
+    /realm/i, 'two realms and no realm option: told to choose')
+})
+
+t.test('cache=…: a CachingChecker around the type\'s checker; closeCheckers reaches the wrapped one', async (t) => {
+  const cached = await make(t, 'memory:alice:wonderland;cache=30s;cache-size=2')
+  t.type(cached, CachingChecker)
+  t.equal(await login(cached, 'alice', 'wonderland'), 'alice')
+  t.equal((cached as CachingChecker).size, 1, 'the verified password is remembered')
+  await t.rejects(login(cached, 'alice', 'wrong'), UnauthorizedLogin)
+  t.equal((cached as CachingChecker).size, 1, 'failures are not')
+
+  let closed = 0
+  const closable: CheckerFactory = {
+    authType: 'closable',
+    argStringFormat: '(no argument)',
+    authHelp: 'test',
+    credentialInterfaces: [IUsernamePassword],
+    generateChecker: () => Object.assign(new InMemoryChecker({ a: 'b' }), { close: () => { closed++ } })
+  }
+  const own = new CheckerFactoryRegistry(builtinCheckerFactories).add(closable, 'test')
+  const wrapped = await makeChecker('closable;cache=1m', { registry: own })
+  t.type(wrapped, CachingChecker)
+  await closeCheckers([wrapped])
+  t.equal(closed, 1, 'the checker inside the cache is closed')
+  await t.rejects(makeChecker('memory:a:b;cache=0', { registry }), /ttl/, 'the CachingChecker refuses a zero ttl')
+})
 
 const alice = djangoUser('alice')
 const carol = djangoUser('carol')

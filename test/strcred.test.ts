@@ -1,6 +1,5 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -111,26 +110,7 @@ t.test('anonymous', async (t) => {
   t.equal(await checker.requestAvatarId(new Anonymous()), ANONYMOUS)
 })
 
-/** A built-in whose checker module lives on another branch until it is merged: skip, naming the module. */
-const lazyModule = (file: string): { skip: string | false } => ({
-  skip: existsSync(new URL(`../lib/checkers/${file}.ts`, import.meta.url)) ? false : `lib/checkers/${file}.ts is not in this build yet (the factory answers a clear error until it is merged)`
-})
-
-for (const [type, file, spec] of [
-  ['file', 'htpasswd', 'file:/etc/app/users.htpasswd'],
-  ['htdigest', 'htdigest', 'htdigest:/etc/app/users.htdigest'],
-  ['django', 'django', 'django:/srv/app/db.sqlite3'],
-  ['sql', 'sql', 'sql:/srv/app/db.sqlite3;table=users'],
-  ['ldap', 'ldap', 'ldap:ldap://127.0.0.1:1;base-dn=dc=example,dc=com'],
-  ['unix', 'unix', 'unix'],
-  ['cache=', 'caching', 'memory:alice:pw;cache=30s']
-] as const) {
-  t.test(`${type}: until lib/checkers/${file}.ts exists, a clear error naming it`, { skip: lazyModule(file).skip === false ? `lib/checkers/${file}.ts exists: its spec is tested against the real store in test/strcred-stores.test.ts` : false }, async (t) => {
-    t.match(await refusal(t, spec), new RegExp(`needs the checker module lib/checkers/${file}\\.ts`))
-  })
-}
-
-t.test('argument checks of the stores that come from other modules run before the module is loaded', async (t) => {
+t.test('the stores\' arguments and options are checked before their module (and driver) is loaded', async (t) => {
   t.match(await refusal(t, 'file:'), /Invalid argument for auth type "file" \(the file path is missing\); expected format: file:<htpasswd file>/)
   t.match(await refusal(t, 'htdigest:'), /the file path is missing/)
   t.match(await refusal(t, 'django:'), /the database is missing/)

@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { constantTimeEqualStrings } from '../cred/index.js'
-import { isModuleNotFound } from '../strcred/builtins.js'
+import {
+  apr1Hasher, bcryptHasher, desCryptHasher, plainHasher, sha1Hasher, sha256CryptHasher, sha512CryptHasher, verifyPassword
+} from '../hashers/index.js'
+import type { PasswordHasher } from '../hashers/index.js'
 import { CliError, EXIT, UsageError } from './errors.js'
 import type { CliIo } from './io.js'
 import { findLines, readPasswordFile, replaceLine, withFileLock, writeAtomically } from './password-file.js'
@@ -38,46 +41,16 @@ htdigest:
 Exit codes: 0 done, 1 failure (file unreadable or unwritable), 2 usage error, 3 not verified or no such user,
 130 interrupted.`
 
-/** The part of a password format `passwd` needs; `lib/hashers` provides them. */
-export interface WritableFormat {
-  readonly name: string
-  hash (plain: string, options?: Readonly<Record<string, unknown>>): Promise<string>
-}
-
-interface HashersModule {
-  readonly bcryptHasher: WritableFormat
-  readonly apr1Hasher: WritableFormat
-  readonly sha1Hasher: WritableFormat
-  readonly sha256CryptHasher: WritableFormat
-  readonly sha512CryptHasher: WritableFormat
-  readonly desCryptHasher: WritableFormat
-  readonly plainHasher: WritableFormat
-  verifyPassword (plain: string, encoded: string): Promise<boolean>
-}
-
-async function loadHashers (): Promise<HashersModule> {
-  // Computed: the hashers are built on another branch; until they are merged this build says so plainly.
-  const specifier = '../hashers/index.js'
-  try {
-    return await import(specifier) as HashersModule
-  } catch (err) {
-    if (isModuleNotFound(err, 'hashers/index.')) {
-      throw new CliError('htpasswd formats need lib/hashers, which this build of fastify-cred does not include (--htdigest works)')
-    }
-    throw err
-  }
-}
-
 const FORMAT_FLAGS = ['bcrypt', 'md5', 'sha256', 'sha512', 'sha1', 'crypt', 'plain'] as const
 type FormatFlag = typeof FORMAT_FLAGS[number]
-const HASHER_OF: Record<FormatFlag, keyof HashersModule> = {
-  bcrypt: 'bcryptHasher',
-  md5: 'apr1Hasher',
-  sha256: 'sha256CryptHasher',
-  sha512: 'sha512CryptHasher',
-  sha1: 'sha1Hasher',
-  crypt: 'desCryptHasher',
-  plain: 'plainHasher'
+const HASHER_OF: Record<FormatFlag, PasswordHasher> = {
+  bcrypt: bcryptHasher,
+  md5: apr1Hasher,
+  sha256: sha256CryptHasher,
+  sha512: sha512CryptHasher,
+  sha1: sha1Hasher,
+  crypt: desCryptHasher,
+  plain: plainHasher
 }
 
 /**
@@ -179,7 +152,7 @@ export async function passwdCommand (argv: readonly string[], io: CliIo): Promis
       const stored = line.slice(key.length + 1)
       ok = htdigest
         ? constantTimeEqualStrings(htdigestHa1(user, realm ?? '', password), stored.toLowerCase())
-        : await (await loadHashers()).verifyPassword(password, stored)
+        : await verifyPassword(password, stored)
     }
     if (!ok) {
       io.stderr.write(`fastify-cred: password verification failed for ${who}\n`)
@@ -217,7 +190,8 @@ export async function passwdCommand (argv: readonly string[], io: CliIo): Promis
     if (format === 'bcrypt' && Buffer.byteLength(password, 'utf8') > 72) {
       throw new CliError('bcrypt uses only the first 72 bytes of a password; choose a shorter one or another format (--sha512)')
     }
-    const hasher = (await loadHashers())[HASHER_OF[format]] as WritableFormat
+    const hasher = HASHER_OF[format]
+    if (hasher.hash === undefined) throw new CliError(`the ${hasher.name} format cannot be written`)
     encoded = await hasher.hash(password, { ...(cost === undefined ? {} : { cost }), ...(rounds === undefined ? {} : { rounds }) })
     if (format === 'crypt' && password.length > 8) io.stderr.write('fastify-cred: warning: DES crypt uses only the first 8 characters of the password\n')
   }

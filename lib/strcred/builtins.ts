@@ -10,35 +10,12 @@ import { parseBoolean, parseDuration, parsePositiveInteger } from './spec.js'
 
 const PASSWORD_INTERFACES: readonly Interface<Credentials>[] = Object.freeze([IUsernamePassword])
 
-/**
- * Imports one of our own checker modules on first use, so that `makeChecker('memory:…')` loads no driver and no
- * file parser. A module this build does not contain gives a clear error instead of a resolution stack.
- */
-async function loadCheckerModule<T> (file: string, needer: string): Promise<T> {
-  // A computed specifier: the module may not exist in this build, and TypeScript must not insist that it does.
-  const specifier = `../checkers/${file}.js`
-  try {
-    return await import(specifier) as T
-  } catch (err) {
-    if (isModuleNotFound(err, `checkers/${file}.`)) {
-      throw new InvalidOption(`${needer} needs the checker module lib/checkers/${file}.ts, which this build of fastify-cred does not include`)
-    }
-    throw err
-  }
-}
-
-/** True when `err` says that the module whose path contains `path` does not exist (Node's or a loader's wording). */
-export function isModuleNotFound (err: unknown, path: string): boolean {
-  const code = (err as NodeJS.ErrnoException | null)?.code
-  const message = String((err as Error | null)?.message)
-  return (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || /Cannot find module/.test(message)) && message.includes(path)
-}
+// Each store's checker module (and through it, its driver) is imported on first use, so that a spec for one store
+// loads nothing of the others: `memory:` costs no database driver, `file:` no LDAP client.
 
 /** Wraps a checker in a `CachingChecker` (the shared `cache=` option). */
 export async function wrapInCache (checker: CredentialsChecker, options: { ttl: number, maxEntries?: number }): Promise<CredentialsChecker> {
-  const { CachingChecker } = await loadCheckerModule<{
-    CachingChecker: new (checker: CredentialsChecker, options: { ttl: number, maxEntries?: number }) => CredentialsChecker
-  }>('caching', 'The cache= option')
+  const { CachingChecker } = await import('../checkers/caching.js')
   const cached = new CachingChecker(checker, options)
   wrapped.set(cached, checker)
   return cached
@@ -126,10 +103,6 @@ Combine it with a store: --auth anonymous --auth file:/etc/app/users.htpasswd`,
   }
 }
 
-interface HtpasswdModule {
-  HtpasswdChecker: new (path: string, options?: { checkInterval?: number }) => CredentialsChecker
-}
-
 const optionalDuration = (args: CheckerArguments, name: string): number | undefined => {
   const value = args.options.get(name)
   return value === undefined ? undefined : parseDuration(value, name)
@@ -163,13 +136,9 @@ Options:
   async generateChecker (_argString, args) {
     if (args.argument === '') args.fail('the file path is missing')
     const options = given({ checkInterval: optionalDuration(args, 'check-interval') })
-    const { HtpasswdChecker } = await loadCheckerModule<HtpasswdModule>('htpasswd', 'Auth type "file"')
+    const { HtpasswdChecker } = await import('../checkers/htpasswd.js')
     return new HtpasswdChecker(args.argument, options)
   }
-}
-
-interface HtdigestModule {
-  HtdigestChecker: new (path: string, options?: { realm?: string, checkInterval?: number }) => CredentialsChecker
 }
 
 /** `htdigest:<file>`: an Apache htdigest file (user:realm:MD5 HA1). */
@@ -189,7 +158,7 @@ Options:
   async generateChecker (_argString, args) {
     if (args.argument === '') args.fail('the file path is missing')
     const options = given({ realm: args.options.get('realm'), checkInterval: optionalDuration(args, 'check-interval') })
-    const { HtdigestChecker } = await loadCheckerModule<HtdigestModule>('htdigest', 'Auth type "htdigest"')
+    const { HtdigestChecker } = await import('../checkers/htdigest.js')
     return new HtdigestChecker(args.argument, options)
   }
 }
@@ -320,21 +289,12 @@ Options:
 }
 
 /**
- * Every password format a `sql:` table may hold: Django's (they start with their name), raw bcrypt, and the htpasswd
- * formats when this build has them (plaintext, which matches anything, last).
+ * Every password format a `sql:` table may hold: Django's (they start with their name), then the htpasswd formats
+ * (bcrypt, `$apr1$`, SHA-crypt, `{SHA}`, DES crypt; plaintext, which matches anything, last).
  */
 async function tableHashers (): Promise<PasswordHasher[]> {
-  const { DJANGO_HASHERS } = await import('../hashers/django.js')
-  const { bcryptHasher } = await import('../hashers/bcrypt.js')
-  let htpasswd: readonly PasswordHasher[] = []
-  // Computed: the htpasswd formats come with lib/hashers/index.ts, merged separately.
-  const specifier = '../hashers/index.js'
-  try {
-    htpasswd = ((await import(specifier)) as { HTPASSWD_HASHERS?: readonly PasswordHasher[] }).HTPASSWD_HASHERS ?? []
-  } catch (err) {
-    if (!isModuleNotFound(err, 'hashers/index.')) throw err
-  }
-  return [...new Set([...DJANGO_HASHERS, bcryptHasher, ...htpasswd])]
+  const { DJANGO_HASHERS, HTPASSWD_HASHERS } = await import('../hashers/index.js')
+  return [...new Set([...DJANGO_HASHERS, ...HTPASSWD_HASHERS])]
 }
 
 /** `ldap:<ldap[s]://host[:port]>;base-dn=…`: users of an LDAP directory, verified by binding as them. */
