@@ -11,6 +11,7 @@ import { promisify } from 'node:util'
 import { needProgram } from './helpers/binaries.js'
 import { curl, curlRequest } from './helpers/curl.js'
 import { CLI as CLI_PATH, cliBuilt, runCommand, startServe } from './helpers/cli.js'
+import { PEOPLE, slapdSkip, startSlapd } from './helpers/slapd.js'
 
 const run = promisify(execFile)
 const htpasswd = needProgram('htpasswd', 'apache2-utils')
@@ -327,4 +328,41 @@ t.test('serve --auth django:<Django\'s own SQLite database> with curl', { skip: 
   t.equal(ok.status, 200)
   t.same(JSON.parse(ok.body), { avatarId: 'alice' })
   t.equal((await curlRequest(['-u', 'alice:wrong'], `${url}/whoami`)).status, 401)
+})
+
+t.test('the README\'s swap: the same server (dist/examples/cred-auth-server.js) on memory, htpasswd, Django, LDAP, by CRED_AUTH only', { skip: htpasswd.skip || curl.skip }, async (t) => {
+  const { DJANGO_SQLITE, djangoUser } = await import('./helpers/django-fixtures.js')
+  const { spawn } = await import('node:child_process')
+  const example = new URL('../dist/examples/cred-auth-server.js', import.meta.url).pathname
+  const file = join(dir, 'swap.htpasswd')
+  await run(htpasswd.path as string, ['-cbB', '-C', '4', file, 'alice', 'from-the-file'])
+  const deployments: Array<[string, string]> = [
+    ['memory:alice:from-memory', 'from-memory'],
+    [`file:${file};cache=30s`, 'from-the-file'],
+    [`django:${DJANGO_SQLITE}`, djangoUser('alice').password ?? '']
+  ]
+  if (slapdSkip === false) {
+    const slapd = await startSlapd(t, { users: [{ uid: 'alice', password: 'from-ldap' }] })
+    deployments.push([`ldap:${slapd.url};user-dn=uid={username},${PEOPLE}`, 'from-ldap'])
+  } else {
+    t.comment(`LDAP deployment skipped: ${slapdSkip}`)
+  }
+  for (const [spec, password] of deployments) {
+    const child = spawn(process.execPath, [example], { env: { ...process.env, CRED_AUTH: spec, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = ''
+        child.stdout.setEncoding('utf8').on('data', (s: string) => { out += s; const m = / at (http:\/\/\S+)\/whoami/.exec(out); if (m !== null) resolve(m[1] ?? '') })
+        child.stderr.setEncoding('utf8').on('data', (s: string) => { out += s })
+        void exited.then(() => { reject(new Error(`the example exited: ${out}`)) })
+      })
+      const ok = await curlRequest(['-u', `alice:${password}`], `${url}/whoami`)
+      t.same(JSON.parse(ok.body), { avatarId: 'alice' }, `${spec.split(':')[0] ?? ''}: alice logs in`)
+      t.equal((await curlRequest(['-u', 'alice:wrong'], `${url}/whoami`)).status, 401)
+    } finally {
+      child.kill('SIGTERM')
+      await exited
+    }
+  }
 })
