@@ -61,4 +61,4 @@ export { cred as default } from './fastify/index.js'
 
 // The client.
 export { credFetch } from './client/index.js'
-export type { CredFetch, CredFetchOptions, FetchLike } from './client/index.js'
+export type { CredFetch, CredFetchOptions, FetchLike, MutualAuthentication } from './client/index.js'

@@ -76,6 +76,13 @@ t.test('a good response logs in, with Authentication-Info whose rspauth proves t
   t.notMatch(built.logs.text, 'wonderland', 'no password in the logs')
 })
 
+t.test('authenticationInfo: false sends no Authentication-Info, and the login works the same', async (t) => {
+  const built = await digestApp({ authenticationInfo: false })
+  const res = await built.app.inject({ url: '/whoami', headers: { authorization: answer(await challengeOf(built)).authorization } })
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers['authentication-info'], undefined)
+})
+
 t.test('MD5 (the last challenge, for python-requests) works too; UTF-8 user names', async (t) => {
   const built = await digestApp()
   const res401 = await built.app.inject({ url: '/whoami' })

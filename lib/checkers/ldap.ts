@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { Socket } from 'node:net'
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls'
 import {
-  IUsernamePassword, InvalidOption, MissingPeerDependency, StoreUnavailable, UnauthorizedLogin, withinDeadline
+  IUsernamePassword, InvalidOption, MissingPeerDependency, StoreUnavailable, UnauthorizedLogin, withinDeadline,
+  isModuleNotFound
 } from '../cred/index.js'
 import type { CredentialsChecker, Interface } from '../cred/index.js'
 
@@ -136,11 +137,6 @@ interface Ldapts {
 }
 
 const importLdapts = async (): Promise<unknown> => await import('ldapts')
-
-const isModuleNotFound = (err: unknown): boolean => {
-  const code = (err as { code?: unknown } | null)?.code
-  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND'
-}
 
 /** LDAP result codes (RFC 4511 appendix A) that mean the server, not the user, is the problem. */
 const SERVER_SIDE_CODES = new Set([
@@ -458,7 +454,7 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
       }
       return driver as Ldapts
     }, (err: unknown) => {
-      if (isModuleNotFound(err)) throw new MissingPeerDependency('LdapChecker needs the ldapts package: install ldapts (npm install ldapts@8)', { cause: err })
+      if (isModuleNotFound(err, 'ldapts')) throw new MissingPeerDependency('LdapChecker needs the ldapts package: install ldapts (npm install ldapts@8)', { cause: err })
       throw err
     })
     try {

@@ -1,5 +1,4 @@
-import { InvalidOption, StoreUnavailable } from '../cred/index.js'
-import { optionalPeer } from '../hashers/peer-dependency.js'
+import { InvalidOption, StoreUnavailable, optionalPeer } from '../cred/index.js'
 
 /** The SQL dialects the built-in drivers speak: placeholders are `$1` on PostgreSQL, `?` on the others. */
 export type SqlDialect = 'sqlite' | 'postgres' | 'mysql'

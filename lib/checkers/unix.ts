@@ -1,5 +1,6 @@
 import {
-  IUsernamePassword, InvalidOption, MissingPeerDependency, StoreUnavailable, UnauthorizedLogin
+  IUsernamePassword, InvalidOption, MissingPeerDependency, StoreUnavailable, UnauthorizedLogin,
+  isModuleNotFound
 } from '../cred/index.js'
 import type { CredentialsChecker, Interface } from '../cred/index.js'
 
@@ -33,11 +34,6 @@ type PamAuthenticate = (
 ) => void
 
 const importBinding = async (): Promise<unknown> => await import('node-linux-pam')
-
-const isModuleNotFound = (err: unknown): boolean => {
-  const code = (err as { code?: unknown } | null)?.code
-  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND'
-}
 
 /**
  * PAM return codes (`security/_pam_types.h`) that mean the password database could not be consulted, not that the
@@ -149,7 +145,7 @@ export class UnixChecker implements CredentialsChecker<IUsernamePassword> {
       if (typeof authenticate !== 'function') throw new MissingPeerDependency('UnixChecker: the node-linux-pam module has no pamAuthenticate; install node-linux-pam 0.2 (npm install node-linux-pam)')
       return authenticate as PamAuthenticate
     }, (err: unknown) => {
-      if (isModuleNotFound(err)) {
+      if (isModuleNotFound(err, 'node-linux-pam')) {
         throw new MissingPeerDependency('UnixChecker needs the node-linux-pam package: install node-linux-pam (npm install node-linux-pam; it builds against libpam0g-dev)', { cause: err })
       }
       throw err

@@ -107,7 +107,7 @@ function chooseQop (challenge: DigestChallenge, wanted: DigestQop | undefined, h
  * `username*` when needed.
  *
  * @example
- * import { digestAuthorization, pickDigestChallenge } from 'fastify-cred'
+ * import { digestAuthorization, pickDigestChallenge } from 'fastify-cred/client'
  * const challenge = pickDigestChallenge(response.headers.get('www-authenticate') ?? '')
  * const { authorization } = digestAuthorization(challenge!, 'alice', 'wonderland', { method: 'GET', uri: '/whoami', nc: 1 })
  * await fetch('http://127.0.0.1:3000/whoami', { headers: { authorization } })

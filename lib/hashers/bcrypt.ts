@@ -1,6 +1,6 @@
 import type { PasswordHasher } from './hasher.js'
+import { optionalPeer } from '../cred/index.js'
 import { randomSecret } from './common.js'
-import { optionalPeer } from './peer-dependency.js'
 
 /** The slice of the native `bcrypt` package used here (its promise API, computed on libuv's threadpool). */
 interface BcryptModule {

@@ -1,9 +1,8 @@
 import { hash as oneShotHash, pbkdf2, randomBytes, scrypt } from 'node:crypto'
 import type { ScryptOptions } from 'node:crypto'
-import { constantTimeEqualStrings } from '../cred/index.js'
+import { constantTimeEqualStrings, optionalPeer } from '../cred/index.js'
 import { bcryptCost, bcryptHash, bcryptVerify, isBcryptHash } from './bcrypt.js'
 import type { PasswordHasher } from './hasher.js'
-import { optionalPeer } from './peer-dependency.js'
 
 // Django's password hashers (django.contrib.auth.hashers), read from Django's own code and checked against hashes
 // made by Django (test/fixtures/django/vectors.json). Each verify re-derives the whole encoding and compares it in

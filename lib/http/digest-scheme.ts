@@ -46,6 +46,12 @@ export interface DigestSchemeOptions {
    * only: without a nonce count, a second use cannot be told from a replay. Default `false`.
    */
   legacyRfc2069?: boolean
+  /**
+   * Send `Authentication-Info` (RFC 7616 §3.5: `rspauth`, proving the server knows the password, and `nextnonce`
+   * before a nonce expires) with every successful response. Default `true`. Off saves two hashes and about 120
+   * bytes per response, at the price of mutual authentication and of nonces renewed ahead of expiry.
+   */
+  authenticationInfo?: boolean
 }
 
 /** Nonces this close to expiry (as a share of the lifetime) get a `nextnonce` in `Authentication-Info`. */
@@ -80,6 +86,7 @@ export class DigestScheme implements HttpAuthScheme {
   readonly userhash: boolean
   readonly legacyRfc2069: boolean
   readonly checkerSetup: CheckerSetup
+  readonly authenticationInfo: boolean
   readonly #nonces: NonceMinter
   readonly #ownStore: boolean
   readonly #resolveUserhash: UserhashResolver | undefined
@@ -101,6 +108,7 @@ export class DigestScheme implements HttpAuthScheme {
     this.checkerSetup = Object.freeze({ authenticationRealm: this.authenticationRealm, digestAlgorithms: this.algorithms })
 
     this.legacyRfc2069 = options.legacyRfc2069 === true
+    this.authenticationInfo = options.authenticationInfo !== false
     const qop = options.qop ?? ['auth']
     if (!Array.isArray(qop) || !qop.every((q: unknown) => q === 'auth' || q === 'auth-int') || new Set(qop).size !== qop.length) {
       throw new InvalidOption('Digest `qop` must be an array of \'auth\' and/or \'auth-int\'')
@@ -148,18 +156,19 @@ export class DigestScheme implements HttpAuthScheme {
     if (!uriMatches(parsed.uri, request.url)) throw new MalformedCredentials('Digest uri is not the request-target')
     if (parsed.opaque === undefined) throw new MalformedCredentials('Malformed Digest credentials: no opaque')
     const nonce = parsed.nonce
-    if (this.#nonces.issuedAt(nonce) === undefined) throw new UnauthorizedLogin('Digest nonce is not one of ours')
+    const issuedAt = this.#nonces.issuedAt(nonce)
+    if (issuedAt === undefined) throw new UnauthorizedLogin('Digest nonce is not one of ours')
     // A nonce the store already holds had its MAC checked when it was first claimed.
     if (this.nonceStore.has?.(nonce) !== true && !this.#nonces.authentic(nonce)) throw new UnauthorizedLogin('Digest nonce is not one of ours')
     if (parsed.opaque !== this.#nonces.opaqueOf(nonce)) throw new UnauthorizedLogin('Digest opaque does not belong to the nonce')
     // Expiry and the nonce count are decided in confirm(), once a checker has vouched for the response: so only a
     // right password earns stale=true (RFC 7616 §3.3), and a forged response can neither fill the nonce store nor
     // burn a victim's nonce counts.
-    if (!parsed.userhash) return this.#credentials(parsed, parsed.username, request)
+    if (!parsed.userhash) return new IssuedDigestCredentials(parsed, parsed.username, request, issuedAt)
     if (this.#resolveUserhash === undefined) throw new UnauthorizedLogin('Digest userhash is not accepted here')
     const username = this.#resolveUserhash(parsed.username.toLowerCase(), parsed.realm, parsed.algorithm)
-    if (isThenable(username)) return Promise.resolve(username).then((name) => this.#credentials(parsed, name, request))
-    return this.#credentials(parsed, username, request)
+    if (isThenable(username)) return Promise.resolve(username).then((name) => new IssuedDigestCredentials(parsed, name, request, issuedAt))
+    return new IssuedDigestCredentials(parsed, username, request, issuedAt)
   }
 
   /**
@@ -170,7 +179,7 @@ export class DigestScheme implements HttpAuthScheme {
    */
   confirm (credentials: Credentials): void | Promise<void> {
     if (!(credentials instanceof DigestedCredentials)) return undefined
-    const issuedAt = this.#nonces.issuedAt(credentials.nonce)
+    const issuedAt = credentials instanceof IssuedDigestCredentials ? credentials.issuedAt : this.#nonces.issuedAt(credentials.nonce)
     if (issuedAt === undefined) throw new UnauthorizedLogin('Digest nonce is not one of ours')
     const expiresAt = issuedAt + this.nonceLifetime
     if (Date.now() >= expiresAt) throw new StaleNonce('Digest nonce expired')
@@ -190,8 +199,8 @@ export class DigestScheme implements HttpAuthScheme {
    * `qop`, `nc`, `cnonce`, and `nextnonce` when the nonce is in the last fifth of its life.
    */
   successHeaders (credentials: Credentials, _request: HttpRequestLike): Readonly<Record<string, string>> | undefined {
-    if (!(credentials instanceof DigestedCredentials) || credentials.qop === undefined) return undefined
-    const issuedAt = this.#nonces.issuedAt(credentials.nonce)
+    if (!this.authenticationInfo || !(credentials instanceof DigestedCredentials) || credentials.qop === undefined) return undefined
+    const issuedAt = credentials instanceof IssuedDigestCredentials ? credentials.issuedAt : this.#nonces.issuedAt(credentials.nonce)
     const now = Date.now()
     const nextnonce = issuedAt !== undefined && now >= issuedAt + this.nonceLifetime * (1 - NEXTNONCE_SHARE)
       ? this.#nonces.mint(now, this.#nonces.opaqueOf(credentials.nonce)).nonce
@@ -233,8 +242,14 @@ export class DigestScheme implements HttpAuthScheme {
     if (this.#ownStore) await this.nonceStore.close?.()
   }
 
-  #credentials (parsed: DigestAuthorization, username: string | undefined, request: HttpRequestLike): DigestedCredentials {
-    return new DigestedCredentials({
+}
+
+/** Digest credentials as this scheme made them: the nonce's issue time, decoded once, travels with them. */
+class IssuedDigestCredentials extends DigestedCredentials {
+  readonly issuedAt: number
+
+  constructor (parsed: DigestAuthorization, username: string | undefined, request: HttpRequestLike, issuedAt: number) {
+    super({
       // An unknown userhash goes on as a name no user has, so the checker spends the time a wrong password costs.
       username: username ?? parsed.username,
       realm: parsed.realm,
@@ -248,9 +263,11 @@ export class DigestScheme implements HttpAuthScheme {
       response: parsed.response,
       userhash: parsed.userhash
     })
+    this.issuedAt = issuedAt
   }
 }
 
+/** Hashes a request body as it streams through, for `auth-int`. */
 class BodyHasher implements EntityBodyHasher {
   hash: string | undefined
   readonly #hashName: string

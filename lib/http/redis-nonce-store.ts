@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto'
-import { InvalidOption, MissingPeerDependency, StoreUnavailable, withinDeadline } from '../cred/index.js'
+import { InvalidOption, MissingPeerDependency, StoreUnavailable, withinDeadline, isModuleNotFound } from '../cred/index.js'
 import type { NonceClaim, NonceStore } from './nonce-store.js'
 
 /**
@@ -118,11 +118,6 @@ const isClient = (value: unknown): value is RedisClientLike =>
   typeof (value as RedisClientLike).evalsha === 'function' && typeof (value as RedisClientLike).eval === 'function'
 
 const importIoredis = async (): Promise<unknown> => await import('ioredis')
-
-const isModuleNotFound = (err: unknown): boolean => {
-  const code = (err as { code?: unknown } | null)?.code
-  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND'
-}
 
 const constructorOf = (mod: unknown): RedisConstructor | undefined => {
   const m = mod as { Redis?: unknown, default?: unknown } | null
@@ -310,7 +305,7 @@ export class RedisNonceStore implements NonceStore {
       try {
         mod = await this.#loadDriver()
       } catch (err) {
-        if (isModuleNotFound(err)) {
+        if (isModuleNotFound(err, 'ioredis')) {
           throw new MissingPeerDependency('RedisNonceStore needs the ioredis package: install ioredis (npm install ioredis)', { cause: err })
         }
         throw err

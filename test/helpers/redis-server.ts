@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { connect, createServer } from 'node:net'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { needProgram } from './binaries.js'
+import { freePort } from './private-server.js'
 
 /** redis-server, or why the Redis tests are skipped (Debian package redis-server). Throws in CI when missing. */
 export const redisServerProgram = needProgram('redis-server', 'redis-server')
@@ -28,17 +29,6 @@ interface Teardownable {
   teardown (fn: () => void | Promise<void>): void
 }
 
-/** A port nobody listens on right now. Another process could take it before redis does: start() retries then. */
-const freePort = async (): Promise<number> => await new Promise((resolve, reject) => {
-  const server = createServer()
-  server.unref()
-  server.once('error', reject)
-  server.listen(0, '127.0.0.1', () => {
-    const address = server.address()
-    const port = typeof address === 'object' && address !== null ? address.port : 0
-    server.close(() => { resolve(port) })
-  })
-})
 
 /** True once the server answers PING with +PONG. */
 const pings = async (port: number): Promise<boolean> => await new Promise((resolve) => {

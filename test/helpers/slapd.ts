@@ -1,11 +1,12 @@
 import { execFile, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { connect, createServer } from 'node:net'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { needProgram } from './binaries.js'
+import { freePort } from './private-server.js'
 
 const run = promisify(execFile)
 
@@ -76,16 +77,6 @@ interface Teardownable {
   teardown (fn: () => void | Promise<void>): void
 }
 
-const freePort = async (): Promise<number> => await new Promise((resolve, reject) => {
-  const server = createServer()
-  server.unref()
-  server.once('error', reject)
-  server.listen(0, '127.0.0.1', () => {
-    const address = server.address()
-    const port = typeof address === 'object' && address !== null ? address.port : 0
-    server.close(() => { resolve(port) })
-  })
-})
 
 /** True once something accepts TCP connections on the port (slapd opens its listeners when it is ready). */
 const accepts = async (port: number): Promise<boolean> => await new Promise((resolve) => {

@@ -77,6 +77,26 @@ export function digestHa1 (algorithm: DigestAlgorithm, username: string, realm: 
   return hash(NODE_HASH[algorithm], `${username}:${realm}:${password}`, 'hex')
 }
 
+/**
+ * HA2 = H(method ":" uri) repeats for every request to the same resource (and for the `rspauth` of each): remembered,
+ * for short A2s, in a small table that is emptied when full. HA2 holds nothing secret.
+ */
+const HA2_CACHE = new Map<string, string>()
+const HA2_CACHE_SIZE = 1024
+const HA2_CACHE_MAX_A2 = 256
+
+function ha2Of (name: string, a2: string): string {
+  if (a2.length > HA2_CACHE_MAX_A2) return hash(name, a2, 'hex')
+  const key = `${name}\0${a2}`
+  let ha2 = HA2_CACHE.get(key)
+  if (ha2 === undefined) {
+    ha2 = hash(name, a2, 'hex')
+    if (HA2_CACHE.size >= HA2_CACHE_SIZE) HA2_CACHE.clear()
+    HA2_CACHE.set(key, ha2)
+  }
+  return ha2
+}
+
 /** The inputs of a Digest response besides HA1. */
 export interface DigestResponseInput {
   readonly algorithm: DigestAlgorithm
@@ -106,8 +126,9 @@ export function digestResponse (ha1: string, input: DigestResponseInput, forServ
   const name = NODE_HASH[input.algorithm]
   const sessionHa1 = input.algorithm.endsWith('-sess') ? hash(name, `${ha1}:${input.nonce}:${input.cnonce ?? ''}`, 'hex') : ha1
   const method = forServer ? '' : input.method
-  const a2 = input.qop === 'auth-int' ? `${method}:${input.uri}:${input.entityBodyHash ?? ''}` : `${method}:${input.uri}`
-  const ha2 = hash(name, a2, 'hex')
+  const ha2 = input.qop === 'auth-int'
+    ? hash(name, `${method}:${input.uri}:${input.entityBodyHash ?? ''}`, 'hex')
+    : ha2Of(name, `${method}:${input.uri}`)
   if (input.qop === undefined) return hash(name, `${sessionHa1}:${input.nonce}:${ha2}`, 'hex')
   return hash(name, `${sessionHa1}:${input.nonce}:${input.nc ?? ''}:${input.cnonce ?? ''}:${input.qop}:${ha2}`, 'hex')
 }

@@ -1,10 +1,11 @@
-import { MissingPeerDependency } from '../cred/index.js'
+import { MissingPeerDependency } from './errors.js'
 
-const isModuleNotFound = (err: unknown, packageName: string): boolean => {
+/** True when `err` says a package could not be found (and, from loader hooks without a code, that it was `packageName`). */
+export const isModuleNotFound = (err: unknown, packageName?: string): boolean => {
   const { code, message } = (err ?? {}) as { code?: unknown, message?: unknown }
   if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') return true
   // Loader hooks (tsx, tap's TypeScript loader) rethrow without the code.
-  return typeof message === 'string' && /Cannot find (package|module)/.test(message) && message.includes(`'${packageName}`)
+  return typeof message === 'string' && /Cannot find (package|module)/.test(message) && (packageName === undefined || message.includes(`'${packageName}`))
 }
 
 /**
