@@ -1,8 +1,8 @@
 import { readFile, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { InvalidOption, MissingPeerDependency, SimpleRealm, defineInterface } from '../cred/index.js'
+import type { FastifyInstance } from 'fastify'
+import { InvalidOption, SimpleRealm, defineInterface, optionalPeer } from '../cred/index.js'
 import type { AvatarId, DigestAlgorithm } from '../cred/index.js'
 import { cred } from '../fastify/index.js'
 import type { SchemeName } from '../http/index.js'
@@ -60,16 +60,9 @@ export function encodeAvatarHeader (avatarId: string): string {
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 const ALGORITHMS = new Set(['MD5', 'MD5-SESS', 'SHA-256', 'SHA-256-SESS', 'SHA-512-256', 'SHA-512-256-SESS'])
 
-async function importOptional<T> (name: string, flag: string): Promise<T> {
-  try {
-    return await import(name) as T
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(name)) {
-      throw new MissingPeerDependency(`${flag} needs the package ${name}: npm install ${name}`)
-    }
-    throw err
-  }
-}
+// The command's optional dependencies, imported only for --static and --upstream; missing, they are named.
+const loadStatic = optionalPeer('@fastify/static', 'serve --static', async () => await import('@fastify/static'))
+const loadProxy = optionalPeer('@fastify/http-proxy', 'serve --upstream', async () => await import('@fastify/http-proxy'))
 
 const avatarIdOf = (id: AvatarId | null | undefined): string | null => typeof id === 'string' ? id : null
 
@@ -201,16 +194,16 @@ export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'e
       throw err
     })
 
-  let staticPlugin: { default: unknown } | undefined
-  let proxyPlugin: { default: unknown } | undefined
+  let staticPlugin: Awaited<ReturnType<typeof loadStatic>> | undefined
+  let proxyPlugin: Awaited<ReturnType<typeof loadProxy>> | undefined
   let root: string | undefined
   if (settings.staticDir !== undefined) {
     root = resolve(io.cwd, settings.staticDir)
     const info = await stat(root).catch(() => undefined)
     if (info?.isDirectory() !== true) throw new CliError(`serve: --static ${settings.staticDir} is not a directory`)
-    staticPlugin = await importOptional('@fastify/static', '--static')
+    staticPlugin = await loadStatic()
   }
-  if (settings.upstream !== undefined) proxyPlugin = await importOptional('@fastify/http-proxy', '--upstream')
+  if (settings.upstream !== undefined) proxyPlugin = await loadProxy()
 
   let https: { cert: Buffer, key: Buffer } | undefined
   if (settings.tls !== undefined) {
@@ -237,17 +230,17 @@ export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'e
   })
 
   if (staticPlugin !== undefined) {
-    await app.register(staticPlugin.default as never, { root, prefix: '/' } as never)
+    await app.register(staticPlugin.default, { root: root ?? '.', prefix: '/' })
   } else if (proxyPlugin !== undefined) {
     const header = settings.avatarHeader.toLowerCase()
-    await app.register(proxyPlugin.default as never, {
-      upstream: settings.upstream,
+    await app.register(proxyPlugin.default, {
+      upstream: settings.upstream ?? '',
       prefix: '/',
       replyOptions: {
-        rewriteRequestHeaders: (request: FastifyRequest, headers: Record<string, unknown>) => {
+        rewriteRequestHeaders: (request, headers) => {
           // The upstream trusts this header: never pass on a client's own (nor a spelling with "_", which CGI, WSGI
           // and Rack servers read as the same HTTP_X_… variable), nor the client's password.
-          const out: Record<string, unknown> = {}
+          const out: typeof headers = {}
           for (const [name, value] of Object.entries(headers)) {
             const lower = name.toLowerCase().replaceAll('_', '-')
             if (lower !== header && lower !== 'authorization' && lower !== 'proxy-authorization') out[name] = value
@@ -257,7 +250,7 @@ export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'e
           return out
         }
       }
-    } as never)
+    })
   } else {
     app.get('/whoami', async (request) => ({ avatarId: avatarIdOf(request.avatarId) }))
   }
