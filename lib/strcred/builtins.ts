@@ -167,6 +167,13 @@ Options:
 const databaseArgument = (args: CheckerArguments): string => {
   const database = args.argument
   if (database === '') args.fail('the database is missing')
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(database)?.[1]?.toLowerCase()
+  if (scheme !== undefined) {
+    if (!['postgres', 'postgresql', 'mysql', 'mariadb'].includes(scheme)) args.fail('a database URL starts with postgres:// or mysql://; anything else is a SQLite file path')
+    let host = ''
+    try { host = new URL(database).hostname } catch {}
+    if (host === '') args.fail('the database URL cannot be read (postgres://user@host[:port]/database)')
+  }
   return database
 }
 
