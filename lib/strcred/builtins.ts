@@ -13,6 +13,9 @@ const PASSWORD_INTERFACES: readonly Interface<Credentials>[] = Object.freeze([IU
 // Each store's checker module (and through it, its driver) is imported on first use, so that a spec for one store
 // loads nothing of the others: `memory:` costs no database driver, `file:` no LDAP client.
 
+/** The checker a `cache=` option wrapped, by its wrapper: `closeCheckers` closes both. */
+const wrapped = new WeakMap<CredentialsChecker, CredentialsChecker>()
+
 /** Wraps a checker in a `CachingChecker` (the shared `cache=` option). */
 export async function wrapInCache (checker: CredentialsChecker, options: { ttl: number, maxEntries?: number }): Promise<CredentialsChecker> {
   const { CachingChecker } = await import('../checkers/caching.js')
@@ -20,9 +23,6 @@ export async function wrapInCache (checker: CredentialsChecker, options: { ttl: 
   wrapped.set(cached, checker)
   return cached
 }
-
-/** The checker a `cache=` option wrapped, by its wrapper: `closeCheckers` closes both. */
-const wrapped = new WeakMap<CredentialsChecker, CredentialsChecker>()
 
 /**
  * Releases what checkers hold (database pools, directory connections, file watchers): calls `close()` on each
