@@ -60,6 +60,17 @@ export type {
   MemoryThrottleOptions, RedisThrottleOptions, RedisThrottleClient, RedisThrottleConnection, ThrottleOptions
 } from './throttle/index.js'
 
+// Checkers from one-line specs (Twisted's strcred): `file:/etc/app/users.htpasswd`, CRED_AUTH, third-party types.
+export {
+  makeChecker, resolveCheckers, checkersFromEnvironment, parseAuthEnvironment, closeCheckers, loadCheckerFactories,
+  discoverCheckerFactories, CheckerFactoryRegistry, builtinCheckerFactories, formatAuthHelp, formatAuthTypeHelp,
+  parseSpec, escapeSpecValue, parseDuration, parseBoolean, parsePositiveInteger
+} from './strcred/index.js'
+export type {
+  CheckerFactory, CheckerFactoryOption, CheckerArguments, FactorySource, MakeCheckerOptions, DiscoveredFactory,
+  ParsedSpec
+} from './strcred/index.js'
+
 // The Fastify plugin.
 export { cred, portalValidate } from './fastify/index.js'
 export type { CredPluginOptions, CredTypes, CredAvatar, PortalValidateOptions } from './fastify/index.js'

@@ -1,6 +1,6 @@
 import t from 'tap'
 import Fastify from 'fastify'
-import cred, { InMemoryChecker, Portal, SimpleRealm } from '../lib/index.js'
+import cred, { ANONYMOUS, AllowAnonymousAccess, InMemoryChecker, Portal, SimpleRealm } from '../lib/index.js'
 import type { CredPluginOptions } from '../lib/index.js'
 import { IUser, basic } from './helpers/app.js'
 
@@ -55,4 +55,16 @@ t.test('the plugin is named for Fastify 5 and registers once per instance', asyn
   const app = Fastify()
   await app.register(cred, { realm, checkers, interfaces: [IUser] })
   await t.rejects(async () => { await app.register(cred, { realm, checkers, interfaces: [IUser] }).ready() }, /decorat|already/i)
+})
+
+t.test('checker specs are accepted wherever checkers are, built at register time and closed with the server', async (t) => {
+  const app = Fastify()
+  await app.register(cred, { realm, checkers: ['memory:alice:wonderland:bob:builder', new AllowAnonymousAccess()], interfaces: [IUser] })
+  app.get('/', async (request) => ({ id: request.avatarId === ANONYMOUS ? 'anonymous' : request.avatarId }))
+  t.same((await app.inject({ url: '/', headers: { authorization: basic('bob', 'builder') } })).json(), { id: 'bob' }, 'from the spec')
+  t.same((await app.inject({ url: '/' })).json(), { id: 'anonymous' }, 'the checker object beside it')
+  t.equal((await app.inject({ url: '/', headers: { authorization: basic('bob', 'nope') } })).statusCode, 401)
+  await app.close()
+  await t.rejects(register({ realm, checkers: ['nosuchtype:x'], interfaces: [IUser] }), { code: 'ERR_CRED_INVALID_OPTION', message: /fastify-cred: checkers\[0\].*nosuchtype/ })
+  await t.rejects(register({ realm, checkers: ['memory:alice'], interfaces: [IUser] }), { code: 'ERR_CRED_INVALID_OPTION' })
 })

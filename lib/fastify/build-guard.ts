@@ -6,12 +6,16 @@ import type { DigestPluginOptions, SchemeName } from '../http/build-schemes.js'
 import type { DigestScheme } from '../http/digest-scheme.js'
 import { HttpAuthGuard } from '../http/guard.js'
 import type { HttpAuthScheme } from '../http/scheme.js'
+import { closeCheckers, resolveCheckers } from '../strcred/index.js'
 
 export interface CredPluginOptions<Mind = unknown> {
   /** What users become after login. Give `realm` (with `checkers`) or a ready `portal`. */
   realm?: Realm<Mind>
-  /** Where passwords live, in order of preference per credentials kind. */
-  checkers?: Iterable<CredentialsChecker>
+  /**
+   * Where passwords live, in order of preference per credentials kind: checker objects, or checker specs such as
+   * `'file:/etc/app/users.htpasswd'` (see `makeChecker`), which the plugin builds and closes with the server.
+   */
+  checkers?: Iterable<CredentialsChecker | string>
   /** A portal made elsewhere, shared with other protocols. Replaces `realm`, `checkers` and `throttle`. */
   portal?: Portal<Mind>
   /**
@@ -58,17 +62,20 @@ export interface PluginSettings {
   readonly mind: (request: FastifyRequest, reply: FastifyReply) => unknown
   /** Digest schemes built here, closed with the server. */
   readonly owned: readonly DigestScheme[]
+  /** Closes what the plugin built from checker specs (pools, connections, file watchers). */
+  readonly close: () => Promise<void>
 }
 
 const noMind = (): null => null
 
 /**
- * Checks the plugin's options and builds what they describe: the Portal (unless one is given), the schemes and
- * the guard. Every mistake is an `InvalidOption` saying what to change.
+ * Checks the plugin's options and builds what they describe: the checkers from specs, the Portal (unless one is
+ * given), the schemes and the guard. Every mistake is an `InvalidOption` saying what to change.
  */
-export function buildGuard (options: CredPluginOptions, log: FastifyBaseLogger): PluginSettings {
+export async function buildGuard (options: CredPluginOptions, log: FastifyBaseLogger): Promise<PluginSettings> {
   if (options === null || typeof options !== 'object') throw new InvalidOption('fastify-cred needs options: { realm, checkers, interfaces }')
   let portal = options.portal
+  let built: readonly CredentialsChecker[] = []
   if (portal !== undefined) {
     if (!(portal instanceof Portal)) throw new InvalidOption('fastify-cred: `portal` must be a Portal')
     if (options.realm !== undefined || options.checkers !== undefined || options.throttle !== undefined) {
@@ -76,21 +83,44 @@ export function buildGuard (options: CredPluginOptions, log: FastifyBaseLogger):
     }
   } else {
     if (options.realm === undefined) throw new InvalidOption('fastify-cred: `realm` is required (or a ready `portal`)')
-    portal = new Portal(options.realm, options.checkers ?? [], { throttle: options.throttle })
+    const given = [...(options.checkers ?? [])]
+    const checkers = await prefixedAsync(async () => await resolveCheckers(given))
+    built = checkers.filter((checker) => !given.includes(checker))
+    try {
+      portal = new Portal(options.realm, checkers, { throttle: options.throttle })
+    } catch (err) {
+      await closeCheckers(built)
+      throw err
+    }
   }
+  const close = async (): Promise<void> => { await closeCheckers(built) }
   const mode = options.mode ?? 'always'
   if (mode !== 'always' && mode !== 'on-demand') throw new InvalidOption(`fastify-cred: \`mode\` must be 'always' or 'on-demand', got ${JSON.stringify(mode)}`)
   if (options.mind !== undefined && typeof options.mind !== 'function') throw new InvalidOption('fastify-cred: `mind` must be a function (request, reply) => mind')
-  const { schemes, owned } = prefixed(() => buildSchemes(options.schemes ?? ['basic'], options.authenticationRealm ?? 'fastify-cred', options.digest))
-  const guard = prefixed(() => new HttpAuthGuard<unknown>({
-    portal: portal as Portal<unknown>,
-    schemes,
-    interfaces: options.interfaces,
-    proxy: options.proxy === true,
-    loginTimeout: options.loginTimeout,
-    onLogoutError: (err) => { log.error({ err }, 'fastify-cred: logout failed') }
-  }))
-  return { guard, mode, mind: options.mind ?? noMind, owned }
+  try {
+    const { schemes, owned } = prefixed(() => buildSchemes(options.schemes ?? ['basic'], options.authenticationRealm ?? 'fastify-cred', options.digest))
+    const guard = prefixed(() => new HttpAuthGuard<unknown>({
+      portal: portal as Portal<unknown>,
+      schemes,
+      interfaces: options.interfaces,
+      proxy: options.proxy === true,
+      loginTimeout: options.loginTimeout,
+      onLogoutError: (err) => { log.error({ err }, 'fastify-cred: logout failed') }
+    }))
+    return { guard, mode, mind: options.mind ?? noMind, owned, close }
+  } catch (err) {
+    await close()
+    throw err
+  }
+}
+
+async function prefixedAsync<T> (build: () => Promise<T>): Promise<T> {
+  try {
+    return await build()
+  } catch (err) {
+    if (err instanceof InvalidOption && !err.message.startsWith('fastify-cred')) throw new InvalidOption(`fastify-cred: ${err.message}`, { cause: err })
+    throw err
+  }
 }
 
 /** Set-up errors of the layers below, named as the plugin's. */

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { UnauthorizedLogin, isThenable } from '../cred/index.js'
 import type { EntityBodyHasher } from '../http/scheme.js'
@@ -26,15 +26,9 @@ class HttpAuthError extends Error {
   constructor (message: string, readonly statusCode: number, readonly code: string) { super(message) }
 }
 
-// Callback style, so that every set-up error reaches `next` and so `register()`'s promise, never an uncaught throw.
-const credPlugin: FastifyPluginCallback<CredPluginOptions> = (fastify, options, next) => {
-  try {
-    install(fastify, buildGuard(options, fastify.log))
-  } catch (err) {
-    next(err as Error)
-    return
-  }
-  next()
+// Every set-up error rejects `register()`: checker specs are built asynchronously (drivers load on first use).
+const credPlugin: FastifyPluginAsync<CredPluginOptions> = async (fastify, options) => {
+  install(fastify, await buildGuard(options, fastify.log))
 }
 
 function install (fastify: FastifyInstance, settings: PluginSettings): void {
@@ -102,11 +96,9 @@ function install (fastify: FastifyInstance, settings: PluginSettings): void {
 
   if (guard.bodySchemes.length > 0) installBodyHooks(fastify, guard, settleLater)
 
-  if (settings.owned.length > 0) {
-    fastify.addHook('onClose', (_instance, done) => {
-      Promise.all(settings.owned.map((scheme) => scheme.close())).then(() => { done() }, done)
-    })
-  }
+  fastify.addHook('onClose', async () => {
+    await Promise.all([...settings.owned.map(async (scheme) => { await scheme.close() }), settings.close()])
+  })
 }
 
 /** For credentials that cover the body: hash the raw body on its way to the parser, resume the login after it. */

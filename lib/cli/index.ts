@@ -1,0 +1,6 @@
+export { runCli, MAIN_HELP } from './run.js'
+export { EXIT, CliError, UsageError } from './errors.js'
+export type { CliIo } from './io.js'
+export { buildServeApp, parseServeArgs, encodeAvatarHeader, IServeAvatar, SERVE_HELP } from './serve.js'
+export type { ServeAvatar, ServeSettings } from './serve.js'
+export { passwdCommand, htdigestHa1, PASSWD_HELP } from './passwd.js'

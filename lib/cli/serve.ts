@@ -1,0 +1,291 @@
+import { readFile, stat } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import type { FastifyInstance } from 'fastify'
+import { InvalidOption, SimpleRealm, defineInterface, optionalPeer } from '../cred/index.js'
+import type { AvatarId, DigestAlgorithm } from '../cred/index.js'
+import { cred } from '../fastify/index.js'
+import type { SchemeName } from '../http/index.js'
+import { checkersFromEnvironment, closeCheckers, formatAuthHelp, formatAuthTypeHelp, loadCheckerFactories, parseSpec, resolveCheckers } from '../strcred/index.js'
+import { CliError, EXIT, UsageError } from './errors.js'
+import type { CliIo } from './io.js'
+
+export const SERVE_HELP = `Usage: fastify-cred serve --auth <spec> [--auth <spec>…] [options]
+
+Puts a login (HTTP Basic and/or Digest) in front of a small app, a directory of files, or another HTTP service.
+
+Options:
+  --auth <spec>             where users live, e.g. file:/etc/app/users.htpasswd (repeatable; see --help-auth).
+                            Without --auth, the specs in CRED_AUTH are used.
+  --port <n>                port to listen on (default 8080; 0 picks a free one)
+  --host <address>          address to listen on (default 127.0.0.1)
+  --scheme <basic|digest>   schemes offered, in this order (repeatable; default basic)
+  --digest-algorithm <alg>  Digest algorithms offered, in this order (repeatable; default SHA-256 then MD5)
+  --realm-name <name>       the protection space shown to users (default fastify-cred)
+  --static <dir>            serve this directory (needs @fastify/static)
+  --upstream <url>          proxy every request to this service (needs @fastify/http-proxy)
+  --avatar-header <name>    with --upstream: the request header carrying the user name (default X-Forwarded-User);
+                            the same header coming from clients is always removed
+  --tls-cert <file>         serve HTTPS with this PEM certificate (chain) …
+  --tls-key <file>          … and this PEM private key
+  --log                     log each request (JSON lines on stdout)
+  --help-auth               list the auth types
+  --help-auth-type <type>   help for one auth type
+  -h, --help                this help
+
+Without --static or --upstream it serves GET /whoami, answering {"avatarId": "<user>"}.
+The user name reaches the upstream percent-encoded where it is not printable ASCII (and "%" as %25).`
+
+/** The avatar of the command's realm: who logged in (null for anonymous). */
+export interface ServeAvatar { readonly avatarId: string | null }
+/** The avatar interface the command's realm serves. */
+export const IServeAvatar = defineInterface<ServeAvatar>('IServeAvatar')
+
+/**
+ * The avatar id as a header value: printable ASCII stays as it is, `%` and every other byte of its UTF-8 form are
+ * percent-encoded (so `decodeURIComponent` gives the id back, and no id can smuggle a line break into a header).
+ *
+ * @example
+ * encodeAvatarHeader('alice@example.com')  // 'alice@example.com'
+ * encodeAvatarHeader('josé')               // 'jos%C3%A9'
+ */
+export function encodeAvatarHeader (avatarId: string): string {
+  let out = ''
+  for (const byte of Buffer.from(avatarId, 'utf8')) {
+    out += byte > 0x20 && byte < 0x7f && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`
+  }
+  return out
+}
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+const ALGORITHMS = new Set(['MD5', 'MD5-SESS', 'SHA-256', 'SHA-256-SESS', 'SHA-512-256', 'SHA-512-256-SESS'])
+
+// The command's optional dependencies, imported only for --static and --upstream; missing, they are named.
+const loadStatic = optionalPeer('@fastify/static', 'serve --static', async () => await import('@fastify/static'))
+const loadProxy = optionalPeer('@fastify/http-proxy', 'serve --upstream', async () => await import('@fastify/http-proxy'))
+
+const avatarIdOf = (id: AvatarId | null | undefined): string | null => typeof id === 'string' ? id : null
+
+/** What `fastify-cred serve` was asked for, after parsing. */
+export interface ServeSettings {
+  /** The `--auth` specs; empty when they come from `CRED_AUTH`. */
+  readonly specs: readonly string[]
+  readonly port: number
+  readonly host: string
+  readonly schemes: readonly SchemeName[]
+  readonly algorithms: readonly DigestAlgorithm[] | undefined
+  readonly realmName: string
+  readonly staticDir: string | undefined
+  readonly upstream: string | undefined
+  readonly avatarHeader: string
+  readonly log: boolean
+  /** PEM files for HTTPS, both or neither. */
+  readonly tls: { readonly cert: string, readonly key: string } | undefined
+}
+
+/**
+ * Parses `serve`'s arguments; answers which help to print instead when asked for help.
+ *
+ * @example
+ * parseServeArgs(['--auth', 'memory:alice:pw', '--port', '0'], process.env)  // { specs: ['memory:alice:pw'], port: 0, … }
+ * @throws {UsageError} an unknown option, a missing --auth, a bad value (exit 2).
+ */
+export function parseServeArgs (argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ServeSettings | { help: 'serve' | 'auth' } | { helpAuthType: string } {
+  let values
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      allowPositionals: false,
+      options: {
+        auth: { type: 'string', multiple: true },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        scheme: { type: 'string', multiple: true },
+        'digest-algorithm': { type: 'string', multiple: true },
+        'realm-name': { type: 'string' },
+        static: { type: 'string' },
+        upstream: { type: 'string' },
+        'avatar-header': { type: 'string' },
+        log: { type: 'boolean' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'help-auth': { type: 'boolean' },
+        'help-auth-type': { type: 'string' },
+        help: { type: 'boolean', short: 'h' }
+      }
+    }))
+  } catch (err) {
+    throw new UsageError(`serve: ${(err as Error).message.split('\n')[0] ?? ''} (fastify-cred serve --help)`)
+  }
+  if (values.help === true) return { help: 'serve' }
+  if (values['help-auth'] === true) return { help: 'auth' }
+  if (values['help-auth-type'] !== undefined) return { helpAuthType: values['help-auth-type'] }
+
+  const specs = values.auth ?? []
+  if (specs.length === 0 && (env.CRED_AUTH ?? '').trim() === '') throw new UsageError('serve: give at least one --auth <spec> (or set CRED_AUTH); see fastify-cred --help-auth')
+
+  const portText = values.port ?? '8080'
+  const port = Number(portText)
+  if (!/^\d+$/.test(portText) || port > 65535) throw new UsageError('serve: --port takes a number from 0 to 65535')
+
+  const schemes = (values.scheme ?? ['basic']).map((s) => s.toLowerCase())
+  for (const s of schemes) if (s !== 'basic' && s !== 'digest') throw new UsageError('serve: --scheme is basic or digest')
+  if (new Set(schemes).size !== schemes.length) throw new UsageError('serve: a --scheme is given twice')
+
+  const algorithmList = values['digest-algorithm']
+  if (algorithmList !== undefined) {
+    if (!schemes.includes('digest')) throw new UsageError('serve: --digest-algorithm needs --scheme digest')
+    for (const a of algorithmList) {
+      if (!ALGORITHMS.has(a.toUpperCase())) throw new UsageError('serve: --digest-algorithm is one of MD5, MD5-sess, SHA-256, SHA-256-sess, SHA-512-256, SHA-512-256-sess')
+    }
+  }
+
+  const staticDir = values.static
+  const upstream = values.upstream
+  if (staticDir !== undefined && upstream !== undefined) throw new UsageError('serve: give --static or --upstream, not both')
+  if (upstream !== undefined) {
+    let url: URL | undefined
+    try { url = new URL(upstream) } catch {}
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new UsageError('serve: --upstream takes an http:// or https:// URL')
+  }
+  const avatarHeader = values['avatar-header'] ?? 'X-Forwarded-User'
+  if (!HEADER_NAME.test(avatarHeader)) throw new UsageError('serve: --avatar-header takes a header name such as X-Forwarded-User')
+  if (['authorization', 'proxy-authorization', 'host', 'cookie', 'content-length', 'transfer-encoding'].includes(avatarHeader.toLowerCase())) {
+    throw new UsageError(`serve: --avatar-header cannot be ${avatarHeader}`)
+  }
+  if (values['avatar-header'] !== undefined && upstream === undefined) throw new UsageError('serve: --avatar-header needs --upstream')
+
+  const cert = values['tls-cert']
+  const key = values['tls-key']
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError('serve: --tls-cert and --tls-key go together')
+
+  return {
+    tls: cert === undefined || key === undefined ? undefined : { cert, key },
+    specs,
+    port,
+    host: values.host ?? '127.0.0.1',
+    schemes: schemes as SchemeName[],
+    algorithms: algorithmList as DigestAlgorithm[] | undefined,
+    realmName: values['realm-name'] ?? 'fastify-cred',
+    staticDir,
+    upstream,
+    avatarHeader,
+    log: values.log === true
+  }
+}
+
+/**
+ * Builds the app `fastify-cred serve` runs (not listening yet): the cred plugin with the checkers of the specs, and
+ * `/whoami`, a static directory or a reverse proxy behind it.
+ *
+ * @example
+ * const app = await buildServeApp(parseServeArgs(['--auth', 'memory:alice:pw'], process.env) as ServeSettings,
+ *   { env: process.env, cwd: process.cwd() })
+ * await app.listen({ port: 8080 })
+ * @throws {InvalidOption} a bad spec or plugin option; {MissingPeerDependency} @fastify/static or @fastify/http-proxy.
+ */
+export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'env' | 'cwd'>): Promise<FastifyInstance> {
+  const { default: Fastify } = await import('fastify')
+  const checkers = settings.specs.length === 0
+    ? await checkersFromEnvironment(io.env, { from: io.cwd })
+    : await resolveCheckers(settings.specs, { env: io.env, from: io.cwd }).catch((err: unknown) => {
+      // Name the --auth by its type only: the argument may hold a password.
+      if (err instanceof InvalidOption) throw new InvalidOption(err.message.replace(/^checkers\[(\d+)\]: /, (_m, i: string) => `--auth ${parseSpec(settings.specs[Number(i)] ?? '').authType}…: `))
+      throw err
+    })
+
+  let staticPlugin: Awaited<ReturnType<typeof loadStatic>> | undefined
+  let proxyPlugin: Awaited<ReturnType<typeof loadProxy>> | undefined
+  let root: string | undefined
+  if (settings.staticDir !== undefined) {
+    root = resolve(io.cwd, settings.staticDir)
+    const info = await stat(root).catch(() => undefined)
+    if (info?.isDirectory() !== true) throw new CliError(`serve: --static ${settings.staticDir} is not a directory`)
+    staticPlugin = await loadStatic()
+  }
+  if (settings.upstream !== undefined) proxyPlugin = await loadProxy()
+
+  let https: { cert: Buffer, key: Buffer } | undefined
+  if (settings.tls !== undefined) {
+    const read = async (file: string, flag: string): Promise<Buffer> => await readFile(resolve(io.cwd, file)).catch((err: NodeJS.ErrnoException) => {
+      throw new CliError(`serve: cannot read ${flag} ${file} (${err.code ?? 'error'})`)
+    })
+    https = { cert: await read(settings.tls.cert, '--tls-cert'), key: await read(settings.tls.key, '--tls-key') }
+  }
+  let app: FastifyInstance
+  try {
+    app = (https === undefined ? Fastify({ logger: settings.log }) : Fastify({ logger: settings.log, https })) as unknown as FastifyInstance
+  } catch (err) {
+    throw new CliError(`serve: the TLS certificate or key cannot be used (${(err as Error).message.split('\n')[0] ?? ''})`)
+  }
+  app.addHook('onClose', async () => { await closeCheckers(checkers) })
+  const realm = new SimpleRealm().serve(IServeAvatar, (avatarId) => ({ avatarId: avatarIdOf(avatarId) }))
+  await app.register(cred, {
+    realm,
+    checkers,
+    interfaces: [IServeAvatar],
+    authenticationRealm: settings.realmName,
+    schemes: settings.schemes,
+    ...(settings.algorithms === undefined ? {} : { digest: { algorithms: settings.algorithms } })
+  })
+
+  if (staticPlugin !== undefined) {
+    await app.register(staticPlugin.default, { root: root ?? '.', prefix: '/' })
+  } else if (proxyPlugin !== undefined) {
+    const header = settings.avatarHeader.toLowerCase()
+    await app.register(proxyPlugin.default, {
+      upstream: settings.upstream ?? '',
+      prefix: '/',
+      replyOptions: {
+        rewriteRequestHeaders: (request, headers) => {
+          // The upstream trusts this header: never pass on a client's own (nor a spelling with "_", which CGI, WSGI
+          // and Rack servers read as the same HTTP_X_… variable), nor the client's password.
+          const out: typeof headers = {}
+          for (const [name, value] of Object.entries(headers)) {
+            const lower = name.toLowerCase().replaceAll('_', '-')
+            if (lower !== header && lower !== 'authorization' && lower !== 'proxy-authorization') out[name] = value
+          }
+          const id = avatarIdOf(request.avatarId)
+          if (id !== null) out[header] = encodeAvatarHeader(id)
+          return out
+        }
+      }
+    })
+  } else {
+    app.get('/whoami', async (request) => ({ avatarId: avatarIdOf(request.avatarId) }))
+  }
+  return app
+}
+
+/** `fastify-cred serve …`: runs until SIGINT or SIGTERM. */
+export async function serveCommand (argv: readonly string[], io: CliIo): Promise<number> {
+  const settings = parseServeArgs(argv, io.env)
+  if ('help' in settings) {
+    io.stdout.write(settings.help === 'serve' ? SERVE_HELP + '\n' : formatAuthHelp(await loadCheckerFactories(io.cwd)))
+    return EXIT.OK
+  }
+  if ('helpAuthType' in settings) {
+    io.stdout.write(formatAuthTypeHelp(await loadCheckerFactories(io.cwd), settings.helpAuthType))
+    return EXIT.OK
+  }
+  const app = await buildServeApp(settings, io)
+  let address: string
+  try {
+    address = await app.listen({ port: settings.port, host: settings.host })
+  } catch (err) {
+    await app.close()
+    throw new CliError(`serve: cannot listen on ${settings.host}:${settings.port} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+  }
+  const what = settings.staticDir !== undefined ? `the files of ${settings.staticDir}` : settings.upstream !== undefined ? `a proxy to ${new URL(settings.upstream).origin}` : '/whoami'
+  const types = settings.specs.length === 0 ? 'CRED_AUTH' : settings.specs.map((s) => parseSpec(s).authType).join(', ')
+  io.stderr.write(`fastify-cred: serving ${what} at ${address}/ (auth: ${types}; schemes: ${settings.schemes.join(', ')})\n`)
+  return await new Promise<number>((resolveExit) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+      app.close().then(() => { resolveExit(EXIT.OK) }, () => { resolveExit(EXIT.FAILURE) })
+    }
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+  })
+}
