@@ -58,6 +58,8 @@ t.test('errors are one line on stderr, with an exit code, never a stack or a sec
     [['serve', '--auth', 'memory:a:b', '--static', join(dir, 'nope'), '--port', '0'], 1, /is not a directory/],
     [['serve', '--auth', 'memory:a:b', '--upstream', 'ftp://x'], 2, /http:\/\/ or https:\/\/ URL/],
     [['serve', '--auth', 'memory:a:b', '--upstream', 'http://127.0.0.1:1', '--avatar-header', 'Bad Header'], 2, /header name/],
+    [['serve', '--auth', 'memory:a:b', '--throttle', 'sometimes'], 2, /--throttle is memory, off or a redis:\/\/ URL/],
+    [['serve', '--auth', 'memory:a:b', '--throttle-fail-open'], 2, /--throttle-fail-open needs a redis/],
     [['frobnicate'], 2, /unknown command "frobnicate"/],
     [['passwd', 'only-a-file'], 2, /give a file and a user name/],
     [['passwd', join(dir, 'absent'), 'alice'], 1, /does not exist \(use --create to create it\)/],
@@ -91,6 +93,21 @@ t.test('serve --auth memory:… with curl, Basic and Digest', { skip: curl.skip 
   t.match(none.headers, /www-authenticate: Basic realm="cli test"/i)
   t.equal((await curlRequest(['--digest', '-u', 'bob:wrong'], `${url}/whoami`)).status, 401)
   t.equal((await curlRequest(['-u', 'alice:wrong'], `${url}/whoami`)).status, 401)
+})
+
+t.test('serve throttles guessing by default (429 + Retry-After before any password is checked); --throttle off does not', { skip: curl.skip }, async (t) => {
+  const { url } = await startServe(t, ['--auth', 'memory:alice:wonderland', '--port', '0'])
+  const statuses: number[] = []
+  for (let i = 0; i < 7; i++) statuses.push((await curlRequest(['-u', 'alice:guess' + String(i)], `${url}/whoami`)).status)
+  t.same(statuses.slice(0, 5), [401, 401, 401, 401, 401], 'the first five guesses are answered')
+  t.ok(statuses.slice(5).every((status) => status === 429), `then 429 (${statuses.join(' ')})`)
+  const right = await curlRequest(['-u', 'alice:wonderland'], `${url}/whoami`)
+  t.equal(right.status, 429, 'even the right password waits: the throttle decides before the checker')
+  t.match(right.headers, /retry-after: \d+/i)
+
+  const open = await startServe(t, ['--auth', 'memory:alice:wonderland', '--port', '0', '--throttle', 'off'])
+  for (let i = 0; i < 7; i++) await curlRequest(['-u', 'alice:guess'], `${open.url}/whoami`)
+  t.equal((await curlRequest(['-u', 'alice:wonderland'], `${open.url}/whoami`)).status, 200, 'off: no throttle')
 })
 
 t.test('serve --digest-algorithm MD5 offers only MD5', { skip: curl.skip }, async (t) => {

@@ -7,6 +7,7 @@ import type { AvatarId, DigestAlgorithm } from '../cred/index.js'
 import { cred } from '../fastify/index.js'
 import type { SchemeName } from '../http/index.js'
 import { checkersFromEnvironment, closeCheckers, formatAuthHelp, formatAuthTypeHelp, loadCheckerFactories, parseSpec, resolveCheckers } from '../strcred/index.js'
+import { MemoryThrottle, RedisThrottle } from '../throttle/index.js'
 import { CliError, EXIT, UsageError } from './errors.js'
 import type { CliIo } from './io.js'
 
@@ -28,6 +29,11 @@ Options:
                             the same header coming from clients is always removed
   --tls-cert <file>         serve HTTPS with this PEM certificate (chain) …
   --tls-key <file>          … and this PEM private key
+  --throttle <how>          brute-force throttling: memory (default: per process), off, or a redis:// URL (shared by
+                            every instance using that Redis; refuses logins with 503 while it is down)
+  --throttle-fail-open      with a redis:// --throttle: let logins through while Redis is down instead
+  --trust-proxy <list>      Fastify's trustProxy: the proxies (addresses or CIDRs, comma-separated) whose
+                            X-Forwarded-For names the client; without it the client is the TCP peer
   --log                     log each request (JSON lines on stdout)
   --help-auth               list the auth types
   --help-auth-type <type>   help for one auth type
@@ -81,6 +87,11 @@ export interface ServeSettings {
   readonly log: boolean
   /** PEM files for HTTPS, both or neither. */
   readonly tls: { readonly cert: string, readonly key: string } | undefined
+  /** `memory`, `off`, or a `redis://` URL. */
+  readonly throttle: string
+  readonly throttleFailOpen: boolean
+  /** Fastify's `trustProxy`: the proxies' addresses or CIDRs. */
+  readonly trustProxy: string[] | undefined
 }
 
 /**
@@ -109,6 +120,9 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
         log: { type: 'boolean' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
+        throttle: { type: 'string' },
+        'throttle-fail-open': { type: 'boolean' },
+        'trust-proxy': { type: 'string' },
         'help-auth': { type: 'boolean' },
         'help-auth-type': { type: 'string' },
         help: { type: 'boolean', short: 'h' }
@@ -159,8 +173,18 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
   const key = values['tls-key']
   if ((cert === undefined) !== (key === undefined)) throw new UsageError('serve: --tls-cert and --tls-key go together')
 
+  const throttle = values.throttle ?? 'memory'
+  if (throttle !== 'memory' && throttle !== 'off' && !/^rediss?:\/\//.test(throttle)) throw new UsageError('serve: --throttle is memory, off or a redis:// URL')
+  if (values['throttle-fail-open'] === true && !throttle.startsWith('redis')) throw new UsageError('serve: --throttle-fail-open needs a redis:// --throttle')
+  const trustText = values['trust-proxy']
+  const trustProxy = trustText?.split(',').map((a) => a.trim()).filter((a) => a !== '')
+  if (trustProxy !== undefined && trustProxy.length === 0) throw new UsageError('serve: --trust-proxy takes addresses or CIDRs, e.g. 10.0.0.1,192.168.0.0/16')
+
   return {
     tls: cert === undefined || key === undefined ? undefined : { cert, key },
+    throttle,
+    throttleFailOpen: values['throttle-fail-open'] === true,
+    trustProxy,
     specs,
     port,
     host: values.host ?? '127.0.0.1',
@@ -214,15 +238,23 @@ export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'e
   }
   let app: FastifyInstance
   try {
-    app = (https === undefined ? Fastify({ logger: settings.log }) : Fastify({ logger: settings.log, https })) as unknown as FastifyInstance
+    const trustProxy = settings.trustProxy === undefined ? {} : { trustProxy: settings.trustProxy }
+    app = (https === undefined ? Fastify({ logger: settings.log, ...trustProxy }) : Fastify({ logger: settings.log, https, ...trustProxy })) as unknown as FastifyInstance
   } catch (err) {
     throw new CliError(`serve: the TLS certificate or key cannot be used (${(err as Error).message.split('\n')[0] ?? ''})`)
   }
   app.addHook('onClose', async () => { await closeCheckers(checkers) })
   const realm = new SimpleRealm().serve(IServeAvatar, (avatarId) => ({ avatarId: avatarIdOf(avatarId) }))
+  const throttle = settings.throttle === 'off'
+    ? undefined
+    : settings.throttle === 'memory'
+      ? new MemoryThrottle()
+      : new RedisThrottle(settings.throttle, { failOpen: settings.throttleFailOpen, onError: (err) => { app.log.warn({ err }, 'fastify-cred serve: the Redis throttle is unavailable') } })
+  if (throttle instanceof RedisThrottle) app.addHook('onClose', async () => { await throttle.close() })
   await app.register(cred, {
     realm,
     checkers,
+    ...(throttle === undefined ? {} : { throttle }),
     interfaces: [IServeAvatar],
     authenticationRealm: settings.realmName,
     schemes: settings.schemes,
