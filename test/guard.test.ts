@@ -217,3 +217,18 @@ t.test('a realm bug is a 500 refusal, never an accepted login', async (t) => {
   t.equal(refusal.status, 500)
   t.ok(refusal.error instanceof NoAvatarInterface)
 })
+
+t.test('the guard never throws nor rejects: a scheme whose credentials break on the body is a 500 refusal', async (t) => {
+  const IBroken = defineInterface<unknown>('IBroken')
+  const broken: HttpAuthScheme = {
+    name: 'broken',
+    challenges: () => ['Broken'],
+    credentials: async () => ({ provides: [IBroken], needsEntityBody: true, setEntityBody: () => { throw new TypeError('cannot take a body') } }),
+    bodyHasher: () => undefined
+  }
+  const portal = new Portal(countingRealm().realm, [{ credentialInterfaces: [IBroken], requestAvatarId: () => 'x' }])
+  const guard = new HttpAuthGuard({ portal, schemes: [broken], interfaces: [IUser] })
+  const outcome = await guard.authenticate({ method: 'POST', url: '/', headers: { authorization: 'Broken x', 'content-length': '3' } }, null, { hash: 'ab' })
+  t.equal(outcome.kind, 'refused')
+  t.equal((outcome as GuardRefusal).status, 500)
+})

@@ -63,6 +63,6 @@ export function portalValidate<Mind> (portal: Portal<Mind>, interfaces: AvatarIn
     return outcome.then((settled) => {
       const err = settle(request, reply, settled)
       if (err !== undefined) throw err
-    })
+    }, (err: unknown) => { throw settle(request, reply, guard.refusal(err, request)) })
   }
 }

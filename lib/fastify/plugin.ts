@@ -57,8 +57,10 @@ function install (fastify: FastifyInstance, settings: PluginSettings): void {
   }
 
   const settleLater = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, outcome: GuardOutcome | Promise<GuardOutcome>, direct: boolean): void => {
-    if (isThenable(outcome)) outcome.then((settled) => { settle(request, reply, done, settled, direct) })
-    else settle(request, reply, done, outcome, direct)
+    if (!isThenable(outcome)) { settle(request, reply, done, outcome, direct); return }
+    // The guard never rejects; should a custom scheme make it, the request still gets an answer (a logged 500).
+    outcome.then((settled) => { settle(request, reply, done, settled, direct) },
+      (err: unknown) => { settle(request, reply, done, guard.refusal(err, request), direct) })
   }
 
   const refuse = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, refusal: GuardRefusal, direct: boolean): void => {

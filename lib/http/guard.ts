@@ -5,7 +5,7 @@ import {
 import type { AvatarId, AvatarInterfaces, CheckerSetup, Credentials, DigestAlgorithm, Interface, Logout, PortalLogin } from '../cred/index.js'
 import { hasScheme } from './auth-params.js'
 import { needsEntityBody } from './scheme.js'
-import type { EntityBody, HttpAuthScheme, HttpRequestLike } from './scheme.js'
+import type { BodyBoundCredentials, EntityBody, HttpAuthScheme, HttpRequestLike } from './scheme.js'
 
 /**
  * The whole HTTP authentication decision, without a web framework (Twisted's `HTTPAuthSessionWrapper`): which
@@ -302,9 +302,18 @@ export class HttpAuthGuard<Mind = unknown> {
     if (scheme?.bodyHasher !== undefined && needsEntityBody(credentials)) {
       const body = entityBody ?? (hasNoBody(request) ? EMPTY_BODY : undefined)
       if (body === undefined) {
-        return { kind: 'awaiting-body', resume: (read) => { credentials.setEntityBody(read); return this.#checkCredentials(request, mind, scheme, credentials, deadlineAt) } }
+        return { kind: 'awaiting-body', resume: (read) => this.#withBody(request, mind, scheme, credentials, read, deadlineAt) }
       }
+      return this.#withBody(request, mind, scheme, credentials, body, deadlineAt)
+    }
+    return this.#checkCredentials(request, mind, scheme, credentials, deadlineAt)
+  }
+
+  #withBody (request: GuardRequest, mind: Mind, scheme: HttpAuthScheme, credentials: BodyBoundCredentials, body: EntityBody, deadlineAt: number): GuardOutcome | Promise<GuardOutcome> {
+    try {
       credentials.setEntityBody(body)
+    } catch (err) {
+      return this.refusal(err, request)
     }
     return this.#checkCredentials(request, mind, scheme, credentials, deadlineAt)
   }
