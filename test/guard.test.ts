@@ -226,7 +226,7 @@ t.test('the guard never throws nor rejects: a scheme whose credentials break on 
     credentials: async () => ({ provides: [IBroken], needsEntityBody: true, setEntityBody: () => { throw new TypeError('cannot take a body') } }),
     bodyHasher: () => undefined
   }
-  const portal = new Portal(countingRealm().realm, [{ credentialInterfaces: [IBroken], requestAvatarId: () => 'x' }])
+  const portal = new Portal(countingRealm().realm, [{ credentialInterfaces: [IBroken], requestAvatarId: () => 'x' } as unknown as CredentialsChecker])
   const guard = new HttpAuthGuard({ portal, schemes: [broken], interfaces: [IUser] })
   const outcome = await guard.authenticate({ method: 'POST', url: '/', headers: { authorization: 'Broken x', 'content-length': '3' } }, null, { hash: 'ab' })
   t.equal(outcome.kind, 'refused')
