@@ -171,10 +171,39 @@ t.test('uri: must be the request-target, query included (a response for /public 
   t.equal((await built.app.inject({ url: '/whoami?x=1', headers: { authorization: answer(challenge, { uri: '/whoami', nc: 2 }).authorization } })).statusCode, 400, 'query dropped')
   t.equal((await built.app.inject({ url: '/whoami?x=1', headers: { authorization: answer(challenge, { uri: '/whoami?x=2', nc: 3 }).authorization } })).statusCode, 400, 'query changed')
   t.equal((await built.app.inject({ url: '/whoami?x=1', headers: { authorization: answer(challenge, { uri: '/whoami?x=1', nc: 4 }).authorization } })).statusCode, 200, 'exact target')
-  t.equal((await built.app.inject({ url: '/whoami?x=1', headers: { authorization: answer(challenge, { uri: 'http://example.com/whoami?x=1', nc: 5 }).authorization } })).statusCode, 200,
-    'absolute-URI form with the same path and query')
-  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: answer(challenge, { uri: 'http://example.com/public', nc: 6 }).authorization } })).statusCode, 400,
+  t.equal((await built.app.inject({ url: '/whoami?x=1', headers: { host: 'example.com', authorization: answer(challenge, { uri: 'http://example.com/whoami?x=1', nc: 5 }).authorization } })).statusCode, 200,
+    'absolute-URI form with the same host, path and query')
+  t.equal((await built.app.inject({ url: '/whoami', headers: { host: 'example.com', authorization: answer(challenge, { uri: 'http://example.com/public', nc: 6 }).authorization } })).statusCode, 400,
     'absolute-URI form with another path')
+})
+
+t.test('uri: an absolute-form uri must name this request\'s host (a response computed for another server is refused)', async (t) => {
+  const built = await digestApp()
+  const challenge = await challengeOf(built)
+  const at = async (host: string, uri: string, nc: number): Promise<number> =>
+    (await built.app.inject({ url: '/whoami', headers: { host, authorization: answer(challenge, { uri, nc }).authorization } })).statusCode
+  t.equal(await at('api.example.com', 'http://evil.example/whoami', 1), 400, 'another host')
+  t.equal(await at('api.example.com', 'http://api.example.com.evil.example/whoami', 2), 400, 'a longer host with ours as prefix')
+  t.equal(await at('api.example.com', 'http://api.example.com:8080/whoami', 3), 400, 'another port')
+  t.equal(await at('api.example.com', 'http://user@api.example.com/whoami', 4), 400, 'userinfo in the authority')
+  t.equal(await at('api.example.com', 'http:///whoami', 5), 400, 'an empty authority')
+  t.equal(await at('api.example.com', 'http://API.Example.com/whoami', 6), 200, 'host names compare case-insensitively')
+  t.equal(await at('api.example.com', 'http://api.example.com:80/whoami', 7), 200, 'the default port may be written out')
+  t.equal(await at('api.example.com:443', 'https://api.example.com/whoami', 8), 200, '… or left out (https)')
+  t.equal(await at('[::1]:3000', 'http://[::1]:3000/whoami', 9), 200, 'an IPv6 authority')
+})
+
+t.test('nonces are bound to their realm: with a shared secret, a nonce minted for one realm does not log in at another', async (t) => {
+  const first = await digestApp()
+  const second = await buildApp({ schemes: ['digest'], authenticationRealm: 'other realm', digest: { secret: SECRET } })
+  const challenge = await challengeOf(first)
+  const res = await second.app.inject({ url: '/whoami', headers: { authorization: answer({ ...challenge, realm: 'other realm' }).authorization } })
+  t.equal(res.statusCode, 401, 'the first realm\'s nonce is not one of the second\'s')
+  t.notMatch(String(res.headers['www-authenticate']), 'stale', 'not stale either: it was never ours')
+  const own = await challengeOf(second)
+  t.equal(own.realm, 'other realm')
+  t.equal((await second.app.inject({ url: '/whoami', headers: { authorization: answer(own).authorization } })).statusCode, 200, 'its own nonces work')
+  t.equal((await first.app.inject({ url: '/whoami', headers: { authorization: answer(challenge).authorization } })).statusCode, 200, 'and the first realm\'s at the first')
 })
 
 t.test('test_failsWithDifferentMethod: a response for GET does not do for POST', async (t) => {
@@ -218,14 +247,14 @@ t.test('test_noUsername / test_noNonce / test_noOpaque and other missing fields:
 t.test('test_oldNonce: an expired nonce gets 401 with stale=true in every Digest challenge', async (t) => {
   const built = await digestApp({}, ['digest', 'basic'])
   const challenge = await challengeOf(built)
-  const old = new NonceMinter({ secret: SECRET }).mint(Date.now() - 6 * 60_000)
+  const old = new NonceMinter({ secret: SECRET, realm: 'test realm' }).mint(Date.now() - 6 * 60_000)
   const res = await built.app.inject({ url: '/whoami', headers: { authorization: answer({ ...challenge, ...old }).authorization } })
   t.equal(res.statusCode, 401)
   t.equal(res.json().code, 'ERR_CRED_STALE_NONCE')
   const challenges = headerList(res.headers['www-authenticate'])
   t.equal(challenges.filter((c) => c.startsWith('Digest ') && c.includes(', stale=true,')).length, 2)
   t.notMatch(challenges[2], 'stale', 'not on Basic')
-  const wrongPassword = await built.app.inject({ url: '/whoami', headers: { authorization: answer({ ...challenge, ...new NonceMinter({ secret: SECRET }).mint(Date.now() - 6 * 60_000) }, { password: 'x' }).authorization } })
+  const wrongPassword = await built.app.inject({ url: '/whoami', headers: { authorization: answer({ ...challenge, ...new NonceMinter({ secret: SECRET, realm: 'test realm' }).mint(Date.now() - 6 * 60_000) }, { password: 'x' }).authorization } })
   t.equal(wrongPassword.statusCode, 401)
   t.equal(wrongPassword.json().code, 'ERR_CRED_UNAUTHORIZED', 'stale=true only for a right password (RFC 7616 §3.3)')
   t.notOk(headerList(wrongPassword.headers['www-authenticate']).some((c) => c.includes('stale=true')))
@@ -269,7 +298,7 @@ t.test('proxy mode answers Digest with Proxy-Authentication-Info (RFC 7615)', as
 t.test('nextnonce near expiry, used with the opaque of its chain', async (t) => {
   const built = await digestApp({ nonceLifetime: 60_000 })
   const challenge = await challengeOf(built)
-  const aging = new NonceMinter({ secret: SECRET, lifetime: 60_000 }).mint(Date.now() - 55_000)
+  const aging = new NonceMinter({ secret: SECRET, lifetime: 60_000, realm: 'test realm' }).mint(Date.now() - 55_000)
   const res = await built.app.inject({ url: '/whoami', headers: { authorization: answer({ ...challenge, ...aging }).authorization } })
   t.equal(res.statusCode, 200)
   const info = parseAuthenticationInfo(String(res.headers['authentication-info']))

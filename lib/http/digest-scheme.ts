@@ -63,7 +63,8 @@ const NEXTNONCE_SHARE = 0.2
  * through a nonce store, `stale=true` for expired nonces, `Authentication-Info` with `rspauth` and `nextnonce`.
  *
  * `credentials()` checks, in order: syntax; realm; that the algorithm and qop were offered; that `uri` is this
- * request's target (exactly, query included; an absolute URI must have the same path and query); that the nonce
+ * request's target (exactly, query included; an absolute URI must have the same path and query, and name the
+ * request's `Host`); that the nonce (minted for this realm)
  * is ours (its MAC, checked only the first time a synchronous store sees it) and returned with its opaque.
  * Expiry and the nonce count are decided in `confirm()`, which the guard calls after the checker accepted the
  * response and before the realm is asked: a forged response burns no nonce count, and a replay is refused before
@@ -116,7 +117,7 @@ export class DigestScheme implements HttpAuthScheme {
     if (qop.length === 0 && !this.legacyRfc2069) throw new InvalidOption('Digest `qop` is empty: offer \'auth\', or set legacyRfc2069: true for RFC 2069 only')
     this.qop = Object.freeze([...qop])
 
-    this.#nonces = new NonceMinter({ secret: options.secret, lifetime: options.nonceLifetime ?? DEFAULT_NONCE_LIFETIME })
+    this.#nonces = new NonceMinter({ secret: options.secret, lifetime: options.nonceLifetime ?? DEFAULT_NONCE_LIFETIME, realm: this.authenticationRealm })
     this.nonceLifetime = this.#nonces.lifetime
 
     if (options.nonceStore !== undefined) {
@@ -153,7 +154,7 @@ export class DigestScheme implements HttpAuthScheme {
     if (parsed.realm !== this.authenticationRealm) throw new UnauthorizedLogin('Digest realm is not ours')
     if (!this.algorithms.includes(parsed.algorithm)) throw new UnauthorizedLogin(`Digest algorithm ${parsed.algorithm} was not offered`)
     if (parsed.qop === undefined ? !this.legacyRfc2069 : !this.qop.includes(parsed.qop)) throw new UnauthorizedLogin('Digest qop was not offered')
-    if (!uriMatches(parsed.uri, request.url)) throw new MalformedCredentials('Digest uri is not the request-target')
+    if (!uriMatches(parsed.uri, request.url, request.host)) throw new MalformedCredentials('Digest uri is not the request-target')
     if (parsed.opaque === undefined) throw new MalformedCredentials('Malformed Digest credentials: no opaque')
     const nonce = parsed.nonce
     const issuedAt = this.#nonces.issuedAt(nonce)
@@ -311,19 +312,38 @@ function storeUnavailable (err: unknown): StoreUnavailable {
 
 /**
  * True when a Digest `uri` names the request-target `url`: the same string (query included), or an absolute URI
- * whose path and query are `url`.
+ * whose authority is the request's `host` (case-insensitive, a default port may be left out) and whose path and
+ * query are `url`. Without a `host`, an absolute `uri` only matches itself: a response computed for another
+ * server must not log in here (RFC 7616 §3.4.6).
  */
-function uriMatches (uri: string, url: string): boolean {
+function uriMatches (uri: string, url: string, host: string | undefined): boolean {
   if (uri === url) return true
   const target = headerText(url)
   if (uri === target) return true
-  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(uri)
-  if (scheme === null || target.startsWith('/') === false) return false
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(uri)
+  if (scheme === null || target.startsWith('/') === false || host === undefined) return false
   const slash = uri.indexOf('/', scheme[0].length)
   const question = uri.indexOf('?', scheme[0].length)
+  const end = slash === -1 ? question : question === -1 ? slash : Math.min(slash, question)
+  const authority = uri.slice(scheme[0].length, end === -1 ? uri.length : end)
+  if (!sameAuthority(authority, host, (scheme[1] as string).toLowerCase())) return false
   if (slash === -1 && question === -1) return target === '/'
   if (slash === -1 || (question !== -1 && question < slash)) return `/${uri.slice(question)}` === target
   return uri.slice(slash) === target
+}
+
+const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: '80', https: '443' }
+
+/** `authority` (from a URI of `scheme`) and the request's `host`, compared as RFC 3986 §6.2.3 normalises them. */
+function sameAuthority (authority: string, host: string, scheme: string): boolean {
+  if (authority.includes('@')) return false
+  const normal = (value: string): string => {
+    const lower = value.toLowerCase()
+    const port = DEFAULT_PORTS[scheme]
+    if (port !== undefined && lower.endsWith(`:${port}`)) return lower.slice(0, -port.length - 1)
+    return lower.endsWith(':') ? lower.slice(0, -1) : lower
+  }
+  return authority.length > 0 && normal(authority) === normal(host)
 }
 
 /**

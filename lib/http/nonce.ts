@@ -5,7 +5,9 @@ import { InvalidOption } from '../cred/index.js'
  * Stateless, unforgeable Digest nonces.
  *
  * A nonce is base64url(issuedAt ‖ seed ‖ mac): issuedAt in milliseconds (6 bytes, big-endian), a random seed
- * (12 bytes) and the first 16 bytes of HMAC-SHA256(secret, label ‖ issuedAt ‖ seed). 34 bytes, 46 characters.
+ * (12 bytes) and the first 16 bytes of HMAC-SHA256(secret, label ‖ realm ‖ issuedAt ‖ seed). 34 bytes, 46 characters.
+ * The realm (the protection space the nonce was minted for) is in the MAC, not in the nonce: instances that share
+ * a secret but serve different realms cannot take each other's nonces, at no cost in length or time.
  * Nothing is stored when a nonce is minted, so a flood of 401s costs no memory; the nonce store only records
  * nonces a client has actually used.
  *
@@ -22,7 +24,7 @@ const NONCE_LENGTH = 46
 const BYTES = 34
 const SIGNED = 18
 const NONCE_FORM = /^[A-Za-z0-9_-]{46}$/
-const LABEL = Buffer.from('fastify-cred digest nonce v1\0', 'latin1')
+const LABEL = 'fastify-cred digest nonce v2\0'
 const B64URL = new Uint8Array(128)
 for (const [i, c] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'].entries()) B64URL[c.charCodeAt(0)] = i
 
@@ -34,6 +36,11 @@ export interface NonceOptions {
   secret?: string | Uint8Array
   /** Milliseconds a nonce stays fresh. Default `DEFAULT_NONCE_LIFETIME` (5 minutes). */
   lifetime?: number
+  /**
+   * The protection space the nonces are for (Digest's `realm`), bound into their MAC: a nonce minted for one realm
+   * is not authentic for another, even with the same secret. Default `''`.
+   */
+  realm?: string
 }
 
 /** A nonce and the opaque value it must be returned with. */
@@ -47,7 +54,7 @@ export interface MintedNonce {
  *
  * @example
  * import { NonceMinter } from 'fastify-cred'
- * const nonces = new NonceMinter({ secret: 'a secret of at least 16 bytes' })
+ * const nonces = new NonceMinter({ secret: 'a secret of at least 16 bytes', realm: 'api' })
  * const { nonce, opaque } = nonces.mint()
  * nonces.authentic(nonce) // true
  * nonces.opaqueOf(nonce) === opaque // true
@@ -56,6 +63,8 @@ export interface MintedNonce {
 export class NonceMinter {
   readonly lifetime: number
   readonly #key: Buffer
+  /** The fixed prefix of every MAC input: a label and the realm, length-prefixed so that no two realms collide. */
+  readonly #label: Buffer
   /** Random bytes drawn in bulk: one `randomFillSync` per 340 nonces instead of one per nonce. */
   readonly #pool = Buffer.alloc(12 * 340)
   #poolAt = this.#pool.length
@@ -66,6 +75,12 @@ export class NonceMinter {
       throw new InvalidOption(`nonceLifetime must be a whole number of milliseconds, at least 1000, got ${String(lifetime)}`)
     }
     this.lifetime = lifetime
+    const realm = options.realm ?? ''
+    if (typeof realm !== 'string') throw new InvalidOption('The nonce realm must be a string')
+    const realmBytes = Buffer.from(realm, 'utf8')
+    const length = Buffer.alloc(4)
+    length.writeUInt32BE(realmBytes.length)
+    this.#label = Buffer.concat([Buffer.from(LABEL, 'latin1'), length, realmBytes])
     if (options.secret === undefined) {
       this.#key = randomBytes(32)
     } else {
@@ -123,6 +138,6 @@ export class NonceMinter {
   }
 
   #mac (signed: Uint8Array): Buffer {
-    return createHmac('sha256', this.#key).update(LABEL).update(signed).digest()
+    return createHmac('sha256', this.#key).update(this.#label).update(signed).digest()
   }
 }
