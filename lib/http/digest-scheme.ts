@@ -346,38 +346,94 @@ function sameAuthority (authority: string, host: string, scheme: string): boolea
   return authority.length > 0 && normal(authority) === normal(host)
 }
 
+/** Options of `userhashResolver`. */
+export interface UserhashResolverOptions {
+  /** Least milliseconds between two rebuilds of a table (each started by a miss). Default 10,000. */
+  refreshInterval?: number
+  /** Names hashed per turn of the event loop while a table is built. Default 1,000 (well under a millisecond). */
+  chunkSize?: number
+  /** Hears about a failed background rebuild (the previous table stays in use). */
+  onError?: (err: unknown) => void
+}
+
+/** What `userhashResolver` keeps per realm and hash function. */
+interface UserhashTable {
+  byHash: Map<string, string> | undefined
+  /** The first build, which lookups wait for; then the latest rebuild. */
+  building: Promise<Map<string, string>> | undefined
+  startedAt: number
+}
+
+const nextTurn = async (): Promise<void> => { await new Promise<void>((resolve) => { setImmediate(resolve) }) }
+
 /**
- * A `UserhashResolver` over a list of user names (from a checker, a database query): hashes every name once per
- * realm and hash function and looks hashes up in a table. The table is rebuilt on a miss, at most once per
- * `refreshInterval` (default 10 s), so a new user is found soon and a flood of unknown hashes costs nothing.
+ * A `UserhashResolver` over a list of user names (from a checker, a database query; an async iterable too): hashes
+ * every name once per realm and hash function and looks hashes up in a table.
  *
+ * The table is never built within a request: it is built `chunkSize` names per turn of the event loop (100,000
+ * users take about 100 ms of hashing, which would otherwise block every other request). Lookups made before the
+ * first table is ready wait for it. A miss answers from the current table at once (`undefined`: the checker then
+ * does a wrong password's work), and starts a rebuild in the background, at most one at a time and at most once
+ * per `refreshInterval` (default 10 s): a flood of unknown hashes costs at most one rebuild per interval, and a user
+ * added since the last build is found once the rebuild their first miss started has finished.
+ *
+ * @param usernames Called at each build; answers the names (an iterable or async iterable).
+ * @throws InvalidOption when `usernames` is not a function or an option is out of range.
  * @example
  * import { DigestScheme, InMemoryChecker, userhashResolver } from 'fastify-cred'
  * const checker = new InMemoryChecker({ alice: 'wonderland' })
  * const digest = new DigestScheme({ authenticationRealm: 'api', userhash: true,
  *   resolveUserhash: userhashResolver(() => checker.usernames()) })
  */
-export function userhashResolver (usernames: () => Iterable<string>, options: { refreshInterval?: number } = {}): UserhashResolver {
+export function userhashResolver (usernames: () => Iterable<string> | AsyncIterable<string>, options: UserhashResolverOptions = {}): UserhashResolver {
   if (typeof usernames !== 'function') throw new InvalidOption('userhashResolver needs a function returning the user names')
   const refreshInterval = options.refreshInterval ?? 10_000
-  const tables = new Map<string, { builtAt: number, byHash: Map<string, string> }>()
-  const build = (realm: string, algorithm: DigestAlgorithm): Map<string, string> => {
+  const chunkSize = options.chunkSize ?? 1000
+  if (!Number.isFinite(refreshInterval) || refreshInterval < 0) throw new InvalidOption(`userhashResolver: refreshInterval must be a number of milliseconds >= 0, got ${String(refreshInterval)}`)
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) throw new InvalidOption(`userhashResolver: chunkSize must be a positive whole number, got ${String(chunkSize)}`)
+  const tables = new Map<string, UserhashTable>()
+
+  const build = async (realm: string, algorithm: DigestAlgorithm): Promise<Map<string, string>> => {
+    // Starts on a later turn: even the call to `usernames()` stays out of the request that asked.
+    await nextTurn()
     const byHash = new Map<string, string>()
-    for (const name of usernames()) byHash.set(digestHash(algorithm, `${name}:${realm}`), name)
+    let count = 0
+    for await (const name of usernames()) {
+      byHash.set(digestHash(algorithm, `${name}:${realm}`), name)
+      if (++count % chunkSize === 0) await nextTurn()
+    }
     return byHash
   }
+
+  const start = (table: UserhashTable, realm: string, algorithm: DigestAlgorithm): Promise<Map<string, string>> => {
+    table.startedAt = Date.now()
+    const building = build(realm, algorithm).then((byHash) => {
+      table.byHash = byHash
+      return byHash
+    }).finally(() => {
+      if (table.building === building) table.building = undefined
+    })
+    table.building = building
+    return building
+  }
+
   return (userhash, realm, algorithm) => {
     const key = `${algorithm.replace(/-sess$/, '')}\0${realm}`
     let table = tables.get(key)
-    const now = Date.now()
     if (table === undefined) {
-      table = { builtAt: now, byHash: build(realm, algorithm) }
-      tables.set(key, table)
+      const fresh: UserhashTable = { byHash: undefined, building: undefined, startedAt: 0 }
+      tables.set(key, fresh)
+      // A failed first build is forgotten, so the next lookup tries again; this one fails (a 500, not a login).
+      start(fresh, realm, algorithm).catch(() => { if (fresh.byHash === undefined) tables.delete(key) })
+      table = fresh
+    }
+    if (table.byHash === undefined) {
+      return (table.building as Promise<Map<string, string>>).then((byHash) => byHash.get(userhash))
     }
     const found = table.byHash.get(userhash)
-    if (found !== undefined || now - table.builtAt < refreshInterval) return found
-    table.builtAt = now
-    table.byHash = build(realm, algorithm)
-    return table.byHash.get(userhash)
+    if (found === undefined && table.building === undefined && Date.now() - table.startedAt >= refreshInterval) {
+      start(table, realm, algorithm).catch((err: unknown) => { options.onError?.(err) })
+    }
+    return found
   }
 }
