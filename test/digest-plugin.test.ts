@@ -1,5 +1,5 @@
 import t from 'tap'
-import { InMemoryChecker, InvalidOption, MemoryNonceStore, StoreUnavailable, userhashResolver } from '../lib/index.js'
+import { DigestScheme, InMemoryChecker, InvalidOption, MemoryNonceStore, StoreUnavailable, userhashResolver } from '../lib/index.js'
 import { NonceMinter, parseAuthenticationInfo } from '../lib/http/index.js'
 import { digestAuthorization, pickDigestChallenge, rspauthMatches } from '../lib/client/index.js'
 import type { DigestPluginOptions, DigestQop, NonceStore, SchemeName } from '../lib/index.js'
@@ -361,6 +361,53 @@ t.test('qop auth-int: the raw request body is covered', async (t) => {
   const other = await built.app.inject({ method: 'POST', url: '/echo', headers: { authorization: answer(challenge, { method: 'POST', uri: '/echo', body: text, qop: 'auth-int', nc: 5 }).authorization, 'content-type': 'text/plain' }, payload: text })
   t.equal(other.statusCode, 200)
   t.equal(other.json().body, 'plain text, hashed raw')
+})
+
+t.test('qop auth-int: a wrong response is refused before any content-type parser sees the body; the body is bounded', async (t) => {
+  const built = await buildApp({ schemes: ['digest'], digest: { secret: SECRET, qop: ['auth', 'auth-int'], maxAuthIntBody: 200_000 } })
+  let parsedBytes = 0
+  let parses = 0
+  built.app.removeContentTypeParser('application/json')
+  built.app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+    parses++
+    parsedBytes += body.length
+    done(null, JSON.parse(body.toString('utf8')))
+  })
+  built.app.post('/echo', async (request) => ({ avatarId: request.avatarId, size: JSON.stringify(request.body).length }))
+  const challenge = await challengeOf(built, '/echo', 'POST')
+  const big = Buffer.from(JSON.stringify({ data: 'x'.repeat(100_000) }))
+  const post = async (authorization: string, payload: Buffer, headers: Record<string, string> = {}): Promise<{ statusCode: number, json: () => { code?: string } }> =>
+    await built.app.inject({ method: 'POST', url: '/echo', headers: { authorization, 'content-type': 'application/json', ...headers }, payload })
+  for (let i = 0; i < 20; i++) {
+    const res = await post(answer(challenge, { method: 'POST', uri: '/echo', body: big, qop: 'auth-int', password: 'wrong', nc: 1 + i }).authorization, big)
+    t.equal(res.statusCode, 401, `refused ${i}`)
+  }
+  t.equal(parses, 0, 'no parser ran for 20 refused requests')
+  t.equal(parsedBytes, 0, 'no byte of their 2 MB was parsed')
+  const tampered = await post(answer(challenge, { method: 'POST', uri: '/echo', body: big, qop: 'auth-int', nc: 30 }).authorization, Buffer.from(JSON.stringify({ data: 'y'.repeat(100_000) })))
+  t.equal(tampered.statusCode, 401, 'a body that is not the one covered: refused, unparsed')
+  t.equal(parses, 0)
+
+  const good = await post(answer(challenge, { method: 'POST', uri: '/echo', body: big, qop: 'auth-int', nc: 31 }).authorization, big)
+  t.equal(good.statusCode, 200, 'the right response')
+  t.same(good.json(), { avatarId: 'alice', size: big.length }, 'and the parser got the whole body, once')
+  t.equal(parses, 1)
+
+  const huge = Buffer.from(JSON.stringify({ data: 'z'.repeat(300_000) }))
+  const declared = await post(answer(challenge, { method: 'POST', uri: '/echo', body: huge, qop: 'auth-int', nc: 32 }).authorization, huge)
+  t.equal(declared.statusCode, 413, 'a Content-Length past maxAuthIntBody: 413')
+  t.equal(declared.json().code, 'FST_ERR_CTP_BODY_TOO_LARGE')
+  const { Readable } = await import('node:stream')
+  const streamed = await built.app.inject({
+    method: 'POST', url: '/echo',
+    headers: { authorization: answer(challenge, { method: 'POST', uri: '/echo', body: huge, qop: 'auth-int', nc: 33 }).authorization, 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+    payload: Readable.from([huge.subarray(0, 150_000), huge.subarray(150_000)])
+  })
+  t.equal(streamed.statusCode, 413, 'a chunked body that grows past it: 413 as soon as it does')
+  t.equal(parses, 1, 'neither was parsed')
+  t.equal((await post(answer(challenge, { method: 'POST', uri: '/echo', nc: 34 }).authorization, huge)).statusCode, 200, 'qop=auth does not cover the body and is not bounded by maxAuthIntBody')
+  t.equal(built.logouts.length, 2, 'the two logins were logged out')
+  t.throws(() => new DigestScheme({ authenticationRealm: 'r', maxAuthIntBody: -1 }), InvalidOption)
 })
 
 t.test('userhash: the client sends H(user:realm); the server finds the user through resolveUserhash', async (t) => {

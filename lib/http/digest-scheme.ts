@@ -52,6 +52,14 @@ export interface DigestSchemeOptions {
    * bytes per response, at the price of mutual authentication and of nonces renewed ahead of expiry.
    */
   authenticationInfo?: boolean
+  /**
+   * The longest request body a `qop=auth-int` request may have, in bytes. Default 1,048,576 (Fastify's default
+   * `bodyLimit`); the route's `bodyLimit` applies too, whichever is smaller. Such a body must be read and hashed
+   * before the response can be checked: the Fastify plugin reads it (longer: 413 before a byte is read, or as soon
+   * as the stream passes the bound), decides the login, and only then lets a content-type parser see it, so a
+   * refused request costs reading and hashing at most this many bytes and parses none.
+   */
+  maxAuthIntBody?: number
 }
 
 /** Nonces this close to expiry (as a share of the lifetime) get a `nextnonce` in `Authentication-Info`. */
@@ -88,6 +96,7 @@ export class DigestScheme implements HttpAuthScheme {
   readonly legacyRfc2069: boolean
   readonly checkerSetup: CheckerSetup
   readonly authenticationInfo: boolean
+  readonly maxAuthIntBody: number
   readonly #nonces: NonceMinter
   readonly #ownStore: boolean
   readonly #resolveUserhash: UserhashResolver | undefined
@@ -110,6 +119,9 @@ export class DigestScheme implements HttpAuthScheme {
 
     this.legacyRfc2069 = options.legacyRfc2069 === true
     this.authenticationInfo = options.authenticationInfo !== false
+    const maxAuthIntBody = options.maxAuthIntBody ?? 1_048_576
+    if (!Number.isSafeInteger(maxAuthIntBody) || maxAuthIntBody < 0) throw new InvalidOption(`Digest \`maxAuthIntBody\` must be a whole number of bytes >= 0, got ${String(maxAuthIntBody)}`)
+    this.maxAuthIntBody = maxAuthIntBody
     const qop = options.qop ?? ['auth']
     if (!Array.isArray(qop) || !qop.every((q: unknown) => q === 'auth' || q === 'auth-int') || new Set(qop).size !== qop.length) {
       throw new InvalidOption('Digest `qop` must be an array of \'auth\' and/or \'auth-int\'')
@@ -235,7 +247,7 @@ export class DigestScheme implements HttpAuthScheme {
     } catch {
       return undefined
     }
-    return parsed.qop === 'auth-int' ? new BodyHasher(digestHashName(parsed.algorithm)) : undefined
+    return parsed.qop === 'auth-int' ? new BodyHasher(digestHashName(parsed.algorithm), this.maxAuthIntBody) : undefined
   }
 
   /** Stops the default nonce store's timer. A store passed in `nonceStore` belongs to the caller and stays open. */
@@ -268,13 +280,15 @@ class IssuedDigestCredentials extends DigestedCredentials {
   }
 }
 
-/** Hashes a request body as it streams through, for `auth-int`. */
+/** Hashes a request body as it streams through, for `auth-int`, failing with a 413 error past `maxBytes`. */
 class BodyHasher implements EntityBodyHasher {
   hash: string | undefined
+  readonly maxBytes: number
   readonly #hashName: string
 
-  constructor (hashName: string) {
+  constructor (hashName: string, maxBytes: number) {
     this.#hashName = hashName
+    this.maxBytes = maxBytes
   }
 
   wrap (body: Readable): Readable {
@@ -282,8 +296,12 @@ class BodyHasher implements EntityBodyHasher {
     let received = 0
     const through: Transform & { receivedEncodedLength?: number } = new Transform({
       transform: (chunk: Buffer, _encoding, callback) => {
-        hasher.update(chunk)
         received += chunk.length
+        if (received > this.maxBytes) {
+          callback(bodyTooLarge(this.maxBytes))
+          return
+        }
+        hasher.update(chunk)
         // Fastify checks Content-Length and bodyLimit against this when a preParsing hook replaces the stream.
         through.receivedEncodedLength = received
         callback(null, chunk)
@@ -297,6 +315,14 @@ class BodyHasher implements EntityBodyHasher {
     pipeline(body, through, () => {})
     return through
   }
+}
+
+/**
+ * The error for an `auth-int` body past `maxAuthIntBody`: Fastify answers it as it answers its own `bodyLimit`
+ * (413, with the same code), so clients see one kind of refusal for a body that is too long.
+ */
+function bodyTooLarge (maxBytes: number): Error & { statusCode: number, code: string } {
+  return Object.assign(new Error(`Request body is too large for qop=auth-int (at most ${maxBytes} bytes)`), { statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE' })
 }
 
 function afterClaim (claim: NonceClaim): void {

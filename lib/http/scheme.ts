@@ -36,6 +36,11 @@ export interface EntityBodyHasher {
   wrap (body: Readable): Readable
   /** The hash (hex) once the whole body has gone through `wrap`'s stream; `undefined` before. */
   readonly hash: string | undefined
+  /**
+   * The most bytes of body these credentials may cover: `wrap`'s stream fails with a 413 error (`statusCode` 413)
+   * past it, and a framework refuses a longer `Content-Length` before reading. `undefined`: no bound of its own.
+   */
+  readonly maxBytes?: number
 }
 
 /**
