@@ -160,3 +160,34 @@ t.test('refused logins hand out nothing: a wrong password is never logged out', 
   t.equal(logins, 0)
   t.equal(logouts, 0)
 })
+
+t.test('Digest auth-int: clients that hang up mid-body (while the plugin reads it before deciding) get no login', async (t) => {
+  const { buildApp } = await import('./helpers/app.js')
+  const { digestAuthorization, pickDigestChallenge } = await import('../lib/client/index.js')
+  const built = await buildApp({ schemes: ['digest'], digest: { qop: ['auth-int'] } })
+  built.app.post('/echo', async (request) => ({ body: request.body }))
+  await built.app.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(async () => { await built.app.close() })
+  const port = (built.app.server.address() as AddressInfo).port
+  const first = await built.app.inject({ method: 'POST', url: '/echo' })
+  const challenge = pickDigestChallenge([first.headers['www-authenticate']].flat().join(', '))
+  if (challenge === undefined) throw new Error('no challenge')
+  const body = Buffer.from(JSON.stringify({ data: 'x'.repeat(5000) }))
+  for (let i = 0; i < 50; i++) {
+    const authorization = digestAuthorization(challenge, 'alice', 'wonderland', { method: 'POST', uri: '/echo', nc: i + 1, qop: 'auth-int', body }).authorization
+    const socket = connect({ host: '127.0.0.1', port })
+    socket.on('error', () => {})
+    await new Promise<void>((resolve) => socket.once('connect', () => { resolve() }))
+    socket.write(`POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${authorization}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`)
+    socket.write(body.subarray(0, Math.floor(random() * body.length)))
+    await sleep(Math.floor(random() * 5))
+    socket.destroy()
+  }
+  const done = await built.app.inject({
+    method: 'POST', url: '/echo', payload: body,
+    headers: { 'content-type': 'application/json', authorization: digestAuthorization(challenge, 'alice', 'wonderland', { method: 'POST', uri: '/echo', nc: 100, qop: 'auth-int', body }).authorization }
+  })
+  t.equal(done.statusCode, 200, 'the server carries on')
+  await sleep(50)
+  t.same(built.logouts, ['alice'], 'only the completed request logged in, and it was logged out once')
+})
