@@ -48,10 +48,10 @@ export {
   MemoryNonceStore, RedisNonceStore
 } from './http/index.js'
 export type {
-  BasicCredentials, DigestSchemeOptions, UserhashResolver, HttpAuthScheme, HttpRequestLike, EntityBody,
-  EntityBodyHasher, BodyBoundCredentials, GuardRequest, GuardOutcome, GuardAccepted, GuardRefusal, GuardAwaitingBody,
-  HttpAuthGuardOptions, SchemeName, DigestPluginOptions, NonceStore, NonceClaim, MemoryNonceStoreOptions,
-  RedisClientLike, RedisConnectionOptions, RedisNonceStoreOptions
+  BasicCredentials, DigestSchemeOptions, UserhashResolver, UserhashResolverOptions, HttpAuthScheme, HttpRequestLike,
+  EntityBody, EntityBodyHasher, BodyBoundCredentials, GuardRequest, GuardOutcome, GuardAccepted, GuardRefusal,
+  GuardAwaitingBody, HttpAuthGuardOptions, SchemeName, DigestPluginOptions, NonceStore, NonceClaim,
+  MemoryNonceStoreOptions, RedisClientLike, RedisConnectionOptions, RedisNonceStoreOptions
 } from './http/index.js'
 
 // Brute-force throttling, for every protocol through the Portal.

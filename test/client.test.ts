@@ -91,7 +91,7 @@ t.test('nextnonce: followed, with nc starting over', async (t) => {
   const aging: FetchLike = async (input, init) => {
     const res = await fetch(input, init)
     if (res.status !== 401) return res
-    const old = new NonceMinter({ secret: SECRET, lifetime: 60_000 }).mint(Date.now() - 55_000)
+    const old = new NonceMinter({ secret: SECRET, lifetime: 60_000, realm: 'test realm' }).mint(Date.now() - 55_000)
     const headers = new Headers()
     for (const [name, value] of res.headers) if (name !== 'www-authenticate') headers.append(name, value)
     headers.set('www-authenticate', (res.headers.get('www-authenticate') ?? '').replace(/nonce="[^"]*"/g, `nonce="${old.nonce}"`).replace(/opaque="[^"]*"/g, `opaque="${old.opaque}"`))

@@ -28,3 +28,16 @@ t.test('options are checked', async (t) => {
   t.throws(() => new NonceMinter({ lifetime: Number.NaN }), InvalidOption)
   t.equal(new NonceMinter().lifetime, 300_000, 'five minutes by default')
 })
+
+t.test('the realm is bound into the MAC: same secret, another realm, not authentic; same length', async (t) => {
+  const secret = 'sixteen bytes at least!'
+  const api = new NonceMinter({ secret, realm: 'api' })
+  const admin = new NonceMinter({ secret, realm: 'admin' })
+  const { nonce } = api.mint()
+  t.equal(nonce.length, 46, 'the nonce keeps its length')
+  t.equal(api.authentic(nonce), true)
+  t.equal(admin.authentic(nonce), false, 'another realm')
+  t.equal(new NonceMinter({ secret }).authentic(nonce), false, 'no realm')
+  t.equal(new NonceMinter({ secret, realm: 'ap' }).authentic(nonce), false, 'a prefix of the realm')
+  t.throws(() => new NonceMinter({ secret, realm: 42 as unknown as string }), InvalidOption)
+})

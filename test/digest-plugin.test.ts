@@ -1,5 +1,5 @@
 import t from 'tap'
-import { InMemoryChecker, InvalidOption, MemoryNonceStore, StoreUnavailable, userhashResolver } from '../lib/index.js'
+import { DigestScheme, InMemoryChecker, InvalidOption, MemoryNonceStore, StoreUnavailable, userhashResolver } from '../lib/index.js'
 import { NonceMinter, parseAuthenticationInfo } from '../lib/http/index.js'
 import { digestAuthorization, pickDigestChallenge, rspauthMatches } from '../lib/client/index.js'
 import type { DigestPluginOptions, DigestQop, NonceStore, SchemeName } from '../lib/index.js'
@@ -171,10 +171,39 @@ t.test('uri: must be the request-target, query included (a response for /public 
   t.equal((await built.app.inject({ url: '/whoami?x=1', headers: { authorization: answer(challenge, { uri: '/whoami', nc: 2 }).authorization } })).statusCode, 400, 'query dropped')
   t.equal((await built.app.inject({ url: '/whoami?x=1', headers: { authorization: answer(challenge, { uri: '/whoami?x=2', nc: 3 }).authorization } })).statusCode, 400, 'query changed')
   t.equal((await built.app.inject({ url: '/whoami?x=1', headers: { authorization: answer(challenge, { uri: '/whoami?x=1', nc: 4 }).authorization } })).statusCode, 200, 'exact target')
-  t.equal((await built.app.inject({ url: '/whoami?x=1', headers: { authorization: answer(challenge, { uri: 'http://example.com/whoami?x=1', nc: 5 }).authorization } })).statusCode, 200,
-    'absolute-URI form with the same path and query')
-  t.equal((await built.app.inject({ url: '/whoami', headers: { authorization: answer(challenge, { uri: 'http://example.com/public', nc: 6 }).authorization } })).statusCode, 400,
+  t.equal((await built.app.inject({ url: '/whoami?x=1', headers: { host: 'example.com', authorization: answer(challenge, { uri: 'http://example.com/whoami?x=1', nc: 5 }).authorization } })).statusCode, 200,
+    'absolute-URI form with the same host, path and query')
+  t.equal((await built.app.inject({ url: '/whoami', headers: { host: 'example.com', authorization: answer(challenge, { uri: 'http://example.com/public', nc: 6 }).authorization } })).statusCode, 400,
     'absolute-URI form with another path')
+})
+
+t.test('uri: an absolute-form uri must name this request\'s host (a response computed for another server is refused)', async (t) => {
+  const built = await digestApp()
+  const challenge = await challengeOf(built)
+  const at = async (host: string, uri: string, nc: number): Promise<number> =>
+    (await built.app.inject({ url: '/whoami', headers: { host, authorization: answer(challenge, { uri, nc }).authorization } })).statusCode
+  t.equal(await at('api.example.com', 'http://evil.example/whoami', 1), 400, 'another host')
+  t.equal(await at('api.example.com', 'http://api.example.com.evil.example/whoami', 2), 400, 'a longer host with ours as prefix')
+  t.equal(await at('api.example.com', 'http://api.example.com:8080/whoami', 3), 400, 'another port')
+  t.equal(await at('api.example.com', 'http://user@api.example.com/whoami', 4), 400, 'userinfo in the authority')
+  t.equal(await at('api.example.com', 'http:///whoami', 5), 400, 'an empty authority')
+  t.equal(await at('api.example.com', 'http://API.Example.com/whoami', 6), 200, 'host names compare case-insensitively')
+  t.equal(await at('api.example.com', 'http://api.example.com:80/whoami', 7), 200, 'the default port may be written out')
+  t.equal(await at('api.example.com:443', 'https://api.example.com/whoami', 8), 200, '… or left out (https)')
+  t.equal(await at('[::1]:3000', 'http://[::1]:3000/whoami', 9), 200, 'an IPv6 authority')
+})
+
+t.test('nonces are bound to their realm: with a shared secret, a nonce minted for one realm does not log in at another', async (t) => {
+  const first = await digestApp()
+  const second = await buildApp({ schemes: ['digest'], authenticationRealm: 'other realm', digest: { secret: SECRET } })
+  const challenge = await challengeOf(first)
+  const res = await second.app.inject({ url: '/whoami', headers: { authorization: answer({ ...challenge, realm: 'other realm' }).authorization } })
+  t.equal(res.statusCode, 401, 'the first realm\'s nonce is not one of the second\'s')
+  t.notMatch(String(res.headers['www-authenticate']), 'stale', 'not stale either: it was never ours')
+  const own = await challengeOf(second)
+  t.equal(own.realm, 'other realm')
+  t.equal((await second.app.inject({ url: '/whoami', headers: { authorization: answer(own).authorization } })).statusCode, 200, 'its own nonces work')
+  t.equal((await first.app.inject({ url: '/whoami', headers: { authorization: answer(challenge).authorization } })).statusCode, 200, 'and the first realm\'s at the first')
 })
 
 t.test('test_failsWithDifferentMethod: a response for GET does not do for POST', async (t) => {
@@ -218,14 +247,14 @@ t.test('test_noUsername / test_noNonce / test_noOpaque and other missing fields:
 t.test('test_oldNonce: an expired nonce gets 401 with stale=true in every Digest challenge', async (t) => {
   const built = await digestApp({}, ['digest', 'basic'])
   const challenge = await challengeOf(built)
-  const old = new NonceMinter({ secret: SECRET }).mint(Date.now() - 6 * 60_000)
+  const old = new NonceMinter({ secret: SECRET, realm: 'test realm' }).mint(Date.now() - 6 * 60_000)
   const res = await built.app.inject({ url: '/whoami', headers: { authorization: answer({ ...challenge, ...old }).authorization } })
   t.equal(res.statusCode, 401)
   t.equal(res.json().code, 'ERR_CRED_STALE_NONCE')
   const challenges = headerList(res.headers['www-authenticate'])
   t.equal(challenges.filter((c) => c.startsWith('Digest ') && c.includes(', stale=true,')).length, 2)
   t.notMatch(challenges[2], 'stale', 'not on Basic')
-  const wrongPassword = await built.app.inject({ url: '/whoami', headers: { authorization: answer({ ...challenge, ...new NonceMinter({ secret: SECRET }).mint(Date.now() - 6 * 60_000) }, { password: 'x' }).authorization } })
+  const wrongPassword = await built.app.inject({ url: '/whoami', headers: { authorization: answer({ ...challenge, ...new NonceMinter({ secret: SECRET, realm: 'test realm' }).mint(Date.now() - 6 * 60_000) }, { password: 'x' }).authorization } })
   t.equal(wrongPassword.statusCode, 401)
   t.equal(wrongPassword.json().code, 'ERR_CRED_UNAUTHORIZED', 'stale=true only for a right password (RFC 7616 §3.3)')
   t.notOk(headerList(wrongPassword.headers['www-authenticate']).some((c) => c.includes('stale=true')))
@@ -269,7 +298,7 @@ t.test('proxy mode answers Digest with Proxy-Authentication-Info (RFC 7615)', as
 t.test('nextnonce near expiry, used with the opaque of its chain', async (t) => {
   const built = await digestApp({ nonceLifetime: 60_000 })
   const challenge = await challengeOf(built)
-  const aging = new NonceMinter({ secret: SECRET, lifetime: 60_000 }).mint(Date.now() - 55_000)
+  const aging = new NonceMinter({ secret: SECRET, lifetime: 60_000, realm: 'test realm' }).mint(Date.now() - 55_000)
   const res = await built.app.inject({ url: '/whoami', headers: { authorization: answer({ ...challenge, ...aging }).authorization } })
   t.equal(res.statusCode, 200)
   const info = parseAuthenticationInfo(String(res.headers['authentication-info']))
@@ -332,6 +361,53 @@ t.test('qop auth-int: the raw request body is covered', async (t) => {
   const other = await built.app.inject({ method: 'POST', url: '/echo', headers: { authorization: answer(challenge, { method: 'POST', uri: '/echo', body: text, qop: 'auth-int', nc: 5 }).authorization, 'content-type': 'text/plain' }, payload: text })
   t.equal(other.statusCode, 200)
   t.equal(other.json().body, 'plain text, hashed raw')
+})
+
+t.test('qop auth-int: a wrong response is refused before any content-type parser sees the body; the body is bounded', async (t) => {
+  const built = await buildApp({ schemes: ['digest'], digest: { secret: SECRET, qop: ['auth', 'auth-int'], maxAuthIntBody: 200_000 } })
+  let parsedBytes = 0
+  let parses = 0
+  built.app.removeContentTypeParser('application/json')
+  built.app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+    parses++
+    parsedBytes += body.length
+    done(null, JSON.parse(body.toString('utf8')))
+  })
+  built.app.post('/echo', async (request) => ({ avatarId: request.avatarId, size: JSON.stringify(request.body).length }))
+  const challenge = await challengeOf(built, '/echo', 'POST')
+  const big = Buffer.from(JSON.stringify({ data: 'x'.repeat(100_000) }))
+  const post = async (authorization: string, payload: Buffer, headers: Record<string, string> = {}): Promise<{ statusCode: number, json: () => { code?: string } }> =>
+    await built.app.inject({ method: 'POST', url: '/echo', headers: { authorization, 'content-type': 'application/json', ...headers }, payload })
+  for (let i = 0; i < 20; i++) {
+    const res = await post(answer(challenge, { method: 'POST', uri: '/echo', body: big, qop: 'auth-int', password: 'wrong', nc: 1 + i }).authorization, big)
+    t.equal(res.statusCode, 401, `refused ${i}`)
+  }
+  t.equal(parses, 0, 'no parser ran for 20 refused requests')
+  t.equal(parsedBytes, 0, 'no byte of their 2 MB was parsed')
+  const tampered = await post(answer(challenge, { method: 'POST', uri: '/echo', body: big, qop: 'auth-int', nc: 30 }).authorization, Buffer.from(JSON.stringify({ data: 'y'.repeat(100_000) })))
+  t.equal(tampered.statusCode, 401, 'a body that is not the one covered: refused, unparsed')
+  t.equal(parses, 0)
+
+  const good = await post(answer(challenge, { method: 'POST', uri: '/echo', body: big, qop: 'auth-int', nc: 31 }).authorization, big)
+  t.equal(good.statusCode, 200, 'the right response')
+  t.same(good.json(), { avatarId: 'alice', size: big.length }, 'and the parser got the whole body, once')
+  t.equal(parses, 1)
+
+  const huge = Buffer.from(JSON.stringify({ data: 'z'.repeat(300_000) }))
+  const declared = await post(answer(challenge, { method: 'POST', uri: '/echo', body: huge, qop: 'auth-int', nc: 32 }).authorization, huge)
+  t.equal(declared.statusCode, 413, 'a Content-Length past maxAuthIntBody: 413')
+  t.equal(declared.json().code, 'FST_ERR_CTP_BODY_TOO_LARGE')
+  const { Readable } = await import('node:stream')
+  const streamed = await built.app.inject({
+    method: 'POST', url: '/echo',
+    headers: { authorization: answer(challenge, { method: 'POST', uri: '/echo', body: huge, qop: 'auth-int', nc: 33 }).authorization, 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+    payload: Readable.from([huge.subarray(0, 150_000), huge.subarray(150_000)])
+  })
+  t.equal(streamed.statusCode, 413, 'a chunked body that grows past it: 413 as soon as it does')
+  t.equal(parses, 1, 'neither was parsed')
+  t.equal((await post(answer(challenge, { method: 'POST', uri: '/echo', nc: 34 }).authorization, huge)).statusCode, 200, 'qop=auth does not cover the body and is not bounded by maxAuthIntBody')
+  t.equal(built.logouts.length, 2, 'the two logins were logged out')
+  t.throws(() => new DigestScheme({ authenticationRealm: 'r', maxAuthIntBody: -1 }), InvalidOption)
 })
 
 t.test('userhash: the client sends H(user:realm); the server finds the user through resolveUserhash', async (t) => {

@@ -48,20 +48,81 @@ t.test('eviction when full: oldest first, and the floor turns their replays into
   await store.close()
 })
 
-t.test('expired entries go lazily on claims and on sweeps; they do not raise the floor', async (t) => {
-  const store = new MemoryNonceStore({ maxEntries: 10, sweepInterval: 0 })
-  const past = Date.now() - 2 * LIFETIME
-  const now = Date.now()
-  store.claim('old0', 1, past, past + LIFETIME)
-  store.claim('old1', 1, past, past + LIFETIME)
+/** A wall clock that can step and a monotonic clock that only moves forward, both under the test's control. */
+function testClock (wall = 1_700_000_000_000): { now: () => number, monotonic: () => number, advance: (ms: number) => void, stepWall: (ms: number) => void } {
+  let mono = 1000
+  return {
+    now: () => wall,
+    monotonic: () => mono,
+    advance: (ms) => { wall += ms; mono += ms },
+    stepWall: (ms) => { wall += ms }
+  }
+}
+
+t.test('expired entries go lazily on claims and on sweeps, and raise the floor', async (t) => {
+  const clock = testClock()
+  const store = new MemoryNonceStore({ maxEntries: 10, sweepInterval: 0, clock })
+  const first = clock.now()
+  const claim = (nonce: string, issuedAt: number): string => store.claim(nonce, 1, issuedAt, issuedAt + LIFETIME)
+  t.equal(claim('old0', first), 'accepted')
+  t.equal(claim('old1', first + 1), 'accepted')
+  clock.advance(LIFETIME + 10)
+  const now = clock.now()
+  t.equal(claim('fresh', now), 'accepted')
   t.equal(store.size, 1, 'inserting drops expired entries at the head')
-  store.claim('fresh', 1, now, now + LIFETIME)
-  for (let i = 2; i < 6; i++) store.claim(`old${i}`, 1, past, past + LIFETIME)
-  t.equal(store.size, 5, 'expired entries behind a live one wait for the sweep')
+  t.equal(store.floor, first + 1, 'and raises the floor to their issue time')
+  for (let i = 2; i < 6; i++) t.equal(claim(`later${i}`, now + i), 'accepted')
+  clock.advance(LIFETIME - 1)
+  t.equal(claim('newest', clock.now()), 'accepted')
+  clock.advance(10)
+  t.equal(store.size, 6, 'expired entries behind a live one wait for the sweep')
   store.sweep()
   t.equal(store.size, 1, 'a sweep drops them')
-  t.equal(store.has('fresh'), true)
-  t.equal(store.floor, -Infinity, 'expired nonces are refused as stale by the scheme before any claim')
+  t.equal(store.has('newest'), true)
+  t.equal(store.floor, now + 5, 'the sweep raised the floor too')
+  await store.close()
+})
+
+t.test('the wall clock steps back: a replay of an expired header is "forgotten" (stale), never accepted afresh', async (t) => {
+  const clock = testClock()
+  const store = new MemoryNonceStore({ maxEntries: 10, sweepInterval: 0, clock })
+  const issuedAt = clock.now()
+  t.equal(store.claim('n', 1, issuedAt, issuedAt + LIFETIME), 'accepted', 'the victim\'s request')
+  clock.advance(LIFETIME + 1)
+  store.sweep()
+  t.equal(store.size, 0, 'expired and swept')
+  clock.stepWall(-LIFETIME)
+  t.ok(clock.now() < issuedAt + LIFETIME, 'by the wall clock, the nonce looks fresh again (the scheme would not say stale)')
+  t.equal(store.claim('n', 1, issuedAt, issuedAt + LIFETIME), 'forgotten', 'the replayed header')
+  t.equal(store.claim('n', 2, issuedAt, issuedAt + LIFETIME), 'forgotten', 'at any count')
+
+  // Dropped lazily, on the insertion of another nonce, rather than by a sweep.
+  const lazy = new MemoryNonceStore({ maxEntries: 10, sweepInterval: 0, clock })
+  const at = clock.now()
+  t.equal(lazy.claim('m', 1, at, at + LIFETIME), 'accepted')
+  clock.advance(LIFETIME + 1)
+  t.equal(lazy.claim('other', 1, clock.now(), clock.now() + LIFETIME), 'accepted', 'drops m on the way')
+  t.equal(lazy.has('m'), false)
+  clock.stepWall(-2 * LIFETIME)
+  t.equal(lazy.claim('m', 1, at, at + LIFETIME), 'forgotten')
+  await lazy.close()
+  await store.close()
+})
+
+t.test('the wall clock steps forward: entries expire on the monotonic clock, not early', async (t) => {
+  const clock = testClock()
+  const store = new MemoryNonceStore({ maxEntries: 10, sweepInterval: 0, clock })
+  const issuedAt = clock.now()
+  t.equal(store.claim('n', 1, issuedAt, issuedAt + LIFETIME), 'accepted')
+  clock.stepWall(10 * LIFETIME)
+  store.sweep()
+  t.equal(store.has('n'), true, 'still remembered: the monotonic clock has not reached its expiry')
+  t.equal(store.claim('n', 1, issuedAt, issuedAt + LIFETIME), 'replayed', 'so a replay is still a replay')
+  t.equal(store.floor, -Infinity)
+  clock.advance(LIFETIME)
+  store.sweep()
+  t.equal(store.has('n'), false, 'gone once its lifetime has passed on the monotonic clock')
+  t.throws(() => new MemoryNonceStore({ clock: { now: Date.now } as unknown as { now: () => number, monotonic: () => number } }), InvalidOption)
   await store.close()
 })
 

@@ -168,6 +168,34 @@ if (redis === undefined) {
     t.equal(await store.claim(fresh(), 1, later, later + 60_000), 'accepted', 'a nonce issued after it is fine')
   })
 
+  t.test('clock skew: a nonce whose expiry Redis\'s clock has passed is "forgotten", never accepted (and replayable) afresh', async (t) => {
+    const store = await ownStore(t, { keyPrefix: 'skew:' })
+    await admin.set('skew:', '0') // this Redis vouches for every nonce ever issued: only its clock can refuse
+    const [seconds, micros] = await admin.time()
+    const redisNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+    // The app's clock is 10 minutes behind Redis's (or stepped back after the key expired): by the app's clock
+    // the nonce is fresh, by Redis's it expired 5 minutes ago. Before, PEXPIREAT in the past dropped the key at
+    // once, and every copy of the header was 'accepted'.
+    const nonce = fresh()
+    const issuedAt = redisNow - 600_000
+    const expiresAt = redisNow - 300_000
+    t.equal(await store.claim(nonce, 1, issuedAt, expiresAt), 'forgotten')
+    t.equal(await store.claim(nonce, 1, issuedAt, expiresAt), 'forgotten', 'the replay too')
+    t.equal(await admin.exists(`skew:${nonce}`), 0, 'nothing written')
+
+    // The replay of a header whose key Redis expired, after the app's clock stepped back.
+    const used = fresh()
+    t.equal(await store.claim(used, 1, redisNow, redisNow + 150), 'accepted')
+    t.equal(await store.claim(used, 1, redisNow, redisNow + 150), 'replayed')
+    let gone = false
+    for (let i = 0; i < 100 && !gone; i++) { await sleep(50); gone = await admin.exists(`skew:${used}`) === 0 }
+    t.ok(gone, 'Redis dropped the key at expiresAt')
+    t.equal(await store.claim(used, 1, redisNow, redisNow + 150), 'forgotten', 'the replay is refused (stale), not accepted')
+
+    const live = fresh()
+    t.equal(await store.claim(live, 1, redisNow, redisNow + 60_000), 'accepted', 'a nonce Redis deems live is accepted')
+  })
+
   t.test('a fresh Redis: connect() marks the start, so nonces issued later are accepted at once', async (t) => {
     await admin.flushall()
     const store = await ownStore(t)

@@ -1,3 +1,4 @@
+import { PassThrough } from 'node:stream'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { UnauthorizedLogin, isThenable } from '../cred/index.js'
@@ -110,11 +111,50 @@ function installBodyHooks (
 ): void {
   fastify.decorateRequest(kAwaitingBody, null)
   fastify.decorateRequest(kBodyHasher, null)
-  fastify.addHook('preParsing', (request, _reply, payload, done) => {
+  fastify.addHook('preParsing', (request, reply, payload, done) => {
     const hasher = guard.bodyHasher(request)
     if (hasher === undefined) { done(null, payload); return }
-    (request as CredRequest)[kBodyHasher] = hasher
-    done(null, hasher.wrap(payload))
+    const credRequest = request as CredRequest
+    credRequest[kBodyHasher] = hasher
+    const awaiting = credRequest[kAwaitingBody]
+    // Composition (credAuthenticate later than onRequest): the body streams on to the parser, hashed on the way.
+    if (awaiting === null || awaiting === undefined) { done(null, hasher.wrap(payload)); return }
+    // Our own hook's login waits for this body: read it whole (bounded), decide, and only then let a content-type
+    // parser see it, so a wrong response costs reading and hashing the body but never parsing it.
+    credRequest[kAwaitingBody] = null
+    const limit = Math.min(hasher.maxBytes ?? Infinity, request.routeOptions.bodyLimit ?? Infinity)
+    const declared = Number(request.headers['content-length'])
+    if (declared > limit) { done(tooLarge(limit)); return }
+    const chunks: Buffer[] = []
+    let length = 0
+    let finished = false
+    const through = hasher.wrap(payload)
+    const fail = (err: Error): void => {
+      if (finished) return
+      finished = true
+      done(length > limit ? tooLarge(limit) : err)
+    }
+    through.on('data', (chunk: Buffer) => {
+      length += chunk.length
+      if (length > limit) { through.destroy(); fail(tooLarge(limit)); return }
+      chunks.push(chunk)
+    })
+    through.on('error', fail)
+    through.on('end', () => {
+      if (finished) return
+      finished = true
+      const hash = hasher.hash
+      const outcome = hash === undefined
+        ? guard.refusal(new UnauthorizedLogin('The request body covered by the credentials could not be read'), request)
+        : awaiting.resume({ hash })
+      settleLater(request, reply, (err) => {
+        if (err !== undefined && err !== null) { done(err); return }
+        // The parser reads the same bytes from a fresh stream (Fastify checks Content-Length against them).
+        const body = new PassThrough()
+        body.end(Buffer.concat(chunks, length))
+        done(null, body)
+      }, outcome, true)
+    })
   })
   fastify.addHook('preValidation', (request, reply, done) => {
     const awaiting = (request as CredRequest)[kAwaitingBody]
@@ -125,6 +165,11 @@ function installBodyHooks (
       ? guard.refusal(new UnauthorizedLogin('The request body covered by the credentials could not be read'), request)
       : awaiting.resume({ hash: hashed }), true)
   })
+}
+
+/** A body past the bound for credentials that cover it: 413, as Fastify answers a body past its `bodyLimit`. */
+function tooLarge (limit: number): Error {
+  return Object.assign(new Error(`Request body is too large (at most ${limit} bytes when the credentials cover it)`), { statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE' })
 }
 
 /**

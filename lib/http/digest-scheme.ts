@@ -52,6 +52,14 @@ export interface DigestSchemeOptions {
    * bytes per response, at the price of mutual authentication and of nonces renewed ahead of expiry.
    */
   authenticationInfo?: boolean
+  /**
+   * The longest request body a `qop=auth-int` request may have, in bytes. Default 1,048,576 (Fastify's default
+   * `bodyLimit`); the route's `bodyLimit` applies too, whichever is smaller. Such a body must be read and hashed
+   * before the response can be checked: the Fastify plugin reads it (longer: 413 before a byte is read, or as soon
+   * as the stream passes the bound), decides the login, and only then lets a content-type parser see it, so a
+   * refused request costs reading and hashing at most this many bytes and parses none.
+   */
+  maxAuthIntBody?: number
 }
 
 /** Nonces this close to expiry (as a share of the lifetime) get a `nextnonce` in `Authentication-Info`. */
@@ -63,7 +71,8 @@ const NEXTNONCE_SHARE = 0.2
  * through a nonce store, `stale=true` for expired nonces, `Authentication-Info` with `rspauth` and `nextnonce`.
  *
  * `credentials()` checks, in order: syntax; realm; that the algorithm and qop were offered; that `uri` is this
- * request's target (exactly, query included; an absolute URI must have the same path and query); that the nonce
+ * request's target (exactly, query included; an absolute URI must have the same path and query, and name the
+ * request's `Host`); that the nonce (minted for this realm)
  * is ours (its MAC, checked only the first time a synchronous store sees it) and returned with its opaque.
  * Expiry and the nonce count are decided in `confirm()`, which the guard calls after the checker accepted the
  * response and before the realm is asked: a forged response burns no nonce count, and a replay is refused before
@@ -87,6 +96,7 @@ export class DigestScheme implements HttpAuthScheme {
   readonly legacyRfc2069: boolean
   readonly checkerSetup: CheckerSetup
   readonly authenticationInfo: boolean
+  readonly maxAuthIntBody: number
   readonly #nonces: NonceMinter
   readonly #ownStore: boolean
   readonly #resolveUserhash: UserhashResolver | undefined
@@ -109,6 +119,9 @@ export class DigestScheme implements HttpAuthScheme {
 
     this.legacyRfc2069 = options.legacyRfc2069 === true
     this.authenticationInfo = options.authenticationInfo !== false
+    const maxAuthIntBody = options.maxAuthIntBody ?? 1_048_576
+    if (!Number.isSafeInteger(maxAuthIntBody) || maxAuthIntBody < 0) throw new InvalidOption(`Digest \`maxAuthIntBody\` must be a whole number of bytes >= 0, got ${String(maxAuthIntBody)}`)
+    this.maxAuthIntBody = maxAuthIntBody
     const qop = options.qop ?? ['auth']
     if (!Array.isArray(qop) || !qop.every((q: unknown) => q === 'auth' || q === 'auth-int') || new Set(qop).size !== qop.length) {
       throw new InvalidOption('Digest `qop` must be an array of \'auth\' and/or \'auth-int\'')
@@ -116,7 +129,7 @@ export class DigestScheme implements HttpAuthScheme {
     if (qop.length === 0 && !this.legacyRfc2069) throw new InvalidOption('Digest `qop` is empty: offer \'auth\', or set legacyRfc2069: true for RFC 2069 only')
     this.qop = Object.freeze([...qop])
 
-    this.#nonces = new NonceMinter({ secret: options.secret, lifetime: options.nonceLifetime ?? DEFAULT_NONCE_LIFETIME })
+    this.#nonces = new NonceMinter({ secret: options.secret, lifetime: options.nonceLifetime ?? DEFAULT_NONCE_LIFETIME, realm: this.authenticationRealm })
     this.nonceLifetime = this.#nonces.lifetime
 
     if (options.nonceStore !== undefined) {
@@ -153,7 +166,7 @@ export class DigestScheme implements HttpAuthScheme {
     if (parsed.realm !== this.authenticationRealm) throw new UnauthorizedLogin('Digest realm is not ours')
     if (!this.algorithms.includes(parsed.algorithm)) throw new UnauthorizedLogin(`Digest algorithm ${parsed.algorithm} was not offered`)
     if (parsed.qop === undefined ? !this.legacyRfc2069 : !this.qop.includes(parsed.qop)) throw new UnauthorizedLogin('Digest qop was not offered')
-    if (!uriMatches(parsed.uri, request.url)) throw new MalformedCredentials('Digest uri is not the request-target')
+    if (!uriMatches(parsed.uri, request.url, request.host)) throw new MalformedCredentials('Digest uri is not the request-target')
     if (parsed.opaque === undefined) throw new MalformedCredentials('Malformed Digest credentials: no opaque')
     const nonce = parsed.nonce
     const issuedAt = this.#nonces.issuedAt(nonce)
@@ -234,7 +247,7 @@ export class DigestScheme implements HttpAuthScheme {
     } catch {
       return undefined
     }
-    return parsed.qop === 'auth-int' ? new BodyHasher(digestHashName(parsed.algorithm)) : undefined
+    return parsed.qop === 'auth-int' ? new BodyHasher(digestHashName(parsed.algorithm), this.maxAuthIntBody) : undefined
   }
 
   /** Stops the default nonce store's timer. A store passed in `nonceStore` belongs to the caller and stays open. */
@@ -267,13 +280,15 @@ class IssuedDigestCredentials extends DigestedCredentials {
   }
 }
 
-/** Hashes a request body as it streams through, for `auth-int`. */
+/** Hashes a request body as it streams through, for `auth-int`, failing with a 413 error past `maxBytes`. */
 class BodyHasher implements EntityBodyHasher {
   hash: string | undefined
+  readonly maxBytes: number
   readonly #hashName: string
 
-  constructor (hashName: string) {
+  constructor (hashName: string, maxBytes: number) {
     this.#hashName = hashName
+    this.maxBytes = maxBytes
   }
 
   wrap (body: Readable): Readable {
@@ -281,8 +296,12 @@ class BodyHasher implements EntityBodyHasher {
     let received = 0
     const through: Transform & { receivedEncodedLength?: number } = new Transform({
       transform: (chunk: Buffer, _encoding, callback) => {
-        hasher.update(chunk)
         received += chunk.length
+        if (received > this.maxBytes) {
+          callback(bodyTooLarge(this.maxBytes))
+          return
+        }
+        hasher.update(chunk)
         // Fastify checks Content-Length and bodyLimit against this when a preParsing hook replaces the stream.
         through.receivedEncodedLength = received
         callback(null, chunk)
@@ -298,6 +317,14 @@ class BodyHasher implements EntityBodyHasher {
   }
 }
 
+/**
+ * The error for an `auth-int` body past `maxAuthIntBody`: Fastify answers it as it answers its own `bodyLimit`
+ * (413, with the same code), so clients see one kind of refusal for a body that is too long.
+ */
+function bodyTooLarge (maxBytes: number): Error & { statusCode: number, code: string } {
+  return Object.assign(new Error(`Request body is too large for qop=auth-int (at most ${maxBytes} bytes)`), { statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE' })
+}
+
 function afterClaim (claim: NonceClaim): void {
   if (claim === 'replayed') throw new UnauthorizedLogin('Digest nonce count was used before')
   if (claim === 'forgotten') throw new StaleNonce('Digest nonce was forgotten by the nonce store')
@@ -311,53 +338,128 @@ function storeUnavailable (err: unknown): StoreUnavailable {
 
 /**
  * True when a Digest `uri` names the request-target `url`: the same string (query included), or an absolute URI
- * whose path and query are `url`.
+ * whose authority is the request's `host` (case-insensitive, a default port may be left out) and whose path and
+ * query are `url`. Without a `host`, an absolute `uri` only matches itself: a response computed for another
+ * server must not log in here (RFC 7616 §3.4.6).
  */
-function uriMatches (uri: string, url: string): boolean {
+function uriMatches (uri: string, url: string, host: string | undefined): boolean {
   if (uri === url) return true
   const target = headerText(url)
   if (uri === target) return true
-  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(uri)
-  if (scheme === null || target.startsWith('/') === false) return false
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(uri)
+  if (scheme === null || target.startsWith('/') === false || host === undefined) return false
   const slash = uri.indexOf('/', scheme[0].length)
   const question = uri.indexOf('?', scheme[0].length)
+  const end = slash === -1 ? question : question === -1 ? slash : Math.min(slash, question)
+  const authority = uri.slice(scheme[0].length, end === -1 ? uri.length : end)
+  if (!sameAuthority(authority, host, (scheme[1] as string).toLowerCase())) return false
   if (slash === -1 && question === -1) return target === '/'
   if (slash === -1 || (question !== -1 && question < slash)) return `/${uri.slice(question)}` === target
   return uri.slice(slash) === target
 }
 
+const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: '80', https: '443' }
+
+/** `authority` (from a URI of `scheme`) and the request's `host`, compared as RFC 3986 §6.2.3 normalises them. */
+function sameAuthority (authority: string, host: string, scheme: string): boolean {
+  if (authority.includes('@')) return false
+  const normal = (value: string): string => {
+    const lower = value.toLowerCase()
+    const port = DEFAULT_PORTS[scheme]
+    if (port !== undefined && lower.endsWith(`:${port}`)) return lower.slice(0, -port.length - 1)
+    return lower.endsWith(':') ? lower.slice(0, -1) : lower
+  }
+  return authority.length > 0 && normal(authority) === normal(host)
+}
+
+/** Options of `userhashResolver`. */
+export interface UserhashResolverOptions {
+  /** Least milliseconds between two rebuilds of a table (each started by a miss). Default 10,000. */
+  refreshInterval?: number
+  /** Names hashed per turn of the event loop while a table is built. Default 1,000 (well under a millisecond). */
+  chunkSize?: number
+  /** Hears about a failed background rebuild (the previous table stays in use). */
+  onError?: (err: unknown) => void
+}
+
+/** What `userhashResolver` keeps per realm and hash function. */
+interface UserhashTable {
+  byHash: Map<string, string> | undefined
+  /** The first build, which lookups wait for; then the latest rebuild. */
+  building: Promise<Map<string, string>> | undefined
+  startedAt: number
+}
+
+const nextTurn = async (): Promise<void> => { await new Promise<void>((resolve) => { setImmediate(resolve) }) }
+
 /**
- * A `UserhashResolver` over a list of user names (from a checker, a database query): hashes every name once per
- * realm and hash function and looks hashes up in a table. The table is rebuilt on a miss, at most once per
- * `refreshInterval` (default 10 s), so a new user is found soon and a flood of unknown hashes costs nothing.
+ * A `UserhashResolver` over a list of user names (from a checker, a database query; an async iterable too): hashes
+ * every name once per realm and hash function and looks hashes up in a table.
  *
+ * The table is never built within a request: it is built `chunkSize` names per turn of the event loop (100,000
+ * users take about 100 ms of hashing, which would otherwise block every other request). Lookups made before the
+ * first table is ready wait for it. A miss answers from the current table at once (`undefined`: the checker then
+ * does a wrong password's work), and starts a rebuild in the background, at most one at a time and at most once
+ * per `refreshInterval` (default 10 s): a flood of unknown hashes costs at most one rebuild per interval, and a user
+ * added since the last build is found once the rebuild their first miss started has finished.
+ *
+ * @param usernames Called at each build; answers the names (an iterable or async iterable).
+ * @throws InvalidOption when `usernames` is not a function or an option is out of range.
  * @example
  * import { DigestScheme, InMemoryChecker, userhashResolver } from 'fastify-cred'
  * const checker = new InMemoryChecker({ alice: 'wonderland' })
  * const digest = new DigestScheme({ authenticationRealm: 'api', userhash: true,
  *   resolveUserhash: userhashResolver(() => checker.usernames()) })
  */
-export function userhashResolver (usernames: () => Iterable<string>, options: { refreshInterval?: number } = {}): UserhashResolver {
+export function userhashResolver (usernames: () => Iterable<string> | AsyncIterable<string>, options: UserhashResolverOptions = {}): UserhashResolver {
   if (typeof usernames !== 'function') throw new InvalidOption('userhashResolver needs a function returning the user names')
   const refreshInterval = options.refreshInterval ?? 10_000
-  const tables = new Map<string, { builtAt: number, byHash: Map<string, string> }>()
-  const build = (realm: string, algorithm: DigestAlgorithm): Map<string, string> => {
+  const chunkSize = options.chunkSize ?? 1000
+  if (!Number.isFinite(refreshInterval) || refreshInterval < 0) throw new InvalidOption(`userhashResolver: refreshInterval must be a number of milliseconds >= 0, got ${String(refreshInterval)}`)
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) throw new InvalidOption(`userhashResolver: chunkSize must be a positive whole number, got ${String(chunkSize)}`)
+  const tables = new Map<string, UserhashTable>()
+
+  const build = async (realm: string, algorithm: DigestAlgorithm): Promise<Map<string, string>> => {
+    // Starts on a later turn: even the call to `usernames()` stays out of the request that asked.
+    await nextTurn()
     const byHash = new Map<string, string>()
-    for (const name of usernames()) byHash.set(digestHash(algorithm, `${name}:${realm}`), name)
+    let count = 0
+    for await (const name of usernames()) {
+      byHash.set(digestHash(algorithm, `${name}:${realm}`), name)
+      if (++count % chunkSize === 0) await nextTurn()
+    }
     return byHash
   }
+
+  const start = (table: UserhashTable, realm: string, algorithm: DigestAlgorithm): Promise<Map<string, string>> => {
+    table.startedAt = Date.now()
+    const building = build(realm, algorithm).then((byHash) => {
+      table.byHash = byHash
+      return byHash
+    }).finally(() => {
+      if (table.building === building) table.building = undefined
+    })
+    table.building = building
+    return building
+  }
+
   return (userhash, realm, algorithm) => {
     const key = `${algorithm.replace(/-sess$/, '')}\0${realm}`
     let table = tables.get(key)
-    const now = Date.now()
     if (table === undefined) {
-      table = { builtAt: now, byHash: build(realm, algorithm) }
-      tables.set(key, table)
+      const fresh: UserhashTable = { byHash: undefined, building: undefined, startedAt: 0 }
+      tables.set(key, fresh)
+      // A failed first build is forgotten, so the next lookup tries again; this one fails (a 500, not a login).
+      start(fresh, realm, algorithm).catch(() => { if (fresh.byHash === undefined) tables.delete(key) })
+      table = fresh
+    }
+    if (table.byHash === undefined) {
+      return (table.building as Promise<Map<string, string>>).then((byHash) => byHash.get(userhash))
     }
     const found = table.byHash.get(userhash)
-    if (found !== undefined || now - table.builtAt < refreshInterval) return found
-    table.builtAt = now
-    table.byHash = build(realm, algorithm)
-    return table.byHash.get(userhash)
+    if (found === undefined && table.building === undefined && Date.now() - table.startedAt >= refreshInterval) {
+      start(table, realm, algorithm).catch((err: unknown) => { options.onError?.(err) })
+    }
+    return found
   }
 }

@@ -323,13 +323,13 @@ export class HttpAuthGuard<Mind = unknown> {
     try {
       avatarId = this.portal.requestAvatarId(credentials, this.portal.throttle === undefined ? undefined : { address: request.ip })
     } catch (err) {
-      return this.refusal(err, request)
+      return this.refusal(withoutPassword(err, credentials), request)
     }
     if (isThenable(avatarId)) {
       const at = deadlineAt === 0 ? this.#deadline() : deadlineAt
       return this.#bounded(avatarId, at).then(
         (id) => this.#confirm(request, mind, scheme, credentials, id, at),
-        (err: unknown) => this.refusal(err, request))
+        (err: unknown) => this.refusal(withoutPassword(err, credentials), request))
     }
     return this.#confirm(request, mind, scheme, credentials, avatarId, deadlineAt)
   }
@@ -424,6 +424,26 @@ const NO_REQUEST: HttpRequestLike = Object.freeze({ method: 'GET', url: '/' })
 const EMPTY_BODY: EntityBody = Object.freeze({ bytes: new Uint8Array(0) })
 
 /** RFC 9112 §6.3: without Transfer-Encoding and with no (or a zero) Content-Length, a request has no body. */
+/**
+ * A checker's unexpected error may quote what it was given (`JSON.parse(password)` does, in its message): the
+ * password is taken out of the messages and stacks of the error and its causes before the error is logged.
+ */
+function withoutPassword (err: unknown, credentials: Credentials): unknown {
+  const password = (credentials as { password?: unknown }).password
+  if (typeof password !== 'string' || password === '') return err
+  let current: unknown = err
+  for (let depth = 0; depth < 8 && current instanceof Error; depth++) {
+    try {
+      if (current.message.includes(password)) current.message = current.message.split(password).join('[password]')
+      if (typeof current.stack === 'string' && current.stack.includes(password)) current.stack = current.stack.split(password).join('[password]')
+    } catch {
+      // A frozen error cannot be scrubbed: it is logged as it is.
+    }
+    current = current.cause
+  }
+  return err
+}
+
 function hasNoBody (request: GuardRequest): boolean {
   const headers = request.headers
   const length = headers['content-length']

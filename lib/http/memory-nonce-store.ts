@@ -6,11 +6,19 @@ export interface MemoryNonceStoreOptions {
   maxEntries?: number
   /** Milliseconds between sweeps of expired nonces; `0` sweeps only lazily, on claims. Default 60,000. */
   sweepInterval?: number
+  /**
+   * The clocks, for tests: `now` the wall clock (ms since the epoch, as nonces carry it; default `Date.now`),
+   * `monotonic` a clock that never steps (ms; default `performance.now`), which decides when an entry expires.
+   */
+  clock?: { readonly now: () => number, readonly monotonic: () => number }
 }
+
+const SYSTEM_CLOCK = { now: Date.now, monotonic: () => performance.now() }
 
 /** One used nonce: its highest nonce count and a 64-wide bitmap of the counts below it (two 32-bit halves). */
 class Entry {
   issuedAt: number
+  /** When to forget the entry, on the store's monotonic clock: a step of the wall clock cannot make it go early. */
   expiresAt: number
   highest: number
   /** Bit i set: count `highest - i` was used (i = 0…31). */
@@ -40,9 +48,14 @@ class Entry {
  * ~18 MB at worst (a little more while the Map grows its table).
  * Expired nonces go lazily (a few per claim, oldest first) and on a periodic sweep (an unref'd timer: it never
  * keeps the process alive). When full, it evicts the oldest entries (in order of first use, which follows the
- * order of issue up to the nonce lifetime) and remembers the highest `issuedAt` evicted as a floor: an unknown
- * nonce issued at or before the floor answers `'forgotten'`, so the scheme asks for a fresh nonce (`stale=true`)
- * instead of letting an evicted nonce be replayed from count 1.
+ * order of issue up to the nonce lifetime). Every entry it drops, evicted or expired, raises a floor to its
+ * `issuedAt`: an unknown nonce issued at or before the floor answers `'forgotten'`, so the scheme asks for a fresh
+ * nonce (`stale=true`) instead of letting a dropped nonce be replayed from count 1 (after the wall clock stepped
+ * back, an expired nonce looks fresh again to the scheme: the floor still refuses it).
+ *
+ * **Clocks**: an entry expires on a monotonic clock (`performance.now()`), `expiresAt - Date.now()` after its first
+ * claim, so a wall clock stepping forward does not drop entries early (which the floor would turn into `stale`
+ * for live nonces), and stepping back keeps them longer (harmless).
  *
  * @example
  * import { MemoryNonceStore } from 'fastify-cred'
@@ -58,6 +71,8 @@ export class MemoryNonceStore implements NonceStore {
   readonly #entries = new Map<string, Entry>()
   #floor = -Infinity
   #timer: ReturnType<typeof setInterval> | undefined
+  readonly #now: () => number
+  readonly #monotonic: () => number
 
   constructor (options: MemoryNonceStoreOptions = {}) {
     const maxEntries = options.maxEntries ?? 100_000
@@ -65,6 +80,10 @@ export class MemoryNonceStore implements NonceStore {
     const sweepInterval = options.sweepInterval ?? 60_000
     if (!Number.isFinite(sweepInterval) || sweepInterval < 0) throw new InvalidOption(`sweepInterval must be a number of milliseconds >= 0, got ${String(sweepInterval)}`)
     this.maxEntries = maxEntries
+    const clock = options.clock ?? SYSTEM_CLOCK
+    if (typeof clock.now !== 'function' || typeof clock.monotonic !== 'function') throw new InvalidOption('clock must have now() and monotonic() functions')
+    this.#now = clock.now
+    this.#monotonic = clock.monotonic
     if (sweepInterval > 0) {
       this.#timer = setInterval(() => this.sweep(), sweepInterval)
       this.#timer.unref()
@@ -74,7 +93,7 @@ export class MemoryNonceStore implements NonceStore {
   /** How many nonces are remembered now. */
   get size (): number { return this.#entries.size }
 
-  /** The highest `issuedAt` ever evicted (`-Infinity` before any eviction). */
+  /** The highest `issuedAt` ever dropped, evicted or expired (`-Infinity` before any). */
   get floor (): number { return this.#floor }
 
   has (nonce: string): boolean {
@@ -85,10 +104,13 @@ export class MemoryNonceStore implements NonceStore {
     const entry = this.#entries.get(nonce)
     if (entry === undefined) {
       if (issuedAt <= this.#floor) return 'forgotten'
-      this.#makeRoom(Date.now())
+      const monotonic = this.#monotonic()
+      this.#makeRoom(monotonic)
+      // Dropping expired entries may have raised the floor to this very nonce (the wall clock stepped back).
+      if (issuedAt <= this.#floor) return 'forgotten'
       // A copy: the nonce is usually a slice of the Authorization header, and a slice would keep the whole header
       // alive as long as the entry (measured: 460 instead of about 200 bytes per entry).
-      this.#entries.set(Buffer.from(nonce, 'latin1').toString('latin1'), new Entry(issuedAt, expiresAt, nc))
+      this.#entries.set(Buffer.from(nonce, 'latin1').toString('latin1'), new Entry(issuedAt, monotonic + (expiresAt - this.#now()), nc))
       return 'accepted'
     }
     const behind = entry.highest - nc
@@ -120,10 +142,11 @@ export class MemoryNonceStore implements NonceStore {
     return 'accepted'
   }
 
-  /** Drops every expired nonce now. Runs by itself on the sweep interval. */
-  sweep (now: number = Date.now()): void {
+  /** Drops every expired nonce now (raising the floor). Runs by itself on the sweep interval. */
+  sweep (): void {
+    const now = this.#monotonic()
     for (const [nonce, entry] of this.#entries) {
-      if (entry.expiresAt <= now) this.#entries.delete(nonce)
+      if (entry.expiresAt <= now) this.#drop(nonce, entry)
     }
   }
 
@@ -132,18 +155,22 @@ export class MemoryNonceStore implements NonceStore {
     this.#timer = undefined
   }
 
-  /** Before an insertion: drops up to a few expired entries at the head, then evicts while full. */
+  /** Before an insertion (`now` on the monotonic clock): drops up to a few expired entries at the head, then evicts while full. */
   #makeRoom (now: number): void {
     let expired = 0
     for (const [nonce, entry] of this.#entries) {
       if (this.#entries.size < this.maxEntries && (expired >= 4 || entry.expiresAt > now)) break
-      this.#entries.delete(nonce)
-      if (entry.expiresAt > now) {
-        // Evicted while still valid: remember it, so it can never be claimed afresh.
-        if (entry.issuedAt > this.#floor) this.#floor = entry.issuedAt
-      } else {
-        expired++
-      }
+      this.#drop(nonce, entry)
+      if (entry.expiresAt <= now) expired++
     }
+  }
+
+  /**
+   * Forgets an entry, evicted or expired, and raises the floor to its issue time, so it can never be claimed
+   * afresh: not while still valid (evicted), nor after the wall clock stepped back (expired).
+   */
+  #drop (nonce: string, entry: Entry): void {
+    this.#entries.delete(nonce)
+    if (entry.issuedAt > this.#floor) this.#floor = entry.issuedAt
   }
 }

@@ -49,7 +49,8 @@ const MAX_NC = 0xffffffff
 
 /**
  * KEYS[1] the nonce, KEYS[2] the marker (time from which this Redis holds every used nonce).
- * ARGV: nc, issuedAt, expiresAt, now (ms). Returns 1 accepted, 0 replayed, 2 forgotten.
+ * ARGV: nc, issuedAt, expiresAt, now (ms). Returns 1 accepted, 0 replayed, 2 forgotten. TIME is read before any
+ * write (Redis 7 replicates a script's effects; before that, a non-deterministic command may not follow a write).
  *
  * The state is "highest:lo:hi": the highest nc seen and a 64-bit bitmap as two 32-bit words. The bitmap is circular
  * (bit `nc % 64`): the window is highest-63 .. highest, 64 values with distinct bits, so moving the window only
@@ -66,6 +67,10 @@ if state then
   if not highest then return redis.error_reply('fastify-cred: unexpected nonce state') end
 end
 if not highest then
+  -- Redis's own clock, the one PEXPIREAT expires keys by: a nonce whose expiry it has passed may have been used and
+  -- dropped already, so it cannot be claimed afresh, whatever the app's clock says (stepped back, or behind Redis).
+  local t = redis.call('TIME')
+  if tonumber(ARGV[3]) <= tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) then return 2 end
   local since = tonumber(redis.call('GET', KEYS[2]))
   if not since then
     since = tonumber(ARGV[4])
@@ -161,6 +166,12 @@ const decode = (reply: unknown): NonceClaim => {
  *   and the first claim of a nonce issued before that time answers `'forgotten'` (Digest says `stale=true`, the
  *   client retries with a fresh nonce) instead of re-opening replays. This compares the nonce's issue time (the
  *   issuing instance's clock) with the claiming instance's clock: keep the instances' clocks in sync (NTP).
+ * - Clocks: a used nonce's key expires at `expiresAt` by Redis's clock (`PEXPIREAT`), and the first claim of a
+ *   nonce whose `expiresAt` Redis's clock has passed answers `'forgotten'`: the same clock decides both, so a
+ *   replay can never find its key gone yet be taken as new, whether the app's clock stepped back or runs behind
+ *   Redis's. An app clock behind Redis's by Δ makes nonces `stale` Δ early (clients retry with a fresh nonce;
+ *   keep Δ well below the nonce lifetime); one ahead of Redis's only keeps keys longer. A Redis whose own clock
+ *   steps back keeps keys longer too; one that steps forward drops them early, and they are then `'forgotten'`.
  *   A failover to a replica that had not caught up is NOT noticed (the marker was replicated long before): the
  *   nonce counts used during the replication lag can be replayed once until their nonces expire.
  * - Redis Cluster: a claim touches the nonce's key and that marker key, which must hash to one slot: put a hash tag

@@ -6,6 +6,11 @@ export interface HttpRequestLike {
   readonly method: string
   /** The request-target as the client sent it: path and query. */
   readonly url: string
+  /**
+   * The authority the request was sent to (`Host`, or HTTP/2's `:authority`; a Fastify request's `host`). A Digest
+   * `uri` in absolute form must name it; without it, only an absolute `url` admits an absolute `uri`.
+   */
+  readonly host?: string
 }
 
 /** The request body, for credentials that cover it: its bytes, or its hash (hex, of the credentials' function). */
@@ -31,6 +36,11 @@ export interface EntityBodyHasher {
   wrap (body: Readable): Readable
   /** The hash (hex) once the whole body has gone through `wrap`'s stream; `undefined` before. */
   readonly hash: string | undefined
+  /**
+   * The most bytes of body these credentials may cover: `wrap`'s stream fails with a 413 error (`statusCode` 413)
+   * past it, and a framework refuses a longer `Content-Length` before reading. `undefined`: no bound of its own.
+   */
+  readonly maxBytes?: number
 }
 
 /**

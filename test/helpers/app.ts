@@ -3,6 +3,7 @@ import Fastify from 'fastify'
 import type { FastifyInstance } from 'fastify'
 import cred, { InMemoryChecker, SimpleRealm, defineInterface, formatBasic } from '../../lib/index.js'
 import type { CredPluginOptions } from '../../lib/index.js'
+import { checkAtExit, recordLog, watch } from './hygiene.js'
 
 export interface TestUser { readonly name: string }
 export const IUser = defineInterface<TestUser>('IUser')
@@ -12,7 +13,11 @@ export class LogCapture {
   readonly lines: Array<Record<string, unknown>> = []
   readonly stream = new Writable({
     write: (chunk: Buffer, _encoding, callback) => {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') this.lines.push(JSON.parse(line) as Record<string, unknown>)
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line.trim() === '') continue
+        recordLog(line)
+        this.lines.push(JSON.parse(line) as Record<string, unknown>)
+      }
       callback()
     }
   })
@@ -31,6 +36,9 @@ export async function buildApp (options: Partial<CredPluginOptions> = {}): Promi
   const logs = new LogCapture()
   const logouts: string[] = []
   const app = Fastify({ logger: { level: 'info', stream: logs.stream } })
+  // Every app built here takes part in the suite's secrets hygiene (helpers/hygiene.ts).
+  watch(app)
+  checkAtExit()
   await app.register(cred, {
     realm: new SimpleRealm().serve(IUser, (id) => ({ name: String(id) }), (user) => { logouts.push(user.name) }),
     checkers: [new InMemoryChecker({ alice: 'wonderland', 'Łukasz': 'żółć:🙂' })],
