@@ -423,7 +423,6 @@ export class HttpAuthGuard<Mind = unknown> {
 const NO_REQUEST: HttpRequestLike = Object.freeze({ method: 'GET', url: '/' })
 const EMPTY_BODY: EntityBody = Object.freeze({ bytes: new Uint8Array(0) })
 
-/** RFC 9112 §6.3: without Transfer-Encoding and with no (or a zero) Content-Length, a request has no body. */
 /**
  * A checker's unexpected error may quote what it was given (`JSON.parse(password)` does, in its message): the
  * password is taken out of the messages and stacks of the error and its causes before the error is logged.
@@ -444,6 +443,7 @@ function withoutPassword (err: unknown, credentials: Credentials): unknown {
   return err
 }
 
+/** RFC 9112 §6.3: without Transfer-Encoding and with no (or a zero) Content-Length, a request has no body. */
 function hasNoBody (request: GuardRequest): boolean {
   const headers = request.headers
   const length = headers['content-length']
