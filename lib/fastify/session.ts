@@ -12,11 +12,11 @@ import type { CredAvatar } from './types.js'
  * never emit 'close', but their socket does.
  */
 
-const kOpenLogins = Symbol('fastify-cred.openLogins')
-
-interface TrackedSocket extends Socket {
-  [kOpenLogins]?: Set<() => void>
-}
+/**
+ * The logins waiting on each connection's 'close'. A WeakMap rather than a property on the socket: a property would
+ * give Node's sockets a second hidden class, and its stream and HTTP code then runs polymorphic for every request.
+ */
+const openLogins = new WeakMap<Socket, Set<() => void>>()
 
 /** True when the client went away: there is nobody to answer and nothing to hand an avatar to. */
 export function clientGone (request: FastifyRequest, reply: FastifyReply): boolean {
@@ -47,7 +47,7 @@ function bindLogout (request: FastifyRequest, reply: FastifyReply, logout: Logou
   const response = reply.raw
   // Queued behind another response on a pipelined connection: not yet given the socket, and it never will be if
   // the client hangs up first, so its 'close' would never come (Node's http server assigns sockets in order).
-  const socket = response.socket === null ? request.raw.socket as TrackedSocket | null : null
+  const socket = response.socket === null ? request.raw.socket as Socket | null : null
   let open: Set<() => void> | undefined
   let pending = true
   const release = (): void => {
@@ -59,11 +59,11 @@ function bindLogout (request: FastifyRequest, reply: FastifyReply, logout: Logou
   // `on`, not `once`: 'close' comes once, and `once` pays for a wrapper on every request.
   response.on('close', release)
   if (socket === null || typeof socket.once !== 'function') return
-  open = socket[kOpenLogins]
+  open = openLogins.get(socket)
   if (open === undefined) {
     const logins = new Set<() => void>()
     open = logins
-    socket[kOpenLogins] = logins
+    openLogins.set(socket, logins)
     socket.once('close', () => { for (const queued of [...logins]) queued() })
   }
   open.add(release)

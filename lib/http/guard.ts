@@ -144,6 +144,7 @@ export class HttpAuthGuard<Mind = unknown> {
   readonly #onLogoutError: (err: unknown) => void
   readonly #onlyScheme: HttpAuthScheme | undefined
   readonly #noCredentialsBody: string
+  #lastNoCredentials: GuardRefusal | undefined
 
   constructor (options: HttpAuthGuardOptions<Mind>) {
     if (options === null || typeof options !== 'object') throw new InvalidOption('HttpAuthGuard needs options: { portal, schemes, interfaces }')
@@ -253,7 +254,13 @@ export class HttpAuthGuard<Mind = unknown> {
     let challenge = true
     let retryAfter: string | undefined
     if (error === undefined) {
-      return this.#refused(this.#refusedStatus, 'ERR_CRED_UNAUTHORIZED', 'Authentication required', this.#challenges(request, false), undefined, this.#noCredentialsBody, undefined, undefined)
+      // Schemes whose challenges never change (Basic) hand back the same array: so is the refusal, then.
+      const challenges = this.#challenges(request, false)
+      const last = this.#lastNoCredentials
+      if (last !== undefined && last.challenges === challenges) return last
+      const refusal = this.#refused(this.#refusedStatus, 'ERR_CRED_UNAUTHORIZED', 'Authentication required', challenges, undefined, this.#noCredentialsBody, undefined, undefined)
+      this.#lastNoCredentials = refusal
+      return refusal
     } else if (error instanceof MalformedCredentials) {
       status = 400; code = error.code; message = 'Malformed credentials'
     } else if (error instanceof LoginDenied) {
