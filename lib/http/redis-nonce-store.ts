@@ -1,31 +1,9 @@
 import { hash } from 'node:crypto'
-import { InvalidOption, MissingPeerDependency, StoreUnavailable, withinDeadline, isModuleNotFound } from '../cred/index.js'
+import { InvalidOption, RedisScripts, StoreUnavailable, kLoadDriver } from '../cred/index.js'
+import type { RedisClientLike, RedisConnectionOptions } from '../cred/index.js'
 import type { NonceClaim, NonceStore } from './nonce-store.js'
 
-/**
- * What the store needs of a Redis client the app already has. An ioredis `Redis` (or `Cluster`) instance fits as it
- * is; the store only runs its scripts on it and never closes it.
- */
-export interface RedisClientLike {
-  evalsha (sha1: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
-  eval (script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
-}
-
-/**
- * Where the store's own client connects, as ioredis options (`host`, `port`, `path`, `username`, `password`, `db`,
- * `tls`, ...). The store overrides the options that could make a claim wait: no offline queue, no retried or
- * resent commands, `commandTimeout` and `connectTimeout` from the store's `timeout`.
- */
-export interface RedisConnectionOptions {
-  host?: string
-  port?: number
-  path?: string
-  username?: string
-  password?: string
-  db?: number
-  tls?: Readonly<Record<string, unknown>>
-  [option: string]: unknown
-}
+export type { RedisClientLike, RedisConnectionOptions } from '../cred/index.js'
 
 export interface RedisNonceStoreOptions {
   /** Prefix of every key the store writes. Default `'fastify-cred:nonce:'`. */
@@ -37,11 +15,8 @@ export interface RedisNonceStoreOptions {
   timeout?: number
 }
 
-/**
- * Not exported from the package: the tests' way to replace `import('ioredis')` and simulate a missing driver.
- * @internal
- */
-export const kLoadDriver: unique symbol = Symbol('fastify-cred.loadDriver')
+/** The tests' hook to simulate a missing ioredis (not exported from the package). */
+export { kLoadDriver }
 
 const DEFAULT_PREFIX = 'fastify-cred:nonce:'
 const DEFAULT_TIMEOUT = 1000
@@ -107,36 +82,7 @@ return 1
 `
 const SCRIPT_SHA = hash('sha1', SCRIPT, 'hex')
 const MARK_SCRIPT = "redis.call('SET', KEYS[1], ARGV[1], 'NX') return 1"
-
-/** The parts of an ioredis client the store uses on a client it created. */
-interface OwnedClient extends RedisClientLike {
-  readonly status: string
-  connect (): Promise<void>
-  quit (): Promise<unknown>
-  disconnect (): void
-  on (event: 'error', listener: (err: Error) => void): unknown
-}
-type RedisConstructor = new (...args: unknown[]) => OwnedClient
-
-const isClient = (value: unknown): value is RedisClientLike =>
-  typeof value === 'object' && value !== null &&
-  typeof (value as RedisClientLike).evalsha === 'function' && typeof (value as RedisClientLike).eval === 'function'
-
-const importIoredis = async (): Promise<unknown> => await import('ioredis')
-
-const constructorOf = (mod: unknown): RedisConstructor | undefined => {
-  const m = mod as { Redis?: unknown, default?: unknown } | null
-  const candidates = [m?.Redis, (m?.default as { Redis?: unknown } | undefined)?.Redis, m?.default]
-  return candidates.find((c): c is RedisConstructor => typeof c === 'function')
-}
-
-const isNoScript = (err: unknown): boolean => err instanceof Error && err.message.startsWith('NOSCRIPT')
-
-const unavailable = (err: unknown): StoreUnavailable =>
-  err instanceof StoreUnavailable
-    ? err
-    // ioredis messages name the failure (ECONNREFUSED, timeout, OOM), never a password: useful in the app's log.
-    : new StoreUnavailable(`Redis nonce store unavailable: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+const MARK_SHA = hash('sha1', MARK_SCRIPT, 'hex')
 
 const decode = (reply: unknown): NonceClaim => {
   // ioredis answers Lua integers as numbers; anything else means a foreign script or a broken proxy: fail closed.
@@ -146,7 +92,6 @@ const decode = (reply: unknown): NonceClaim => {
   throw new StoreUnavailable('Redis nonce store: unexpected reply from the claim script')
 }
 
-/** Rejects with StoreUnavailable after `ms`; the timer does not keep the process alive. */
 /**
  * A Redis-backed `NonceStore`: app instances sharing one Digest `secret` and one Redis also share which nonce counts
  * were used, so a request replayed at another instance is refused.
@@ -196,38 +141,15 @@ export class RedisNonceStore implements NonceStore {
   readonly keyPrefix: string
   /** How long a claim may take before it fails with `StoreUnavailable`, in ms. */
   readonly timeout: number
-  readonly #given: RedisClientLike | undefined
-  readonly #connection: { url?: string, options: RedisConnectionOptions } | undefined
-  readonly #loadDriver: () => Promise<unknown>
-  readonly #timedOut: () => StoreUnavailable
-  #client: RedisClientLike | undefined
-  #owned: OwnedClient | undefined
-  #starting: Promise<RedisClientLike> | undefined
-  #closed = false
+  readonly #redis: RedisScripts
 
   constructor (connection: RedisClientLike | string | RedisConnectionOptions, options: RedisNonceStoreOptions & { [kLoadDriver]?: () => Promise<unknown> } = {}) {
     if (options === null || typeof options !== 'object') throw new InvalidOption('RedisNonceStore: options must be an object, e.g. { keyPrefix }')
     const keyPrefix = options.keyPrefix ?? DEFAULT_PREFIX
     if (typeof keyPrefix !== 'string' || keyPrefix === '') throw new InvalidOption('RedisNonceStore: `keyPrefix` must be a non-empty string')
-    const timeout = options.timeout ?? DEFAULT_TIMEOUT
-    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
-      throw new InvalidOption(`RedisNonceStore: \`timeout\` must be a positive number of milliseconds, got ${String(timeout)}`)
-    }
+    this.#redis = new RedisScripts('RedisNonceStore', connection, options.timeout ?? DEFAULT_TIMEOUT, options[kLoadDriver])
     this.keyPrefix = keyPrefix
-    this.timeout = timeout
-    this.#timedOut = () => new StoreUnavailable(`The Redis nonce store did not answer within ${timeout} ms`)
-    this.#loadDriver = options[kLoadDriver] ?? importIoredis
-    if (isClient(connection)) {
-      this.#given = connection
-      this.#client = connection
-    } else if (typeof connection === 'string') {
-      if (!/^rediss?:\/\//i.test(connection)) throw new InvalidOption('RedisNonceStore: a URL must start with redis:// or rediss://')
-      this.#connection = { url: connection, options: {} }
-    } else if (typeof connection === 'object' && connection !== null) {
-      this.#connection = { options: connection }
-    } else {
-      throw new InvalidOption('RedisNonceStore: give an ioredis client, a redis:// URL or ioredis connection options')
-    }
+    this.timeout = this.#redis.timeout
   }
 
   /**
@@ -240,12 +162,7 @@ export class RedisNonceStore implements NonceStore {
    * await store.connect() // throws StoreUnavailable, or MissingPeerDependency when ioredis is not installed
    */
   async connect (): Promise<void> {
-    const client = await this.#ready()
-    try {
-      await withinDeadline(client.eval(MARK_SCRIPT, 1, this.keyPrefix, Date.now()), this.timeout, this.#timedOut, { unref: true })
-    } catch (err) {
-      throw unavailable(err)
-    }
+    await this.#redis.run(MARK_SHA, MARK_SCRIPT, 1, [this.keyPrefix, Date.now()])
   }
 
   /**
@@ -257,9 +174,7 @@ export class RedisNonceStore implements NonceStore {
    */
   claim (nonce: string, nc: number, issuedAt: number, expiresAt: number): Promise<NonceClaim> {
     if (!Number.isInteger(nc) || nc < 0 || nc > MAX_NC) return Promise.reject(new RangeError(`RedisNonceStore: nc must be an integer from 0 to ${MAX_NC}`))
-    const client = this.#client
-    if (client !== undefined && !this.#closed) return this.#run(client, nonce, nc, issuedAt, expiresAt)
-    return this.#ready().then((ready) => this.#run(ready, nonce, nc, issuedAt, expiresAt))
+    return this.#redis.run(SCRIPT_SHA, SCRIPT, 2, [this.keyPrefix + nonce, this.keyPrefix, nc, issuedAt, expiresAt, Date.now()]).then(decode)
   }
 
   /**
@@ -269,85 +184,6 @@ export class RedisNonceStore implements NonceStore {
    * app.addHook('onClose', () => store.close())
    */
   async close (): Promise<void> {
-    this.#closed = true
-    this.#client = undefined
-    const starting = this.#starting
-    this.#starting = undefined
-    if (starting !== undefined) await starting.catch(() => undefined)
-    const owned = this.#owned
-    this.#owned = undefined
-    if (owned === undefined) return
-    try {
-      await withinDeadline(owned.quit(), this.timeout, this.#timedOut, { unref: true })
-    } catch {
-      owned.disconnect()
-    }
-  }
-
-  #run (client: RedisClientLike, nonce: string, nc: number, issuedAt: number, expiresAt: number): Promise<NonceClaim> {
-    const key = this.keyPrefix + nonce
-    const now = Date.now()
-    const ask = client.evalsha(SCRIPT_SHA, 2, key, this.keyPrefix, nc, issuedAt, expiresAt, now).then(undefined, (err: unknown) => {
-      if (!isNoScript(err)) throw err
-      return client.eval(SCRIPT, 2, key, this.keyPrefix, nc, issuedAt, expiresAt, now)
-    })
-    // Our own client times out by itself (commandTimeout, no offline queue); an app's client may queue forever.
-    return (this.#given === undefined ? ask : withinDeadline(ask, this.timeout, this.#timedOut, { unref: true })).then(decode, (err: unknown) => { throw unavailable(err) })
-  }
-
-  #ready (): Promise<RedisClientLike> {
-    if (this.#closed) return Promise.reject(new StoreUnavailable('RedisNonceStore is closed'))
-    if (this.#client !== undefined) return Promise.resolve(this.#client)
-    this.#starting ??= this.#start().then((client) => {
-      this.#starting = undefined
-      if (!this.#closed) this.#client = client
-      return client
-    }, (err: unknown) => {
-      this.#starting = undefined
-      throw err
-    })
-    return this.#starting
-  }
-
-  async #start (): Promise<RedisClientLike> {
-    let owned = this.#owned
-    if (owned === undefined) {
-      let mod: unknown
-      try {
-        mod = await this.#loadDriver()
-      } catch (err) {
-        if (isModuleNotFound(err, 'ioredis')) {
-          throw new MissingPeerDependency('RedisNonceStore needs the ioredis package: install ioredis (npm install ioredis)', { cause: err })
-        }
-        throw err
-      }
-      const Redis = constructorOf(mod)
-      if (Redis === undefined) throw new MissingPeerDependency('RedisNonceStore: the ioredis module has no Redis class; install ioredis 5 or 6 (npm install ioredis)')
-      const connection = this.#connection
-      if (connection === undefined) throw new InvalidOption('RedisNonceStore: no connection to open')
-      const options: RedisConnectionOptions = {
-        ...connection.options,
-        lazyConnect: true,
-        // A claim must fail fast when Redis is away, never wait in a queue for a reconnection.
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 0,
-        autoResendUnfulfilledCommands: false,
-        commandTimeout: this.timeout,
-        connectTimeout: this.timeout
-      }
-      owned = connection.url === undefined ? new Redis(options) : new Redis(connection.url, options)
-      // ioredis reconnects by itself; without a listener each failed attempt would be printed as "Unhandled error event".
-      owned.on('error', () => {})
-      if (this.#closed) { owned.disconnect(); throw new StoreUnavailable('RedisNonceStore is closed') }
-      this.#owned = owned
-    }
-    if (owned.status === 'wait') {
-      try {
-        await withinDeadline(owned.connect(), this.timeout, this.#timedOut, { unref: true })
-      } catch (err) {
-        throw unavailable(err)
-      }
-    }
-    return owned
+    await this.#redis.close()
   }
 }

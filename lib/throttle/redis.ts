@@ -1,29 +1,13 @@
 import { hash } from 'node:crypto'
-import { InvalidOption, MissingPeerDependency, StoreUnavailable, TooManyAttempts, withinDeadline } from '../cred/index.js'
-import type { LoginAttempt, LoginThrottle } from '../cred/index.js'
+import { InvalidOption, MissingPeerDependency, RedisScripts, StoreUnavailable, TooManyAttempts, kLoadDriver } from '../cred/index.js'
+import type { LoginAttempt, LoginThrottle, RedisClientLike, RedisConnectionOptions } from '../cred/index.js'
 import { TOO_MANY, attemptKeys, resolvePolicy } from './policy.js'
 import type { ThrottleOptions, ThrottlePolicy } from './policy.js'
 
-/**
- * What the throttle needs of a Redis client the app already has. An ioredis `Redis` (or `Cluster`) instance fits as
- * it is; the throttle only runs its scripts on it and never closes it.
- */
-export interface RedisThrottleClient {
-  evalsha (sha1: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
-  eval (script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
-}
-
+/** What the throttle needs of a Redis client the app already has (an ioredis `Redis` or `Cluster` fits); never closed. */
+export type RedisThrottleClient = RedisClientLike
 /** ioredis connection options (`host`, `port`, `path`, `username`, `password`, `db`, `tls`, ...). */
-export interface RedisThrottleConnection {
-  host?: string
-  port?: number
-  path?: string
-  username?: string
-  password?: string
-  db?: number
-  tls?: Readonly<Record<string, unknown>>
-  [option: string]: unknown
-}
+export type RedisThrottleConnection = RedisConnectionOptions
 
 export interface RedisThrottleOptions extends ThrottleOptions {
   /** Prefix of every key the throttle writes. Default `'fastify-cred:throttle:'`. With Redis Cluster, put a hash tag in it (`'fastify-cred:{throttle}:'`): a check reads two keys in one script. */
@@ -40,11 +24,8 @@ export interface RedisThrottleOptions extends ThrottleOptions {
   onError?: (error: StoreUnavailable) => void
 }
 
-/**
- * Not exported from the package: the tests' way to replace `import('ioredis')` and simulate a missing driver.
- * @internal
- */
-export const kLoadDriver: unique symbol = Symbol('fastify-cred.throttle.loadDriver')
+/** The tests' hook to simulate a missing ioredis (not exported from the package). */
+export { kLoadDriver }
 
 /**
  * KEYS: the counts to check (user name, address). ARGV: now, baseDelay, maxDelay, forgetAfter, then one threshold
@@ -93,40 +74,6 @@ const DEL_SHA = hash('sha1', DEL, 'hex')
 const CHECK_SHA = hash('sha1', CHECK, 'hex')
 const FAIL_SHA = hash('sha1', FAIL, 'hex')
 
-interface OwnedClient extends RedisThrottleClient {
-  readonly status: string
-  connect (): Promise<void>
-  quit (): Promise<unknown>
-  disconnect (): void
-  on (event: 'error', listener: (err: Error) => void): unknown
-}
-type RedisConstructor = new (...args: unknown[]) => OwnedClient
-
-const isClient = (value: unknown): value is RedisThrottleClient =>
-  typeof value === 'object' && value !== null &&
-  typeof (value as RedisThrottleClient).evalsha === 'function' && typeof (value as RedisThrottleClient).eval === 'function'
-
-const importIoredis = async (): Promise<unknown> => await import('ioredis')
-
-const isModuleNotFound = (err: unknown): boolean => {
-  const code = (err as { code?: unknown } | null)?.code
-  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND'
-}
-
-const constructorOf = (mod: unknown): RedisConstructor | undefined => {
-  const m = mod as { Redis?: unknown, default?: unknown } | null
-  const candidates = [m?.Redis, (m?.default as { Redis?: unknown } | undefined)?.Redis, m?.default]
-  return candidates.find((c): c is RedisConstructor => typeof c === 'function')
-}
-
-const isNoScript = (err: unknown): boolean => err instanceof Error && err.message.startsWith('NOSCRIPT')
-
-const unavailable = (err: unknown): StoreUnavailable =>
-  err instanceof StoreUnavailable
-    ? err
-    // ioredis messages name the failure (ECONNREFUSED, timeout, OOM), never a password.
-    : new StoreUnavailable(`Redis throttle unavailable: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
-
 /**
  * A brute-force throttle shared by every instance using one Redis: the same policy as `MemoryThrottle` (per user
  * name and per address network, exponential back-off, a success resets the user name), with the counts in Redis, so
@@ -155,14 +102,7 @@ export class RedisThrottle implements LoginThrottle {
   readonly failOpen: boolean
   readonly #policy: ThrottlePolicy
   readonly #onError: ((error: StoreUnavailable) => void) | undefined
-  readonly #given: RedisThrottleClient | undefined
-  readonly #connection: { url?: string, options: RedisThrottleConnection } | undefined
-  readonly #loadDriver: () => Promise<unknown>
-  readonly #timedOut: () => StoreUnavailable
-  #client: RedisThrottleClient | undefined
-  #owned: OwnedClient | undefined
-  #starting: Promise<RedisThrottleClient> | undefined
-  #closed = false
+  readonly #redis: RedisScripts
 
   /**
    * @param connection An ioredis client of the app's (never closed by the throttle), a `redis://` URL or ioredis
@@ -173,30 +113,14 @@ export class RedisThrottle implements LoginThrottle {
     this.#policy = resolvePolicy('RedisThrottle', options)
     const keyPrefix = options.keyPrefix ?? 'fastify-cred:throttle:'
     if (typeof keyPrefix !== 'string' || keyPrefix === '') throw new InvalidOption('RedisThrottle: `keyPrefix` must be a non-empty string')
-    const timeout = options.timeout ?? 1000
-    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
-      throw new InvalidOption(`RedisThrottle: \`timeout\` must be a positive number of milliseconds, got ${String(timeout)}`)
-    }
     const failOpen = options.failOpen ?? false
     if (typeof failOpen !== 'boolean') throw new InvalidOption('RedisThrottle: `failOpen` must be true or false')
     if (options.onError !== undefined && typeof options.onError !== 'function') throw new InvalidOption('RedisThrottle: `onError` must be a function')
+    this.#redis = new RedisScripts('RedisThrottle', connection, options.timeout ?? 1000, options[kLoadDriver])
     this.keyPrefix = keyPrefix
-    this.timeout = timeout
+    this.timeout = this.#redis.timeout
     this.failOpen = failOpen
     this.#onError = options.onError
-    this.#timedOut = () => new StoreUnavailable(`The Redis throttle did not answer within ${timeout} ms`)
-    this.#loadDriver = options[kLoadDriver] ?? importIoredis
-    if (isClient(connection)) {
-      this.#given = connection
-      this.#client = connection
-    } else if (typeof connection === 'string') {
-      if (!/^rediss?:\/\//i.test(connection)) throw new InvalidOption('RedisThrottle: a URL must start with redis:// or rediss://')
-      this.#connection = { url: connection, options: {} }
-    } else if (typeof connection === 'object' && connection !== null) {
-      this.#connection = { options: connection }
-    } else {
-      throw new InvalidOption('RedisThrottle: give an ioredis client, a redis:// URL or ioredis connection options')
-    }
   }
 
   /**
@@ -205,7 +129,7 @@ export class RedisThrottle implements LoginThrottle {
    * @throws StoreUnavailable, or MissingPeerDependency when ioredis is not installed.
    */
   async connect (): Promise<void> {
-    await this.#ready()
+    await this.#redis.ready()
   }
 
   /**
@@ -226,7 +150,7 @@ export class RedisThrottle implements LoginThrottle {
       if (reply > 0) throw new TooManyAttempts(TOO_MANY, reply / 1000)
     }).then(undefined, (err: unknown) => {
       if (err instanceof TooManyAttempts || err instanceof MissingPeerDependency || err instanceof InvalidOption) throw err
-      const outage = unavailable(err)
+      const outage = this.#redis.unavailable(err)
       this.#report(outage)
       if (!this.failOpen) throw outage
     })
@@ -246,24 +170,12 @@ export class RedisThrottle implements LoginThrottle {
       if (keys.length === 0) return Promise.resolve()
       done = this.#eval(FAIL_SHA, FAIL, keys.length, [...keys, Math.floor(policy.now()), policy.forgetAfter])
     }
-    return done.then(() => undefined, (err: unknown) => { this.#report(unavailable(err)) })
+    return done.then(() => undefined, (err: unknown) => { this.#report(this.#redis.unavailable(err)) })
   }
 
   /** Quits the client the throttle created; a client given by the app is left open. */
   async close (): Promise<void> {
-    this.#closed = true
-    this.#client = undefined
-    const starting = this.#starting
-    this.#starting = undefined
-    if (starting !== undefined) await starting.catch(() => undefined)
-    const owned = this.#owned
-    this.#owned = undefined
-    if (owned === undefined) return
-    try {
-      await withinDeadline(owned.quit(), this.timeout, this.#timedOut, { unref: true })
-    } catch {
-      owned.disconnect()
-    }
+    await this.#redis.close()
   }
 
   #report (error: StoreUnavailable): void {
@@ -271,69 +183,6 @@ export class RedisThrottle implements LoginThrottle {
   }
 
   #eval (sha: string, script: string, numKeys: number, args: Array<string | number>): Promise<unknown> {
-    const client = this.#client
-    const ready = client !== undefined && !this.#closed ? Promise.resolve(client) : this.#ready()
-    return ready.then((c) => {
-      const ask = c.evalsha(sha, numKeys, ...args).then(undefined, (err: unknown) => {
-        if (!isNoScript(err)) throw err
-        return c.eval(script, numKeys, ...args)
-      })
-      // Our own client times out by itself (commandTimeout, no offline queue); an app's client may queue forever.
-      return this.#given === undefined ? ask : withinDeadline(ask, this.timeout, this.#timedOut, { unref: true })
-    })
-  }
-
-  #ready (): Promise<RedisThrottleClient> {
-    if (this.#closed) return Promise.reject(new StoreUnavailable('RedisThrottle is closed'))
-    if (this.#client !== undefined) return Promise.resolve(this.#client)
-    this.#starting ??= this.#start().then((client) => {
-      this.#starting = undefined
-      if (!this.#closed) this.#client = client
-      return client
-    }, (err: unknown) => {
-      this.#starting = undefined
-      throw err
-    })
-    return this.#starting
-  }
-
-  async #start (): Promise<RedisThrottleClient> {
-    let owned = this.#owned
-    if (owned === undefined) {
-      let mod: unknown
-      try {
-        mod = await this.#loadDriver()
-      } catch (err) {
-        if (isModuleNotFound(err)) throw new MissingPeerDependency('RedisThrottle needs the ioredis package: install ioredis (npm install ioredis)', { cause: err })
-        throw err
-      }
-      const Redis = constructorOf(mod)
-      if (Redis === undefined) throw new MissingPeerDependency('RedisThrottle: the ioredis module has no Redis class; install ioredis 5 or 6 (npm install ioredis)')
-      const connection = this.#connection
-      if (connection === undefined) throw new InvalidOption('RedisThrottle: no connection to open')
-      const options: RedisThrottleConnection = {
-        ...connection.options,
-        lazyConnect: true,
-        // A login must not wait in a queue for a reconnection: fail (closed or open) at once.
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 0,
-        autoResendUnfulfilledCommands: false,
-        commandTimeout: this.timeout,
-        connectTimeout: this.timeout
-      }
-      owned = connection.url === undefined ? new Redis(options) : new Redis(connection.url, options)
-      // ioredis reconnects by itself; without a listener each failed attempt is printed as "Unhandled error event".
-      owned.on('error', () => {})
-      if (this.#closed) { owned.disconnect(); throw new StoreUnavailable('RedisThrottle is closed') }
-      this.#owned = owned
-    }
-    if (owned.status === 'wait') {
-      try {
-        await withinDeadline(owned.connect(), this.timeout, this.#timedOut, { unref: true })
-      } catch (err) {
-        throw unavailable(err)
-      }
-    }
-    return owned
+    return this.#redis.run(sha, script, numKeys, args)
   }
 }
