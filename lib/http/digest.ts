@@ -265,7 +265,7 @@ const malformed = (why: string): MalformedCredentials => new MalformedCredential
  * value longer than `MAX_DIGEST_LENGTH`. Says nothing about whether the response is right.
  *
  * @example
- * import { parseDigest } from 'fastify-cred'
+ * import { parseDigest } from './digest.js'  // internal: the package exports DigestScheme
  * const d = parseDigest('Digest username="Mufasa", realm="testrealm@host.com", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", ' +
  *   'uri="/dir/index.html", qop=auth, nc=00000001, cnonce="0a4f113b", ' +
  *   'response="6629fae49393a05397450978507c4ef1", opaque="5ccc069c403ebaf9f0171e9517f40e41"')

@@ -54,7 +54,7 @@ export interface MintedNonce {
  * Mints and verifies nonces with one secret.
  *
  * @example
- * import { NonceMinter } from 'fastify-cred'
+ * import { NonceMinter } from './nonce.js'  // internal: DigestScheme mints its nonces
  * const nonces = new NonceMinter({ secret: 'a secret of at least 16 bytes', realm: 'api' })
  * const { nonce, opaque } = nonces.mint()
  * nonces.authentic(nonce) // true
