@@ -31,9 +31,11 @@ export async function buildDemo (options: { logger?: boolean, clock?: () => numb
     throttle: new MemoryThrottle({ now: options.clock })
   })
 
+  // A public page never shows a password, not even the demo's (DEMO_PASSWORD may be a real one).
   app.get('/', { config: { cred: false } }, async () => ({
     hello: 'fastify-cred demo',
-    try: `curl -u ${demoUser.username}:${demoUser.password} http://127.0.0.1:3000/whoami`
+    try: `curl -u ${demoUser.username}:<password> http://127.0.0.1:3000/whoami`,
+    password: 'DEMO_PASSWORD, or the default given in the README'
   }))
   app.get('/whoami', async (request) => ({ avatarId: request.avatarId }))
   app.get('/messages', async (request) => request.avatar?.list() ?? [])
@@ -50,5 +52,5 @@ if (isMain) {
   const app = await buildDemo({ logger: true })
   const port = Number(process.env.PORT ?? 3000)
   await app.listen({ port, host: process.env.HOST ?? '127.0.0.1' })
-  app.log.info(`Log in as ${demoUser.username} / ${demoUser.password}: curl -u ${demoUser.username}:${demoUser.password} http://127.0.0.1:${port}/whoami`)
+  app.log.info(`Log in as ${demoUser.username} (password: DEMO_PASSWORD, or the README's default): curl -u ${demoUser.username}:<password> http://127.0.0.1:${port}/whoami`)
 }

@@ -26,12 +26,23 @@ export function recordBody (where: string, body: string): void {
   texts.push({ where, text: body.length > KEEP ? body.slice(0, KEEP) : body })
 }
 
+const watched = new WeakSet<FastifyInstance>()
+/** Basic passwords seen are looked for too, from this length (shorter ones would match ordinary text). */
+const MIN_PASSWORD = 6
+
 /** Hooks an app so that the Authorization headers it receives and the bodies it sends are recorded. */
 export function watch (app: FastifyInstance): void {
+  if (watched.has(app)) return
+  watched.add(app)
   app.addHook('onRequest', (request, _reply, done) => {
     for (const name of ['authorization', 'proxy-authorization'] as const) {
       const value = request.headers[name]
-      if (typeof value === 'string' && value.length >= MIN_AUTHORIZATION) authorizations.add(value)
+      if (typeof value !== 'string' || value.length < MIN_AUTHORIZATION) continue
+      authorizations.add(value)
+      const basic = /^basic\s+([A-Za-z0-9+/=]+)$/i.exec(value)
+      const decoded = basic === null ? '' : Buffer.from(basic[1] as string, 'base64').toString('utf8')
+      const password = decoded.slice(decoded.indexOf(':') + 1)
+      if (decoded.includes(':') && password.length >= MIN_PASSWORD) secrets.add(password)
     }
     done()
   })
