@@ -105,7 +105,6 @@ type PgModule = Awaited<ReturnType<typeof loadPg>>
 type PgPool = InstanceType<PgModule['Pool']>
 
 function postgresDatabase (connectionString: string, timeout: number, poolSize: number): SqlDatabase {
-  let pool: Promise<PgPool> | undefined
   const open = async (): Promise<PgPool> => {
     const pg = await loadPg()
     const Pool = (pg as PgModule & { default?: PgModule }).default?.Pool ?? pg.Pool
@@ -123,13 +122,24 @@ function postgresDatabase (connectionString: string, timeout: number, poolSize: 
     created.on('error', () => {})
     return created
   }
+  return pooledDatabase('postgres', open, async (pool, sql, params) => (await pool.query({ text: sql, values: [...params] })).rows as SqlRow[])
+}
+
+/**
+ * A database behind a driver's pool, opened on the first query (and again after a failed open), its query errors
+ * turned into `StoreUnavailable`, closed by `close()`.
+ */
+function pooledDatabase<Pool extends { end (): Promise<unknown> }> (
+  dialect: SqlDialect, open: () => Promise<Pool>, query: (pool: Pool, sql: string, params: readonly unknown[]) => Promise<SqlRow[]>
+): SqlDatabase {
+  let pool: Promise<Pool> | undefined
   return {
-    dialect: 'postgres',
+    dialect,
     query: async (sql, params) => {
       pool ??= open().catch((err: unknown) => { pool = undefined; throw err })
       const ready = await pool
       try {
-        return (await ready.query({ text: sql, values: [...params] })).rows as SqlRow[]
+        return await query(ready, sql, params)
       } catch (err) {
         throw unavailable(err)
       }
@@ -146,30 +156,15 @@ type MysqlModule = Awaited<ReturnType<typeof loadMysql>>
 type MysqlPool = ReturnType<MysqlModule['createPool']>
 
 function mysqlDatabase (uri: string, timeout: number, poolSize: number): SqlDatabase {
-  let pool: Promise<MysqlPool> | undefined
   const open = async (): Promise<MysqlPool> => {
     const mysql = await loadMysql()
     const createPool = (mysql as unknown as { default?: MysqlModule }).default?.createPool ?? mysql.createPool
     return createPool({ uri, connectionLimit: poolSize, connectTimeout: timeout, enableKeepAlive: true })
   }
-  return {
-    dialect: 'mysql',
-    query: async (sql, params) => {
-      pool ??= open().catch((err: unknown) => { pool = undefined; throw err })
-      const ready = await pool
-      try {
-        const [rows] = await ready.execute({ sql, timeout }, params as never)
-        return rows as SqlRow[]
-      } catch (err) {
-        throw unavailable(err)
-      }
-    },
-    close: async () => {
-      const closing = pool
-      pool = undefined
-      if (closing !== undefined) await (await closing).end()
-    }
-  }
+  return pooledDatabase('mysql', open, async (pool, sql, params) => {
+    const [rows] = await pool.execute({ sql, timeout }, params as never)
+    return rows as SqlRow[]
+  })
 }
 
 type SqliteModule = Awaited<ReturnType<typeof loadSqlite>>
