@@ -276,6 +276,7 @@ Options:
     if (query !== undefined && columns.length > 0) args.fail('the column options go with table, not with query')
     const connection = given({ timeout: optionalDuration(args, 'timeout'), poolSize: optionalCount(args, 'pool-size') })
     const { SqlChecker } = await import('../checkers/sql.js')
+    let decoyQuery: string | undefined
     if (query === undefined) {
       const { quoteIdentifier, placeholder, dialectOf } = await import('../checkers/sql-database.js')
       const dialect = dialectOf(database)
@@ -284,11 +285,14 @@ Options:
       query = `SELECT ${q(args.options.get('password-column') ?? 'password')} AS password` +
         `${active === undefined ? '' : `, ${q(active)} AS active`}` +
         ` FROM ${q(table ?? '')} WHERE ${q(args.options.get('username-column') ?? 'username')} = ${placeholder(1, dialect)}`
+      // Unknown users cost what most of the table's hashes cost.
+      decoyQuery = `SELECT ${q(args.options.get('password-column') ?? 'password')} AS password FROM ${q(table ?? '')} LIMIT 1000`
     }
     const hashers = await tableHashers()
     return new SqlChecker({
       database,
       query,
+      ...(decoyQuery === undefined ? {} : { decoyQuery }),
       hashers,
       ...connection
     })
