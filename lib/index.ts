@@ -38,7 +38,7 @@ export {
   ShaCryptHasher, sha256CryptHasher, sha512CryptHasher, plainHasher, HashWorkerPool, hashWorkers, DJANGO_HASHERS,
   DJANGO_PBKDF2_ITERATIONS, findDjangoHasher, identifyDjangoHasherName, djangoPbkdf2Sha256, djangoPbkdf2Sha1,
   djangoArgon2, djangoBcryptSha256, djangoBcryptPlain, djangoScrypt, djangoSaltedMd5, djangoSaltedSha1,
-  djangoUnsaltedMd5, djangoUnsaltedSha1
+  djangoUnsaltedMd5, djangoUnsaltedSha1, djangoCrypt
 } from './hashers/index.js'
 export type { PasswordHasher } from './hashers/hasher.js'
 

@@ -3,7 +3,7 @@ import t from 'tap'
 import {
   DJANGO_HASHERS, bcryptHasher, findDjangoHasher, identifyDjangoHasherName, optionalPeer,
   djangoArgon2, djangoBcryptPlain, djangoBcryptSha256, djangoPbkdf2Sha1, djangoPbkdf2Sha256, djangoSaltedMd5, djangoScrypt,
-  djangoUnsaltedMd5, djangoUnsaltedSha1
+  djangoUnsaltedMd5, djangoUnsaltedSha1, djangoCrypt
 } from '../lib/hashers/index.js'
 import { MissingPeerDependency } from '../lib/index.js'
 import { djangoVectors } from './helpers/django-fixtures.js'
@@ -55,7 +55,9 @@ t.test("Django's identify_hasher rule, and shapes Django would choke on refused 
   t.equal(identifyDjangoHasherName('!abc'), undefined)
   t.equal(identifyDjangoHasherName(''), undefined)
   t.equal(identifyDjangoHasherName('crypt$$abc'), 'crypt')
-  t.equal(findDjangoHasher('crypt$$abc'), undefined, 'a hasher we do not ship is unknown (DjangoChecker then runs a decoy)')
+  t.equal(findDjangoHasher('crypt$$abc')?.name, 'crypt', "Django's crypt$ (shipped until 5.0) is read")
+  t.notOk(await djangoCrypt.verify('abc', 'crypt$$abc'), 'a crypt$ value that is no DES crypt(3) is a refusal')
+  t.equal(findDjangoHasher('des_crypt$$abcdefghijklm'), undefined, 'a hasher we do not ship is unknown (DjangoChecker then runs a decoy)')
   const pbkdf2 = djangoVectors.find((v) => v.hasher === 'pbkdf2_sha256')!
   const [alg, iterations, salt, hash] = pbkdf2.encoded.split('$')
   t.notOk(await djangoPbkdf2Sha256.verify(pbkdf2.password, `${alg}$0${iterations}$${salt}$${hash}`), 'a non-canonical iteration count is refused (Django compares the whole encoding)')
@@ -113,4 +115,20 @@ t.test('a missing optional package is a MissingPeerDependency naming what to ins
   t.type(err, MissingPeerDependency)
   t.match((err as Error).message, /npm install no-such-package-fastify-cred/)
   t.equal((err as MissingPeerDependency).code, 'ERR_CRED_MISSING_PEER_DEPENDENCY')
+})
+
+t.test("Django's CryptPasswordHasher: crypt$$ and the older crypt$salt$, DES (8 bytes count), written as Django reads it", async (t) => {
+  const vectors = djangoVectors.filter((v) => v.hasher === 'crypt')
+  t.ok(vectors.length >= 4, 'Django 3.2 made crypt$ vectors')
+  for (const v of vectors) {
+    t.equal(await djangoCrypt.verify(v.password, v.encoded), true, `${v.variant}: right password`)
+    if (Buffer.byteLength(v.password) >= 8) t.equal(await djangoCrypt.verify(v.password + 'more', v.encoded), true, `${v.variant}: bytes past 8 do not count, as in Django`)
+  }
+  t.ok(vectors.some((v) => /^crypt\$[^$]+\$/.test(v.encoded)), 'the salt-carrying encoding is covered')
+  const written = await djangoCrypt.hash?.('pass:word') as string
+  t.match(written, /^crypt\$\$[./0-9A-Za-z]{13}$/, 'hash() writes crypt$$<DES>, as Django 3.2 does')
+  t.equal(await djangoCrypt.verify('pass:word', written), true)
+  const decoy = await djangoCrypt.decoy()
+  t.equal(findDjangoHasher(decoy), djangoCrypt, 'the decoy is a crypt$ value')
+  t.equal(await djangoCrypt.verify('', decoy), false)
 })

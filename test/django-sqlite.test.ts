@@ -6,9 +6,9 @@ import { join } from 'node:path'
 import t from 'tap'
 import { DjangoChecker, SqlChecker, openSqlDatabase, quoteIdentifier, sqlFlag } from '../lib/checkers/index.js'
 import type { SqlDatabase, SqlRow } from '../lib/checkers/index.js'
-import { DJANGO_HASHERS, djangoPbkdf2Sha256 } from '../lib/hashers/index.js'
+import { DJANGO_HASHERS, djangoBcryptPlain, djangoPbkdf2Sha256 } from '../lib/hashers/index.js'
 import type { PasswordHasher } from '../lib/hashers/index.js'
-import { InvalidOption, StoreUnavailable, UnauthorizedLogin, UsernamePassword } from '../lib/index.js'
+import { InvalidOption, StoreUnavailable, UnauthorizedLogin, UsernamePassword, closeCheckers, resolveCheckers } from '../lib/index.js'
 import { curl, curlRequest } from './helpers/curl.js'
 import { buildDjangoApp, whoami } from './helpers/django-app.js'
 import { DJANGO_SQLITE, djangoUser, djangoUsers } from './helpers/django-fixtures.js'
@@ -66,13 +66,52 @@ t.test('as ModelBackend: hash first, then is_active; one refusal for every reaso
 
   calls.length = 0
   await t.rejects(counted.requestAvatarId(login('no-such-user', 'x')), UnauthorizedLogin)
-  t.match(calls, [/^pbkdf2_sha256\$1000000\$/], "an unknown user costs one run of Django 5.2's default hasher (1,000,000 iterations)")
+  t.match(calls, [/^pbkdf2_sha256\$1000\$/], 'an unknown user costs one run of the hasher and cost most users of the database have (1,000 iterations)')
   calls.length = 0
   await t.rejects(counted.requestAvatarId(login('mallory', 'x')), UnauthorizedLogin)
-  t.match(calls, [/^pbkdf2_sha256\$1000000\$/], 'an unusable password (!…) costs the same, and never verifies')
+  t.match(calls, [/^pbkdf2_sha256\$1000\$/], 'an unusable password (!…) costs the same, and never verifies')
   calls.length = 0
   await t.rejects(counted.requestAvatarId(login('judy', 'jud1')), UnauthorizedLogin)
   t.same(calls, [djangoUser('judy').encoded], "an inactive user's own hash is checked before the flag")
+})
+
+t.test('django: specs and checkers without a decoy take it from the database: its dominant hasher and cost', async (t) => {
+  // The fixture: 6 of its users' hashes are pbkdf2_sha256 at 1,000 iterations, the others one per hasher.
+  const specCheckers = await resolveCheckers([`django:${DJANGO_SQLITE}`])
+  t.teardown(() => closeCheckers(specCheckers))
+  const fromSpec = specCheckers[0]
+  t.match(await (fromSpec as DjangoChecker).decoy(), /^pbkdf2_sha256\$1000\$[A-Za-z0-9]+\$[A-Za-z0-9+/]{43}=$/, 'django: spec: the decoy is pbkdf2_sha256 at 1,000 iterations, not 1,000,000')
+  const { hashers, calls } = countingHashers()
+  const counted = new DjangoChecker({ database: DJANGO_SQLITE, hashers })
+  t.teardown(() => counted.close())
+  await t.rejects(counted.requestAvatarId(login('no-such-user', 'x')), UnauthorizedLogin)
+  t.same(calls, [await counted.decoy()], 'that decoy is the one check an unknown user runs')
+
+  // A database whose users mostly hash with bcrypt at cost 5: the decoy is bcrypt at cost 5.
+  const dir = await mkdtemp(join(tmpdir(), 'django-decoy-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const path = join(dir, 'db.sqlite3')
+  await copyFile(DJANGO_SQLITE, path)
+  const { default: Database } = await import('better-sqlite3')
+  const db = new Database(path)
+  const bcrypt5 = await djangoBcryptPlain.hash?.('x', { rounds: 5 }) as string
+  db.prepare("UPDATE auth_user SET password = ? WHERE username IN ('alice', 'bob', 'oscar', 'peggy', 'judy', 'nobody-pw', 'Łukasz')").run(bcrypt5)
+  db.close()
+  const bcryptDb = new DjangoChecker({ database: path, hashers })
+  t.teardown(() => bcryptDb.close())
+  calls.length = 0
+  await t.rejects(bcryptDb.requestAvatarId(login('no-such-user', 'x')), UnauthorizedLogin)
+  t.match(calls, [/^bcrypt\$\$2b\$05\$/], 'bcrypt at the cost most users have')
+
+  // No usable password at all: Django 5.2's default hasher and cost.
+  const empty = join(dir, 'empty.sqlite3')
+  await copyFile(DJANGO_SQLITE, empty)
+  const db2 = new Database(empty)
+  db2.prepare("UPDATE auth_user SET password = '!unusable'").run()
+  db2.close()
+  const unusable = new DjangoChecker({ database: empty })
+  t.teardown(() => unusable.close())
+  t.match(await unusable.decoy(), /^pbkdf2_sha256\$1000000\$/, "no hash to follow: Django 5.2's default, 1,000,000 iterations")
 })
 
 t.test('the decoy option: unknown users cost what your hashes cost', async (t) => {

@@ -130,3 +130,37 @@ t.test('the worker pool survives a failing task and a dying worker', async (t) =
   t.match(await pool.run<string>(crypt, 'encrypt', ['pw', '$5$salt']), /^\$5\$salt\$/, 'and the pool starts a new one')
   t.equal(await sha256CryptHasher.verify('pw', '$5$rounds=1000$bad*salt$' + 'a'.repeat(43)), false, 'a salt the library refuses is false, not an error')
 })
+
+t.test('bcrypt: only the first 72 bytes count, for $2a$ as for $2b$ and $2y$ (no BSD wraparound at 255)', async (t) => {
+  // passlib's "BSD wraparound" vectors (passlib/handlers/bcrypt.py): the same 255-byte password and salt, hashed by a
+  // correct bcrypt (72 bytes count) and by one with the $2a$ (uint8_t)(strlen + 1) key-length bug.
+  const wraparound = '0123456789'.repeat(26).slice(0, 255)
+  const correct = '$2a$04$R1lJ2gkNaoPGdafE.H.16.1MKHPvmKwryeulRe225LKProWYwt9Oi'
+  const buggy = '$2a$04$R1lJ2gkNaoPGdafE.H.16.nVyh2niHsGJhayOHLMiXlI45o8/DU.6'
+  t.equal(await bcryptHasher.verify(wraparound, correct), true, 'the 255-byte password verifies against the correct hash')
+  t.equal(await bcryptHasher.verify(wraparound, buggy), false, 'and not against the wrapped-around one')
+  t.equal(await bcryptHasher.verify(wraparound.slice(0, 72), correct), true, 'its first 72 bytes are the password')
+  t.equal(await bcryptHasher.verify(wraparound.slice(0, 71), correct), false, '71 bytes are not')
+  // Made with Python's bcrypt 3.2.2 (Debian's python3-bcrypt), which cuts every variant at 72 bytes:
+  // bcrypt.hashpw(password.encode(), bcrypt.gensalt(4, prefix=b'2a' or b'2b')).
+  const python: Array<[string, string]> = [
+    ['x'.repeat(256), '$2a$04$ZcfSvtJ32UplXc/SJrC.EukPgnEEFJJ1sZw5hcUhRrjgSJYaE.YrG'],
+    ['0123456789'.repeat(40), '$2a$04$Q3ltMrfnQ04nfZigL5uBOeSH5OPUPDStdUgue32xQvEswwMF2JPde'],
+    // Byte 72 falls inside a two-byte character: the cut is by bytes, as C's bcrypt reads them.
+    ['y' + 'ż'.repeat(150), '$2a$04$dZFiOUyKbGl4bF3xowgEYOBf8y4Fu44M3sgHm/DNvhAti1sk9cZ.e'],
+    ['z' + 'ż'.repeat(150), '$2b$04$ja1.ZI7G9cuPyPyJhe5gzeUPaHrJIARqR3nbp8mPbNiGdndo9KzUq']
+  ]
+  for (const [password, encoded] of python) {
+    const bytes = Buffer.byteLength(password)
+    t.equal(await bcryptHasher.verify(password, encoded), true, `${encoded.slice(0, 4)} ${bytes} bytes verifies`)
+    t.equal(await bcryptHasher.verify(password + 'anything', encoded), true, `${encoded.slice(0, 4)} ${bytes} bytes: bytes past 72 do not count`)
+    t.equal(await bcryptHasher.verify('#' + password, encoded), false, `${encoded.slice(0, 4)} ${bytes} bytes: a change within 72 bytes does`)
+    const y = `$2y$${encoded.slice(4)}`
+    if (encoded.startsWith('$2b$')) t.equal(await bcryptHasher.verify(password, y), true, '$2y$ alike')
+  }
+  // What we write reads the same way: a 300-byte password hashed here verifies with its first 72 bytes.
+  const long = 'q'.repeat(300)
+  const written = await bcryptHasher.hash?.(long, { cost: 4 }) as string
+  t.equal(await bcryptHasher.verify(long.slice(0, 72), written), true)
+  t.equal(await bcryptHasher.verify(long, `$2a$${written.slice(4)}`), true, 'also when the same hash is spelled $2a$')
+})

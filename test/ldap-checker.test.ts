@@ -5,7 +5,8 @@ import Fastify from 'fastify'
 import t from 'tap'
 import type { Test } from 'tap'
 import { Filter } from 'ldapts'
-import { InvalidOption, MissingPeerDependency, SimpleRealm, StoreUnavailable, UnauthorizedLogin, UsernamePassword, defineInterface } from '../lib/cred/index.js'
+import { InvalidOption, MissingPeerDependency, Portal, SimpleRealm, StoreUnavailable, TooManyAttempts, UnauthorizedLogin, UsernamePassword, defineInterface } from '../lib/cred/index.js'
+import { MemoryThrottle } from '../lib/throttle/index.js'
 import { LdapChecker, escapeDnValue, escapeFilterValue } from '../lib/checkers/index.js'
 import type { LdapCheckerOptions } from '../lib/checkers/index.js'
 import { cred } from '../lib/fastify/index.js'
@@ -217,6 +218,30 @@ t.test('against a real slapd', { skip: slapdSkip }, async (t) => {
     t.equal(await login(brief, 'bob', 'builder'), 'bob')
     await new Promise((resolve) => setTimeout(resolve, 5))
     t.equal(brief.entryFor('bob'), undefined, 'entries are forgotten after entryTtl')
+  })
+
+  t.test('one user is one throttle count and one avatar: the spellings slapd binds as alice', async (t) => {
+    const IUser = defineInterface<{ name: string }>('IUser')
+    const realm = new SimpleRealm().serve(IUser, (id) => ({ name: String(id) }))
+    // slapd's uid is caseIgnoreMatch: leading, trailing and repeated spaces and case are insignificant.
+    const variants = [' alice', 'alice ', '  alice', '   alice', 'ALICE', ' Alice  ']
+    for (const options of [searchOptions(), directOptions()]) {
+      const mode = options.search === undefined ? 'direct bind' : 'search then bind'
+      const checker = checkerFor(t, options)
+      for (const name of variants) t.equal(await login(checker, name, ALICE), 'alice', `${mode}: ${JSON.stringify(name)} is alice to slapd and logs in as "alice", the entry's uid`)
+      const portal = new Portal(realm, [checker], { throttle: new MemoryThrottle({ userThreshold: 5, baseDelay: 60_000 }) })
+      const attempt = async (name: string, password: string): Promise<unknown> =>
+        await portal.login(new UsernamePassword(name, password), null, IUser).then((r) => r.avatarId, (err: unknown) => err)
+      const mark = (await slapd.settledLog()).length
+      for (const name of variants.slice(0, 5)) t.type(await attempt(name, 'wrong'), UnauthorizedLogin, `${mode}: ${JSON.stringify(name)}: a wrong password, counted`)
+      const binds = (await slapd.bindsSince(mark)).length
+      for (const name of ['alice', ...variants]) t.type(await attempt(name, ALICE), TooManyAttempts, `${mode}: ${JSON.stringify(name)} throttled after 5 failures under any spelling`)
+      t.equal((await slapd.bindsSince(mark)).length, binds, `${mode}: no password reached slapd after the threshold`)
+      t.equal(await attempt('bob', 'builder'), 'bob', `${mode}: another user is not throttled`)
+      const fresh = new Portal(realm, [checker], { throttle: new MemoryThrottle({ userThreshold: 5 }) })
+      t.equal(await fresh.login(new UsernamePassword('   alice', ALICE), null, IUser).then((r) => r.avatarId), 'alice', `${mode}: a successful variant logs in with the stored uid`)
+    }
+    t.equal(new LdapChecker(directOptions()).throttleKey(' \u00a0Alice\t Liddell\u00ad '), 'alice liddell', "RFC 4518's mapping: no-break space and tab to space, soft hyphen to nothing")
   })
 
   t.test('injection attempts in the user name get nowhere', async (t) => {

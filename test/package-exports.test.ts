@@ -36,7 +36,7 @@ const PUBLIC: Record<string, readonly string[]> = {
     'addressGroup', 'apr1Hasher', 'bcryptCost', 'bcryptHasher', 'buildSchemes', 'builtinCheckerFactories',
     'checkersFromEnvironment', 'closeCheckers', 'constantTimeEqual', 'constantTimeEqualStrings', 'cred', 'credFetch',
     'default', 'defineInterface', 'desCryptHasher', 'digestHa1', 'digestHash', 'digestResponse',
-    'discoverCheckerFactories', 'djangoArgon2', 'djangoBcryptPlain', 'djangoBcryptSha256', 'djangoPbkdf2Sha1',
+    'discoverCheckerFactories', 'djangoArgon2', 'djangoBcryptPlain', 'djangoBcryptSha256', 'djangoCrypt', 'djangoPbkdf2Sha1',
     'djangoPbkdf2Sha256', 'djangoSaltedMd5', 'djangoSaltedSha1', 'djangoScrypt', 'djangoUnsaltedMd5',
     'djangoUnsaltedSha1', 'escapeDnValue', 'escapeFilterValue', 'escapeSpecValue', 'findDjangoHasher',
     'formatAuthHelp', 'formatAuthTypeHelp', 'formatBasic', 'hashWorkers', 'identifyDjangoHasherName',

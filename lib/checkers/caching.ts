@@ -77,6 +77,11 @@ export class CachingChecker<C extends Credentials = Credentials> implements Cred
     return this.#checker.setupProblems?.(setup) ?? []
   }
 
+  /** The wrapped checker's key for `username` (its store's notion of one user), for the throttle. */
+  throttleKey (username: string): string {
+    return typeof this.#checker.throttleKey === 'function' ? this.#checker.throttleKey(username) : username
+  }
+
   requestAvatarId (credentials: C): AvatarId | PromiseLike<AvatarId> {
     const password = (credentials as Partial<IUsernamePassword>).password
     if (typeof password !== 'string' || !providesPassword(credentials)) return this.#checker.requestAvatarId(credentials)

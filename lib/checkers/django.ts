@@ -26,9 +26,10 @@ export interface DjangoCheckerOptions extends SqlConnectionOptions {
   hashers?: readonly PasswordHasher[]
   /**
    * A password value of your database (any user's): unknown users, unusable passwords (`!…`) and unknown algorithms
-   * cost one check at that hasher and cost, as Django runs its default hasher for them. Default: `pbkdf2_sha256` at
-   * Django 5.2's 1,000,000 iterations. Set it when your database uses another default, so that an unknown user costs
-   * what a known one does.
+   * cost one check at that hasher and cost, as Django runs its default hasher for them. Default: the hasher and cost
+   * most users of the table have (up to 1,000 of its password values are read once, on the first login), so that
+   * an unknown user costs what a known one does; for a table without a usable password, `pbkdf2_sha256` at Django
+   * 5.2's 1,000,000 iterations.
    */
   decoy?: string
 }
@@ -91,9 +92,9 @@ export class DjangoChecker extends SqlChecker {
     const query = `SELECT ${quoteIdentifier('password', dialect)} AS password, ${username} AS avatar_id` +
       `${active === undefined ? '' : `, ${active} AS active`} FROM ${table} WHERE ${username} = ${placeholder(1, dialect)}`
     const hashers = options.hashers ?? DJANGO_HASHERS
-    // Django 5.2's default hasher and cost, when the deployer allows it and named no other.
-    const decoy = options.decoy ?? (hashers.some((h) => h.name === 'pbkdf2_sha256') ? `pbkdf2_sha256$${DJANGO_PBKDF2_ITERATIONS}$x$x` : undefined)
-    super({ ...options, query, hashers, decoy })
+    // Unknown users cost what most users cost: the decoy follows the table's own hashes (read once).
+    const decoyQuery = `SELECT ${quoteIdentifier('password', dialect)} AS password FROM ${table} LIMIT 1000`
+    super({ ...options, query, hashers, decoyQuery })
     this.#dialect = dialect
     this.#table = table
     this.#usernameColumn = username
@@ -101,6 +102,14 @@ export class DjangoChecker extends SqlChecker {
     const groupsTable = options.groupsTable === undefined ? `${options.table ?? 'auth_user'}_groups` : options.groupsTable
     this.#groupsTable = groupsTable === null ? null : quoteIdentifier(groupsTable, dialect)
     this.#groupTable = quoteIdentifier(options.groupTable ?? 'auth_group', dialect)
+  }
+
+  /**
+   * Django 5.2's default hasher and cost, for a table with no usable password (when `hashers` leaves it out, the
+   * first of them at its default cost).
+   */
+  protected override defaultDecoy (): string | undefined {
+    return `pbkdf2_sha256$${DJANGO_PBKDF2_ITERATIONS}$x$x`
   }
 
   /**

@@ -6,6 +6,7 @@ import {
   isModuleNotFound
 } from '../cred/index.js'
 import type { CredentialsChecker, Interface } from '../cred/index.js'
+import { ldapNameKey } from './name-keys.js'
 
 /**
  * Escapes a value for an LDAP search filter, per RFC 4515 section 3: in an `assertionvalue` the octets of
@@ -96,9 +97,16 @@ export interface LdapCheckerOptions {
   attributes?: readonly string[]
   /**
    * The attribute whose (first) value becomes the avatar id, e.g. `'uid'` or `'sAMAccountName'`: the directory's
-   * spelling instead of what the user typed (directories match names ignoring case). Default: the name as typed.
+   * spelling instead of what the user typed (directories match names ignoring case and extra spaces). Default: the
+   * attribute the name is matched against, `uid` in `(uid={username})` or `uid={username},ou=…` (read from the
+   * entry); for other templates (`{username}@corp.example.com`), the name as `throttleKey` folds it.
    */
   avatarIdAttribute?: string
+  /**
+   * How the directory compares names, for the throttle (see `CredentialsChecker.throttleKey`). Default: LDAP's
+   * `caseIgnoreMatch` (case folded, leading, trailing and repeated spaces ignored), as for `uid` and AD's names.
+   */
+  throttleKey?: (username: string) => string
   /** Milliseconds for connecting and for each operation; past it the login is `StoreUnavailable`. Default 5000. */
   timeout?: number
   /** Connections kept for users' binds (a bind needs a connection to itself). Default 4. */
@@ -280,6 +288,9 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
   readonly #search: SearchSettings | undefined
   readonly #attributes: readonly string[]
   readonly #avatarIdAttribute: string | undefined
+  /** The attribute the template matches the name against, when `avatarIdAttribute` is not given. */
+  readonly #matchedAttribute: string | undefined
+  readonly #throttleKey: (username: string) => string
   readonly #timeout: number
   readonly #entryTtl: number
   readonly #loadDriver: () => Promise<unknown>
@@ -329,6 +340,11 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
       throw new InvalidOption('LdapChecker: avatarIdAttribute is an attribute name such as uid or sAMAccountName')
     }
     this.#avatarIdAttribute = options.avatarIdAttribute
+    this.#matchedAttribute = options.avatarIdAttribute !== undefined
+      ? undefined
+      : options.search !== undefined ? matchedInFilter(options.search.filter) : matchedInDn(options.userDn as string)
+    if (options.throttleKey !== undefined && typeof options.throttleKey !== 'function') throw new InvalidOption('LdapChecker: throttleKey is a function from a user name to its key')
+    this.#throttleKey = options.throttleKey ?? ldapNameKey
     this.#timeout = options.timeout ?? 5000
     if (!Number.isInteger(this.#timeout) || this.#timeout <= 0) throw new InvalidOption('LdapChecker: timeout is a positive number of milliseconds')
     const poolSize = options.poolSize ?? 4
@@ -340,7 +356,20 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
   }
 
   /**
-   * Binds as the user; answers the avatar id (the name as typed, or `avatarIdAttribute`'s value).
+   * The key the directory knows `username` by (default: `caseIgnoreMatch`'s folding), so that `" alice"`, `"alice "`
+   * and `"ALICE"` are counted as one user by the throttle, as the directory binds them as one.
+   *
+   * @example
+   * checker.throttleKey('  Alice ') // 'alice'
+   */
+  throttleKey (username: string): string {
+    return this.#throttleKey(username)
+  }
+
+  /**
+   * Binds as the user; answers the avatar id: the entry's own spelling of the name (`avatarIdAttribute`, or the
+   * attribute the name was matched against), never the name as typed, so one user is one avatar however the name
+   * was spelled.
    *
    * @throws {UnauthorizedLogin} wrong password, unknown or ambiguous user, empty password (one message for all).
    * @throws {StoreUnavailable} the directory cannot be reached, times out, or refuses the service account.
@@ -364,16 +393,22 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
       if (found === undefined || bound === undefined) throw new UnauthorizedLogin(REFUSED)
     } else {
       dn = (this.#userDn as string).replaceAll(PLACEHOLDER, escapeDnValue(username))
-      const bound = await this.#bindUser(driver, dn, password, this.#needsEntry())
+      // Only the attribute the DN template names is wanted: an entry the user may not read falls back to the key.
+      const read = this.#attributes.length > 0 || this.#avatarIdAttribute !== undefined ? 'required' : this.#matchedAttribute !== undefined ? 'optional' : 'no'
+      const bound = await this.#bindUser(driver, dn, password, read)
       if (bound === undefined) throw new UnauthorizedLogin(REFUSED)
       found = bound.entry
     }
     const entry = found === undefined ? undefined : this.#entryOf(found)
-    let avatarId = username
+    let avatarId: string
     if (this.#avatarIdAttribute !== undefined) {
       const value = valuesOf(found, this.#avatarIdAttribute)[0]
       if (value === undefined) throw new StoreUnavailable(`LdapChecker: the entry has no ${this.#avatarIdAttribute} attribute for the avatar id`)
       avatarId = value
+    } else {
+      // The stored spelling of the matched attribute; else the name as the directory folds it, never as typed.
+      avatarId = (this.#matchedAttribute === undefined ? undefined : valuesOf(found, this.#matchedAttribute)[0]) ?? this.#throttleKey(username)
+      if (avatarId === '') avatarId = username
     }
     if (entry !== undefined) this.#remember(avatarId, entry)
     return avatarId
@@ -408,13 +443,10 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
     if (service !== undefined) (await service.catch(() => undefined))?.close()
   }
 
-  #needsEntry (): boolean {
-    return this.#attributes.length > 0 || this.#avatarIdAttribute !== undefined
-  }
-
   #requestedAttributes (): string[] {
     const wanted = [...this.#attributes]
-    if (this.#avatarIdAttribute !== undefined && !wanted.some((a) => a.toLowerCase() === this.#avatarIdAttribute?.toLowerCase())) wanted.push(this.#avatarIdAttribute)
+    const avatar = this.#avatarIdAttribute ?? this.#matchedAttribute
+    if (avatar !== undefined && !wanted.some((a) => a.toLowerCase() === avatar.toLowerCase())) wanted.push(avatar)
     // "1.1": no attributes at all (RFC 4511 section 4.5.1.8), when only the DN is needed.
     return wanted.length === 0 ? ['1.1'] : wanted
   }
@@ -555,9 +587,10 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
 
   /**
    * Binds `dn` with `password` on a pooled connection. Resolves to `{ entry }` when the bind succeeded (the entry
-   * read on the same connection, as the user, when `readEntry`), or undefined for invalid credentials.
+   * read on the same connection, as the user, unless `readEntry` is `'no'`; with `'optional'` a refused read gives no
+   * entry instead of `StoreUnavailable`), or undefined for invalid credentials.
    */
-  async #bindUser (driver: Ldapts, dn: string, password: string, readEntry = false): Promise<{ entry: Record<string, unknown> | undefined } | undefined> {
+  async #bindUser (driver: Ldapts, dn: string, password: string, readEntry: 'no' | 'optional' | 'required' = 'no'): Promise<{ entry: Record<string, unknown> | undefined } | undefined> {
     for (let attempt = 0; ; attempt++) {
       const connection = await this.#pool.acquire()
       let healthy = true
@@ -577,11 +610,12 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
           if (attempt === 0 && !connection.alive) continue // the server closed it while idle: one fresh try
           throw this.#unavailable(driver, err, 'bind failed')
         }
-        if (!readEntry) return { entry: undefined }
+        if (readEntry === 'no') return { entry: undefined }
         try {
           const { searchEntries } = await connection.client.search(dn, { scope: 'base', filter: '(objectClass=*)', attributes: this.#requestedAttributes() })
           return { entry: searchEntries[0] }
         } catch (err) {
+          if (readEntry === 'optional' && err instanceof driver.ResultCodeError) return { entry: undefined }
           // The password was right: a failure to read the entry is the directory's (ACLs, an outage), not the user's.
           healthy = err instanceof driver.ResultCodeError
           throw this.#unavailable(driver, err, "reading the user's entry failed")
@@ -599,6 +633,16 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
       : (err as { code?: unknown } | null)?.code !== undefined ? `${String((err as { code: unknown }).code)} ${(err as Error).message}` : (err as Error)?.message
     return new StoreUnavailable(`LdapChecker: ${what} at ${this.#url}: ${String(detail)}`, { cause: err })
   }
+}
+
+const ATTRIBUTE = '([A-Za-z][A-Za-z0-9-]*|\\d+(?:\\.\\d+)+)(?:;[A-Za-z0-9-]+)*'
+/** The attribute of the first `(attr={username})` of a filter template, or undefined. */
+function matchedInFilter (filter: string): string | undefined {
+  return new RegExp(`\\(${ATTRIBUTE}=\\{username\\}\\)`).exec(filter)?.[1]
+}
+/** The attribute of a DN template whose first RDN is `attr={username}`, or undefined (`{username}@corp…`). */
+function matchedInDn (userDn: string): string | undefined {
+  return new RegExp(`^\\s*${ATTRIBUTE}\\s*=\\s*\\{username\\}\\s*(?:[,+]|$)`).exec(userDn)?.[1]
 }
 
 /** An attribute description (RFC 4512 section 2.5): a name with options, or a numeric OID. */

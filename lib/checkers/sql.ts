@@ -1,6 +1,7 @@
 import { IUsernamePassword, InvalidOption, UnauthorizedLogin } from '../cred/index.js'
 import type { CredentialsChecker, Interface } from '../cred/index.js'
 import type { PasswordHasher } from '../hashers/hasher.js'
+import { exactNameKey, mysqlNameKey } from './name-keys.js'
 import { openSqlDatabase } from './sql-database.js'
 import type { SqlConnectionOptions, SqlDatabase, SqlDialect, SqlRow } from './sql-database.js'
 
@@ -11,8 +12,9 @@ export interface SqlCheckerOptions extends SqlConnectionOptions {
   /**
    * One parameterised query, its only parameter the user name (`$1` on PostgreSQL, `?` on MySQL and SQLite). It
    * answers the stored hash in a column named `password`; optionally `active` (a false-ish value refuses the user,
-   * after the password was checked) and `avatar_id` (the avatar id to answer, e.g. the stored spelling of the name;
-   * default: the name the client sent). No row, or more than one, is an unknown user.
+   * after the password was checked) and `avatar_id` (the avatar id to answer: select the stored spelling of the name,
+   * so that one user is one avatar however the name was typed; without it, the name as `throttleKey` folds it).
+   * No row, or more than one, is an unknown user.
    */
   query: string
   /** The hash formats the table may hold. A hash that none of them identifies never verifies. */
@@ -20,9 +22,22 @@ export interface SqlCheckerOptions extends SqlConnectionOptions {
   /**
    * A stored hash like the table's (any user's `password` value): unknown users, unusable passwords and unknown
    * formats cost one verification of a random password at that format and cost, as a wrong password does. Default:
-   * the first hasher's own decoy.
+   * the format and cost most of the hashes `decoyQuery` answers have; else the first hasher's own decoy.
    */
   decoy?: string
+  /**
+   * A query without parameters answering stored hashes in a column named `password`, e.g.
+   * `SELECT password FROM users LIMIT 1000`: when `decoy` is not given, the decoy takes the format and cost (bcrypt
+   * cost, PBKDF2 iterations, argon2 and scrypt parameters, SHA-crypt rounds) most of them have, read once, on the
+   * first login. `DjangoChecker` sets it for its table.
+   */
+  decoyQuery?: string
+  /**
+   * How the query matches names, for the throttle (see `CredentialsChecker.throttleKey`), and the avatar id when the
+   * query answers no `avatar_id`. Default: by dialect, as `=` compares on Django's schema: MySQL/MariaDB's default
+   * collations fold case and accents and ignore trailing spaces; PostgreSQL and SQLite compare exactly.
+   */
+  throttleKey?: (username: string) => string
 }
 
 /** Everything an unknown user, an unusable hash and a wrong password have in common, for the client. */
@@ -71,12 +86,14 @@ export class SqlChecker implements CredentialsChecker<IUsernamePassword> {
   readonly #query: string
   readonly #hashers: readonly PasswordHasher[]
   readonly #decoyLike: string | undefined
+  readonly #decoyQuery: string | undefined
+  readonly #throttleKey: (username: string) => string
   #decoy: Promise<{ hasher: PasswordHasher, encoded: string }> | undefined
 
   constructor (options: SqlCheckerOptions) {
     const name = new.target.name
     if (typeof options !== 'object' || options === null) throw new InvalidOption(`${name} needs options: { database, query, hashers }`)
-    const { database, query, hashers, decoy } = options
+    const { database, query, hashers, decoy, decoyQuery, throttleKey } = options
     if (typeof query !== 'string' || query.trim() === '') throw new InvalidOption(`${name}: \`query\` must be a SQL query with one parameter, the user name`)
     if (!Array.isArray(hashers) || hashers.length === 0 || !hashers.every(isHasher)) {
       throw new InvalidOption(`${name}: \`hashers\` must list at least one password format (a PasswordHasher)`)
@@ -84,16 +101,45 @@ export class SqlChecker implements CredentialsChecker<IUsernamePassword> {
     if (decoy !== undefined && (typeof decoy !== 'string' || this.hasherFor(decoy, hashers) === undefined)) {
       throw new InvalidOption(`${name}: \`decoy\` must be a stored hash in one of the given formats (${hashers.map((h) => h.name).join(', ')})`)
     }
+    if (decoyQuery !== undefined && (typeof decoyQuery !== 'string' || decoyQuery.trim() === '')) throw new InvalidOption(`${name}: \`decoyQuery\` must be a SQL query answering stored hashes as "password"`)
+    if (throttleKey !== undefined && typeof throttleKey !== 'function') throw new InvalidOption(`${name}: \`throttleKey\` must be a function from a user name to its key`)
     this.database = typeof database === 'string' ? openSqlDatabase(database, options) : checkDatabase(database, name)
     this.#query = query
     this.#hashers = Object.freeze([...hashers])
     this.#decoyLike = decoy
+    this.#decoyQuery = decoyQuery
+    this.#throttleKey = throttleKey ?? (this.database.dialect === 'mysql' ? mysqlNameKey : exactNameKey)
+  }
+
+  /**
+   * The key the table knows `username` by: on MySQL/MariaDB (default collations) `ÀLICE ` and `alice` are one user,
+   * so they are one count for the throttle; on PostgreSQL and SQLite the name itself.
+   *
+   * @example
+   * new DjangoChecker({ database: 'mysql://…' }).throttleKey('Àlice ') // 'alice'
+   */
+  throttleKey (username: string): string {
+    return this.#throttleKey(username)
+  }
+
+  /**
+   * The hash unknown users (and unusable or unreadable hashes) are checked against: a random secret's, in the format
+   * and at the cost of `decoy`, or of most of `decoyQuery`'s hashes, or the first hasher's default. Made once.
+   *
+   * @throws StoreUnavailable when `decoyQuery` cannot be read.
+   * @example
+   * await checker.decoy() // 'pbkdf2_sha256$260000$…': an unknown user costs 260,000 PBKDF2 iterations
+   */
+  async decoy (): Promise<string> {
+    return (await this.#decoyMade()).encoded
   }
 
   /** The dialect of the database: which placeholders and identifier quotes its SQL takes. */
   get dialect (): SqlDialect { return this.database.dialect }
 
   async requestAvatarId (credentials: IUsernamePassword): Promise<string> {
+    // The decoy is made at the first login, alongside it, so the first unknown user does not pay for making it.
+    this.#decoyMade().catch(() => {})
     const rows = await this.database.query(this.#query, [credentials.username])
     // More than one row (e-mail addresses are not unique in Django) identifies nobody: refuse, as for no row.
     const row: SqlRow | undefined = rows.length === 1 ? rows[0] : undefined
@@ -105,7 +151,10 @@ export class SqlChecker implements CredentialsChecker<IUsernamePassword> {
     // As Django's ModelBackend: the password first, then the flag, and the same refusal for both.
     if (!matched || row === undefined || ('active' in row && !sqlFlag(row.active))) throw new UnauthorizedLogin(REFUSED)
     const avatarId = row.avatar_id
-    return typeof avatarId === 'string' || typeof avatarId === 'number' || typeof avatarId === 'bigint' ? String(avatarId) : credentials.username
+    if (typeof avatarId === 'string' || typeof avatarId === 'number' || typeof avatarId === 'bigint') return String(avatarId)
+    // No stored spelling: the name as the table folds it, so `ALICE` and `alice ` are one avatar where they are one row.
+    const key = this.#throttleKey(credentials.username)
+    return key === '' ? credentials.username : key
   }
 
   /** Closes the database's connections (call it from the app's `onClose`). */
@@ -123,16 +172,64 @@ export class SqlChecker implements CredentialsChecker<IUsernamePassword> {
 
   /** One verification at the cost of a real one, whose answer is thrown away. */
   async #verifyDecoy (password: string): Promise<void> {
-    this.#decoy ??= this.#makeDecoy().catch((err: unknown) => { this.#decoy = undefined; throw err })
-    const { hasher, encoded } = await this.#decoy
+    const { hasher, encoded } = await this.#decoyMade()
     await hasher.verify(password, encoded)
   }
 
+  async #decoyMade (): Promise<{ hasher: PasswordHasher, encoded: string }> {
+    this.#decoy ??= this.#makeDecoy().catch((err: unknown) => { this.#decoy = undefined; throw err })
+    return await this.#decoy
+  }
+
   async #makeDecoy (): Promise<{ hasher: PasswordHasher, encoded: string }> {
-    const like = this.#decoyLike
+    const like = this.#decoyLike ?? await this.#dominantHash() ?? this.defaultDecoy()
     const hasher = (like === undefined ? undefined : this.hasherFor(like, this.#hashers)) ?? this.#hashers[0] as PasswordHasher
     return { hasher, encoded: await hasher.decoy(like) }
   }
+
+  /**
+   * The model of the decoy when neither `decoy` is given nor `decoyQuery` finds a readable hash; undefined: the first
+   * hasher's own default. (Django's checker answers its default hasher at Django's current cost.)
+   */
+  protected defaultDecoy (): string | undefined {
+    return undefined
+  }
+
+  /** A hash of the most common format and cost among `decoyQuery`'s, as the file checkers pick their decoys. */
+  async #dominantHash (): Promise<string | undefined> {
+    if (this.#decoyQuery === undefined) return undefined
+    const rows = await this.database.query(this.#decoyQuery, [])
+    const counts = new Map<string, { count: number, like: string }>()
+    let best: { count: number, like: string } | undefined
+    for (const row of rows) {
+      const encoded = row.password
+      if (typeof encoded !== 'string') continue
+      const hasher = this.hasherFor(encoded, this.#hashers)
+      if (hasher === undefined) continue // unusable (`!…`) or a format not allowed: not what a user costs
+      const shape = `${hasher.name} ${costShape(encoded)}`
+      const seen = counts.get(shape) ?? { count: 0, like: encoded }
+      seen.count++
+      counts.set(shape, seen)
+      if (best === undefined || seen.count > best.count) best = seen
+    }
+    return best?.like
+  }
+}
+
+/**
+ * What decides the cost of a stored hash, with salt and digest left out: bcrypt's cost, PBKDF2's iterations,
+ * argon2's and scrypt's parameters, SHA-crypt's rounds. Hashes of one format and one shape cost the same.
+ */
+function costShape (encoded: string): string {
+  const bcrypt = /\$2[aby]\$(\d\d)\$/.exec(encoded)
+  if (bcrypt !== null) return `bcrypt ${bcrypt[1] as string}`
+  const parts = encoded.split('$')
+  if (/^pbkdf2_/.test(encoded)) return parts[1] ?? ''
+  if (encoded.startsWith('argon2$')) return parts.slice(1, -2).join('$')
+  if (encoded.startsWith('scrypt$')) return [parts[1], parts[3], parts[4]].join('$')
+  const rounds = /^\$[56]\$(rounds=\d+)\$/.exec(encoded)
+  if (rounds !== null) return rounds[1] as string
+  return ''
 }
 
 function isHasher (value: unknown): value is PasswordHasher {

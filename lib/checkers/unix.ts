@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { basename } from 'node:path'
 import {
   IUsernamePassword, InvalidOption, MissingPeerDependency, StoreUnavailable, UnauthorizedLogin,
   isModuleNotFound
@@ -21,10 +24,34 @@ export interface UnixCheckerOptions {
   /** Logins waiting for a PAM slot, at most; past that a login is `StoreUnavailable` (503). Default 64. */
   maxQueued?: number
   /**
+   * Let in accounts whose login shell is `nologin` or `false` (system and service accounts, which are not meant to
+   * log in). Default `false`: such an account is refused even with the right password.
+   */
+  allowNoLoginShell?: boolean
+  /** Let in `root` (any account with uid 0). Default `false`. */
+  allowRoot?: boolean
+  /**
    * Internal, for tests only: replaces `import('node-linux-pam')`, to simulate a missing or failing binding.
    * @internal
    */
   loadDriver?: () => Promise<unknown>
+  /**
+   * Internal, for tests only: replaces the account lookup (`getent passwd <name>`).
+   * @internal
+   */
+  lookupAccount?: (username: string) => Promise<UnixAccount | undefined>
+  /**
+   * Internal, for tests only: the monotonic clock (ms) the failure delay is measured with.
+   * @internal
+   */
+  now?: () => number
+}
+
+/** What the account database says of a user (`getent passwd`). */
+export interface UnixAccount {
+  readonly name: string
+  readonly uid: number
+  readonly shell: string
 }
 
 /** The part of node-linux-pam used here. */
@@ -51,6 +78,17 @@ const UNAVAILABLE_CODES = new Map([
   [26, 'PAM_ABORT'],
   [28, 'PAM_MODULE_UNKNOWN']
 ])
+
+/**
+ * Refusals that only `pam_acct_mgmt` gives (the password was right): PAM_PERM_DENIED, PAM_NEW_AUTHTOK_REQD,
+ * PAM_ACCT_EXPIRED, PAM_AUTHTOK_EXPIRED. PAM waits its failure delay only after a failed `pam_authenticate`, so these
+ * would answer in milliseconds where a wrong password takes seconds: the checker adds the delay itself. (Debian's
+ * `common-account` turns an expired account into PAM_AUTH_ERR through `pam_deny`, the code of a wrong password:
+ * such a refusal is recognised by its missing delay instead, see `#failDelay`.)
+ */
+const ACCOUNT_REFUSALS = new Set([6, 12, 13, 27])
+/** Login shells that say "this account does not log in". */
+const NO_LOGIN_SHELLS = new Set(['nologin', 'false'])
 
 const REFUSED = 'Invalid user name or password'
 /** PAM_MAX_RESP_SIZE: pam_unix refuses longer passwords anyway. */
@@ -89,6 +127,12 @@ export class UnixChecker implements CredentialsChecker<IUsernamePassword> {
   readonly #maxConcurrent: number
   readonly #maxQueued: number
   readonly #loadDriver: () => Promise<unknown>
+  readonly #allowNoLoginShell: boolean
+  readonly #allowRoot: boolean
+  readonly #lookupAccount: (username: string) => Promise<UnixAccount | undefined>
+  readonly #now: () => number
+  /** The shortest failure delay seen on this service (a failing call of a name that does not exist), in ms. */
+  #failDelay: number | undefined
   readonly #queue: Array<() => void> = []
   #running = 0
   #binding: Promise<PamAuthenticate> | undefined
@@ -105,12 +149,21 @@ export class UnixChecker implements CredentialsChecker<IUsernamePassword> {
     if (!Number.isInteger(this.#maxConcurrent) || this.#maxConcurrent < 1) throw new InvalidOption('UnixChecker: maxConcurrent is a positive integer')
     if (!Number.isInteger(this.#maxQueued) || this.#maxQueued < 0) throw new InvalidOption('UnixChecker: maxQueued is a whole number')
     this.#loadDriver = options.loadDriver ?? importBinding
+    this.#allowNoLoginShell = options.allowNoLoginShell === true
+    this.#allowRoot = options.allowRoot === true
+    this.#lookupAccount = options.lookupAccount ?? getentPasswd
+    this.#now = options.now ?? performance.now.bind(performance)
   }
 
   /**
-   * Asks PAM; answers the user name.
+   * Asks PAM; answers the user name (as the account database spells it). Every refusal takes PAM's failure delay:
+   * after a refusal that PAM answers without it (an expired account, a password that must be changed, a `nologin`
+   * shell or `root` refused here, all with the right password), one more `pam_authenticate` of a name that does not
+   * exist, with a random password, waits the service's own delay, so the answer's timing does not tell that the
+   * password was right.
    *
-   * @throws {UnauthorizedLogin} wrong password, unknown user, expired or locked account (one message for all).
+   * @throws {UnauthorizedLogin} wrong password, unknown user, expired or locked account, `nologin`/`false` shell,
+   * `root` (one message for all).
    * @throws {StoreUnavailable} PAM cannot consult its database, or too many logins are waiting for PAM.
    * @throws {MissingPeerDependency} `node-linux-pam` is not installed.
    */
@@ -124,18 +177,52 @@ export class UnixChecker implements CredentialsChecker<IUsernamePassword> {
     const authenticate = await this.#load()
     await this.#slot()
     try {
-      const code = await new Promise<number>((resolve) => {
-        authenticate({ username, password, serviceName: this.#service }, (err, code) => {
-          resolve(err === null ? 0 : (Number.isInteger(code) && code !== 0 ? code : -1))
-        })
-      })
-      if (code === 0) return username
-      const unavailable = UNAVAILABLE_CODES.get(code)
-      if (unavailable !== undefined) throw new StoreUnavailable(`UnixChecker: PAM service ${this.#service} answered ${unavailable}`)
+      const started = this.#now()
+      const code = await this.#pam(authenticate, username, password)
+      const took = this.#now() - started
+      if (code === 0) {
+        const account = await this.#permitted(username)
+        if (account !== undefined) return account
+      } else {
+        const unavailable = UNAVAILABLE_CODES.get(code)
+        if (unavailable !== undefined) throw new StoreUnavailable(`UnixChecker: PAM service ${this.#service} answered ${unavailable}`)
+        // A failed pam_authenticate was delayed by PAM (at least 3/4 of its delay: PAM varies it by ±25 %); a refusal
+        // that came back in less than half the delay was account management's, after a right password.
+        if (!ACCOUNT_REFUSALS.has(code) && this.#failDelay !== undefined && took >= this.#failDelay / 2) throw new UnauthorizedLogin(REFUSED)
+      }
+      // Wait PAM's failure delay as a wrong password does, by failing once more: a name that cannot exist (so no
+      // lock-out counter of a real account moves) with a random password, on the same service. It also measures it.
+      const delayStarted = this.#now()
+      await this.#pam(authenticate, `fastify-cred-no-such-user-${randomBytes(8).toString('hex')}`, randomBytes(18).toString('base64'))
+      const delay = this.#now() - delayStarted
+      this.#failDelay = Math.min(this.#failDelay ?? delay, delay)
       throw new UnauthorizedLogin(REFUSED)
     } finally {
       this.#release()
     }
+  }
+
+  async #pam (authenticate: PamAuthenticate, username: string, password: string): Promise<number> {
+    return await new Promise<number>((resolve) => {
+      authenticate({ username, password, serviceName: this.#service }, (err, code) => {
+        resolve(err === null ? 0 : (Number.isInteger(code) && code !== 0 ? code : -1))
+      })
+    })
+  }
+
+  /** The account's name when it may log in; undefined for a `nologin`/`false` shell or uid 0 (unless allowed). */
+  async #permitted (username: string): Promise<string | undefined> {
+    if (this.#allowNoLoginShell && this.#allowRoot) return username
+    let account: UnixAccount | undefined
+    try {
+      account = await this.#lookupAccount(username)
+    } catch (err) {
+      throw new StoreUnavailable('UnixChecker: the account database (getent passwd) did not answer', { cause: err })
+    }
+    if (account === undefined) return undefined
+    if (!this.#allowRoot && account.uid === 0) return undefined
+    if (!this.#allowNoLoginShell && NO_LOGIN_SHELLS.has(basename(account.shell))) return undefined
+    return account.name === '' ? username : account.name
   }
 
   async #load (): Promise<PamAuthenticate> {
@@ -173,4 +260,23 @@ export class UnixChecker implements CredentialsChecker<IUsernamePassword> {
     if (next !== undefined) next()
     else this.#running--
   }
+}
+
+/**
+ * The account through NSS (`getent passwd`, so SSSD, LDAP and NIS accounts are found as PAM finds them), in a child
+ * process: libc's getpwnam would block the event loop. Undefined when there is no such account.
+ */
+async function getentPasswd (username: string): Promise<UnixAccount | undefined> {
+  return await new Promise((resolve, reject) => {
+    execFile('getent', ['passwd', '--', username], { timeout: 5000, encoding: 'utf8' }, (err, stdout) => {
+      if (err !== null) {
+        if ((err as { code?: unknown }).code === 2) resolve(undefined) // getent: no such key
+        else reject(err)
+        return
+      }
+      const fields = stdout.split('\n')[0]?.split(':') ?? []
+      if (fields.length < 7) { resolve(undefined); return }
+      resolve({ name: fields[0] as string, uid: Number(fields[2]), shell: fields[6] as string })
+    })
+  })
 }

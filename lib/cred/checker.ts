@@ -26,6 +26,14 @@ export interface CredentialsChecker<C extends Credentials = Credentials> {
    * clear set-up error instead of every user being refused at run time.
    */
   setupProblems? (setup: CheckerSetup): readonly string[]
+  /**
+   * Optional: the key under which the store knows a typed user name, so that names the store takes for one user are
+   * one user to the brute-force throttle (asked before the checker runs). An LDAP directory ignores case and
+   * leading, trailing and repeated spaces (`" alice"` is `alice`); MySQL's default collations also ignore accents and
+   * trailing spaces (`àlice ` is `alice`). Without it the throttle counts the name as typed (case-folded).
+   * Must be cheap and synchronous: no store is asked.
+   */
+  throttleKey? (username: string): string
 }
 
 /** What a protocol tells checkers about itself at set-up (see `CredentialsChecker.setupProblems`). */

@@ -167,7 +167,7 @@ export class Portal<Mind = unknown> {
     const throttle = this.throttle
     if (throttle === undefined) return this.#check(checker, credentials)
     const username = (credentials as { username?: unknown }).username
-    const attempt: LoginAttempt = { username: typeof username === 'string' ? username : undefined, address: client?.address }
+    const attempt: LoginAttempt = { username: typeof username === 'string' ? throttleKeyOf(checker, username) : undefined, address: client?.address }
     const acquired = throttle.acquire(attempt)
     if (isThenable(acquired)) return Promise.resolve(acquired).then(() => this.#checkThrottled(checker, credentials, throttle, attempt))
     return this.#checkThrottled(checker, credentials, throttle, attempt)
@@ -239,6 +239,19 @@ function unhandledMessage (credentials: unknown): string {
   if (!Array.isArray(provides)) return 'The credentials\' `provides` is not an array of interfaces from defineInterface'
   if (!provides.every(isInterface)) return 'The credentials\' `provides` holds something that is not an interface from defineInterface (a token needs a name and an `extends` array)'
   return `No checker for ${provides.map((i: Interface<unknown>) => i.name).join(', ') || 'credentials that provide no interface'}`
+}
+
+/** The name the throttle counts: the checker's key for `username` (one per user of its store), else the name. */
+function throttleKeyOf (checker: CredentialsChecker, username: string): string {
+  if (typeof checker.throttleKey !== 'function') return username
+  let key: unknown
+  try {
+    key = checker.throttleKey(username)
+  } catch (err) {
+    throw asError(err, checker)
+  }
+  if (typeof key !== 'string') throw new ContractViolation(`Checker ${nameOf(checker)} answered ${key === null ? 'null' : typeof key} as a throttle key; it must answer a string`)
+  return key
 }
 
 function checkAvatarId (avatarId: unknown, checker: CredentialsChecker): AvatarId {

@@ -6,6 +6,7 @@
 
 /** Who is trying: the user name the credentials name (if any) and the client's address (if the protocol knows it). */
 export interface LoginAttempt {
+  /** The name as the checker's store keys it (`CredentialsChecker.throttleKey`), else as the credentials give it. */
   readonly username: string | undefined
   readonly address: string | undefined
 }

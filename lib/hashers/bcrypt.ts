@@ -42,10 +42,25 @@ export function bcryptCost (encoded: string | undefined): number | undefined {
   return encoded !== undefined && isBcryptHash(encoded) ? Number(encoded.slice(4, 6)) : undefined
 }
 
+/** The bytes bcrypt reads of a password: its key schedule takes 72 (18 words of 4 bytes). */
+export const BCRYPT_MAX_BYTES = 72
+
+/**
+ * The first 72 bytes of `plain` (UTF-8), the only ones bcrypt reads. Native bcrypt caps the length at 72 for `$2b$`
+ * and `$2y$`, but for `$2a$` it keeps OpenBSD's old `(uint8_t)(strlen + 1)` key length, which wraps at 255 bytes
+ * (passlib's "BSD wraparound" bug): a 255-byte password would then hash as a key of 0 bytes and a 260-byte one as 5.
+ * Cutting every variant to 72 bytes first gives what the fixed implementations (and Apache, PHP, Django) compute.
+ */
+function bcryptKey (plain: string | Buffer): Buffer {
+  const bytes = typeof plain === 'string' ? Buffer.from(plain, 'utf8') : plain
+  return bytes.length > BCRYPT_MAX_BYTES ? bytes.subarray(0, BCRYPT_MAX_BYTES) : bytes
+}
+
 /**
  * Checks `plain` against a bcrypt hash with the native `bcrypt` package, asynchronously (libuv threadpool).
  * `$2y$` is the same algorithm as `$2b$` under PHP's and Apache's name, but native bcrypt answers `false` for that
- * spelling, so the prefix is rewritten first. Answers false for anything that is not a bcrypt hash.
+ * spelling, so the prefix is rewritten first. Only the first 72 bytes of `plain` count, for every variant.
+ * Answers false for anything that is not a bcrypt hash.
  *
  * @throws MissingPeerDependency when `bcrypt` is not installed.
  * @example
@@ -55,14 +70,15 @@ export async function bcryptVerify (plain: string | Buffer, encoded: string): Pr
   if (!isBcryptHash(encoded)) return false
   const bcrypt = await loadBcrypt()
   try {
-    return await bcrypt.compare(plain, encoded.startsWith('$2y$') ? `$2b$${encoded.slice(4)}` : encoded)
+    return await bcrypt.compare(bcryptKey(plain), encoded.startsWith('$2y$') ? `$2b$${encoded.slice(4)}` : encoded)
   } catch {
     return false
   }
 }
 
 /**
- * A `$2b$` hash of `plain` at `cost` (asynchronous), as Django and most libraries write it.
+ * A `$2b$` hash of `plain` at `cost` (asynchronous), as Django and most libraries write it. Only the first 72 bytes
+ * of `plain` count.
  *
  * @throws MissingPeerDependency when `bcrypt` is not installed.
  * @example
@@ -71,7 +87,7 @@ export async function bcryptVerify (plain: string | Buffer, encoded: string): Pr
 export async function bcryptHash (plain: string | Buffer, cost: number): Promise<string> {
   if (!Number.isInteger(cost) || cost < 4 || cost > 31) throw new RangeError('bcrypt cost must be an integer from 4 to 31')
   const bcrypt = await loadBcrypt()
-  return await bcrypt.hash(plain, await bcrypt.genSalt(cost, 'b'))
+  return await bcrypt.hash(bcryptKey(plain), await bcrypt.genSalt(cost, 'b'))
 }
 
 /**

@@ -2,6 +2,7 @@ import { hash as oneShotHash, pbkdf2, randomBytes, scrypt } from 'node:crypto'
 import type { ScryptOptions } from 'node:crypto'
 import { constantTimeEqualStrings, optionalPeer } from '../cred/index.js'
 import { bcryptCost, bcryptHash, bcryptVerify, isBcryptHash } from './bcrypt.js'
+import { desCryptHasher } from './des-crypt.js'
 import type { PasswordHasher } from './hasher.js'
 
 // Django's password hashers (django.contrib.auth.hashers), read from Django's own code and checked against hashes
@@ -320,6 +321,36 @@ export const djangoUnsaltedSha1: PasswordHasher = Object.freeze({
   hash: async (plain: string) => `sha1$$${hexOf('sha1', plain)}`
 })
 
+// ----------------------------------------------------------------------------------------------------------- crypt
+
+/** The crypt(3) part of `crypt$<salt>$<data>`: Django reads only `data` (split on the first two `$`). */
+const cryptData = (encoded: string): string | undefined => {
+  if (!encoded.startsWith('crypt$')) return undefined
+  const second = encoded.indexOf('$', 'crypt$'.length)
+  return second < 0 ? undefined : encoded.slice(second + 1)
+}
+
+/**
+ * Django's `CryptPasswordHasher` (shipped until Django 5.0, for old databases): `crypt$$<13-character DES crypt(3)>`
+ * with a 2-character salt, or `crypt$<salt>$<DES>` as Django 1.3 and older stored it (the salt field is ignored,
+ * as Django ignores it). Verified with the same DES as `desCryptHasher` (`apache-crypt`, in a worker thread), so,
+ * as in Django, **only the first 8 bytes of a password count**. Its name is Django's algorithm name, `crypt`.
+ *
+ * @example
+ * import { djangoCrypt } from 'fastify-cred'
+ * await djangoCrypt.verify('pass:word', 'crypt$$UeExy5km/7CTg') // true or false
+ */
+export const djangoCrypt: PasswordHasher = Object.freeze({
+  name: 'crypt',
+  identifies: (encoded: string) => encoded.startsWith('crypt$'),
+  verify: async (plain: string, encoded: string) => {
+    const data = cryptData(encoded)
+    return data !== undefined && desCryptHasher.identifies(data) && await desCryptHasher.verify(plain, data)
+  },
+  decoy: async () => `crypt$$${await desCryptHasher.decoy()}`,
+  hash: async (plain: string) => `crypt$$${await desCryptHasher.hash?.(plain) as string}`
+})
+
 // ---------------------------------------------------------------------------------------------------------- together
 
 /**
@@ -348,7 +379,7 @@ export function identifyDjangoHasherName (encoded: string): string | undefined {
  */
 export const DJANGO_HASHERS: readonly PasswordHasher[] = Object.freeze([
   djangoPbkdf2Sha256, djangoPbkdf2Sha1, djangoArgon2, djangoBcryptSha256, djangoScrypt,
-  djangoBcryptPlain, djangoSaltedMd5, djangoSaltedSha1, djangoUnsaltedMd5, djangoUnsaltedSha1
+  djangoBcryptPlain, djangoSaltedMd5, djangoSaltedSha1, djangoUnsaltedMd5, djangoUnsaltedSha1, djangoCrypt
 ])
 
 /**

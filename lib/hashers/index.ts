@@ -12,7 +12,7 @@ export { bcryptHasher, bcryptCost, bcryptVerify, bcryptHash, isBcryptHash } from
 export {
   DJANGO_HASHERS, DJANGO_PBKDF2_ITERATIONS, findDjangoHasher, identifyDjangoHasherName, djangoPbkdf2Sha256,
   djangoPbkdf2Sha1, djangoArgon2, djangoBcryptSha256, djangoBcryptPlain, djangoScrypt, djangoSaltedMd5,
-  djangoSaltedSha1, djangoUnsaltedMd5, djangoUnsaltedSha1
+  djangoSaltedSha1, djangoUnsaltedMd5, djangoUnsaltedSha1, djangoCrypt
 } from './django.js'
 export { desCryptHasher } from './des-crypt.js'
 export { plainHasher } from './plain.js'

@@ -276,6 +276,7 @@ Options:
     if (query !== undefined && columns.length > 0) args.fail('the column options go with table, not with query')
     const connection = given({ timeout: optionalDuration(args, 'timeout'), poolSize: optionalCount(args, 'pool-size') })
     const { SqlChecker } = await import('../checkers/sql.js')
+    let decoyQuery: string | undefined
     if (query === undefined) {
       const { quoteIdentifier, placeholder, dialectOf } = await import('../checkers/sql-database.js')
       const dialect = dialectOf(database)
@@ -284,11 +285,14 @@ Options:
       query = `SELECT ${q(args.options.get('password-column') ?? 'password')} AS password` +
         `${active === undefined ? '' : `, ${q(active)} AS active`}` +
         ` FROM ${q(table ?? '')} WHERE ${q(args.options.get('username-column') ?? 'username')} = ${placeholder(1, dialect)}`
+      // Unknown users cost what most of the table's hashes cost.
+      decoyQuery = `SELECT ${q(args.options.get('password-column') ?? 'password')} AS password FROM ${q(table ?? '')} LIMIT 1000`
     }
     const hashers = await tableHashers()
     return new SqlChecker({
       database,
       query,
+      ...(decoyQuery === undefined ? {} : { decoyQuery }),
       hashers,
       ...connection
     })
@@ -397,15 +401,24 @@ The server usually has to run as root for PAM to read other users' passwords. A 
   unix;service=fastify-cred;cache=1m
 Options:
   service=…           the PAM service, a file in /etc/pam.d (default login)
-  max-concurrent=…    PAM calls at once (default 2)`,
+  max-concurrent=…    PAM calls at once (default 2)
+  allow-nologin=yes   let in accounts whose shell is nologin or false (default: refused)
+  allow-root=yes      let in root and other uid-0 accounts (default: refused)`,
   credentialInterfaces: PASSWORD_INTERFACES,
   options: [
     { name: 'service', help: 'the PAM service (default login)' },
-    { name: 'max-concurrent', help: 'PAM calls at once (default 2)' }
+    { name: 'max-concurrent', help: 'PAM calls at once (default 2)' },
+    { name: 'allow-nologin', help: 'yes: let in accounts whose shell is nologin or false' },
+    { name: 'allow-root', help: 'yes: let in root (uid 0)' }
   ],
   async generateChecker (_argString, args) {
     noArgument(args)
-    const options = given({ service: args.options.get('service'), maxConcurrent: optionalCount(args, 'max-concurrent') })
+    const options = given({
+      service: args.options.get('service'),
+      maxConcurrent: optionalCount(args, 'max-concurrent'),
+      allowNoLoginShell: optionalBoolean(args, 'allow-nologin'),
+      allowRoot: optionalBoolean(args, 'allow-root')
+    })
     const { UnixChecker } = await import('../checkers/unix.js')
     return new UnixChecker(options)
   }
