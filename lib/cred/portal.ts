@@ -146,15 +146,22 @@ export class Portal<Mind = unknown> {
    */
   loginMaybeSync<Is extends AvatarInterfaces> (credentials: Credentials, mind: Mind, ...interfaces: Is): LoginResultFor<Is> | Promise<LoginResultFor<Is>> {
     if (interfaces.length === 0) throw new InvalidOption('login needs at least one avatar interface')
-    const avatarId = this.requestAvatarId(credentials, this.throttle === undefined ? undefined : this.#clientOf(mind))
-    if (isThenable(avatarId)) return avatarId.then((id) => this.requestAvatar(id, mind, ...interfaces))
+    const client = this.throttle === undefined ? undefined : this.#clientOf(mind)
+    const avatarId = this.requestAvatarId(credentials, client)
+    if (isThenable(avatarId)) return avatarId.then((id) => this.#reachRealm(credentials, client, id, mind, interfaces))
+    return this.#reachRealm(credentials, client, avatarId, mind, interfaces)
+  }
+
+  #reachRealm<Is extends AvatarInterfaces> (credentials: Credentials, client: LoginClient | undefined, avatarId: AvatarId, mind: Mind, interfaces: Is): LoginResultFor<Is> | Promise<LoginResultFor<Is>> {
+    if (client !== undefined) this.recordSuccess(credentials, client)
     return this.requestAvatar(avatarId, mind, ...interfaces)
   }
 
   /**
    * The first half of `login`: asks the checker for these credentials who they prove, and nothing more. Protocols
    * that must act between the checker and the realm use it with `requestAvatar` (HTTP Digest records a nonce count
-   * there, so a replay is refused before the realm opens anything).
+   * there, so a replay is refused before the realm opens anything). A refused password is counted by the throttle
+   * here; an accepted one is not a success yet: call `recordSuccess` once the login goes on to the realm.
    *
    * @param credentials What the client proved.
    * @param client What the protocol knows of the client (its address), for the throttle.
@@ -166,30 +173,50 @@ export class Portal<Mind = unknown> {
     if (checker === undefined) throw new UnhandledCredentials(unhandledMessage(credentials))
     const throttle = this.throttle
     if (throttle === undefined) return this.#check(checker, credentials)
-    const username = (credentials as { username?: unknown }).username
-    const attempt: LoginAttempt = { username: typeof username === 'string' ? throttleKeyOf(checker, username) : undefined, address: client?.address }
+    const attempt = attemptOf(checker, credentials, client)
     const acquired = throttle.acquire(attempt)
     if (isThenable(acquired)) return Promise.resolve(acquired).then(() => this.#checkThrottled(checker, credentials, throttle, attempt))
     return this.#checkThrottled(checker, credentials, throttle, attempt)
   }
 
-  #checkThrottled (checker: CredentialsChecker, credentials: Credentials, throttle: LoginThrottle, attempt: LoginAttempt): AvatarId | Promise<AvatarId> {
-    const tell = (succeeded: boolean): void => {
-      try {
-        const recorded = throttle.record(attempt, succeeded)
-        if (isThenable(recorded)) recorded.then(undefined, () => {})
-      } catch {}
+  /**
+   * Tells the throttle that a login whose password the checker accepted goes on to the realm: a success, which
+   * clears the user's failures. `login` calls it itself; protocols that call `requestAvatarId` and `requestAvatar`
+   * call it in between, after their own checks (a replayed Digest response, refused after the checker accepted it,
+   * must not count as a success: it would clear the failures of whoever replays it between guesses).
+   *
+   * @param credentials The credentials `requestAvatarId` accepted.
+   * @param client What the protocol knows of the client, as given to `requestAvatarId`.
+   * @example
+   * const avatarId = await portal.requestAvatarId(credentials, { address })
+   * await claimNonceCount(credentials)                 // the protocol's own check
+   * portal.recordSuccess(credentials, { address })
+   * const login = await portal.requestAvatar(avatarId, mind, IUser)
+   */
+  recordSuccess (credentials: Credentials, client?: LoginClient): void {
+    const throttle = this.throttle
+    const checker = throttle === undefined ? undefined : this.checkerFor(credentials)
+    if (throttle === undefined || checker === undefined) return
+    let attempt: LoginAttempt
+    try {
+      attempt = attemptOf(checker, credentials, client)
+    } catch {
+      return
     }
+    tellThrottle(throttle, attempt, true)
+  }
+
+  #checkThrottled (checker: CredentialsChecker, credentials: Credentials, throttle: LoginThrottle, attempt: LoginAttempt): AvatarId | Promise<AvatarId> {
     let avatarId: AvatarId | Promise<AvatarId>
     try {
       avatarId = this.#check(checker, credentials)
     } catch (err) {
-      if (err instanceof UnauthorizedLogin) tell(false)
+      if (err instanceof UnauthorizedLogin) tellThrottle(throttle, attempt, false)
       throw err
     }
-    if (!isThenable(avatarId)) { tell(true); return avatarId }
-    return avatarId.then((id) => { tell(true); return id }, (err: unknown) => {
-      if (err instanceof UnauthorizedLogin) tell(false)
+    if (!isThenable(avatarId)) return avatarId
+    return avatarId.then(undefined, (err: unknown) => {
+      if (err instanceof UnauthorizedLogin) tellThrottle(throttle, attempt, false)
       throw err
     })
   }
@@ -242,6 +269,20 @@ function unhandledMessage (credentials: unknown): string {
 }
 
 /** The name the throttle counts: the checker's key for `username` (one per user of its store), else the name. */
+/** Who is trying, as the throttle counts: the store's key for the user name (`throttleKey`) and the address. */
+function attemptOf (checker: CredentialsChecker, credentials: Credentials, client: LoginClient | undefined): LoginAttempt {
+  const username = (credentials as { username?: unknown }).username
+  return { username: typeof username === 'string' ? throttleKeyOf(checker, username) : undefined, address: client?.address }
+}
+
+/** The throttle's failures are ignored: it must not turn a login into an error. */
+function tellThrottle (throttle: LoginThrottle, attempt: LoginAttempt, succeeded: boolean): void {
+  try {
+    const recorded = throttle.record(attempt, succeeded)
+    if (isThenable(recorded)) recorded.then(undefined, () => {})
+  } catch {}
+}
+
 function throttleKeyOf (checker: CredentialsChecker, username: string): string {
   if (typeof checker.throttleKey !== 'function') return username
   let key: unknown

@@ -25,8 +25,10 @@ export interface LoginThrottle {
    */
   acquire (attempt: LoginAttempt): void | PromiseLike<void>
   /**
-   * Called once the checker decided: `succeeded` false for a refused password (`UnauthorizedLogin`), true for an
-   * accepted one. Never called for outages or bugs. Its failures are ignored: it must not turn a login into an error.
+   * Called once a login attempt is decided: `succeeded` false when the checker refused the password
+   * (`UnauthorizedLogin`), true when the login goes on to the realm (`Portal.recordSuccess`; a password the checker
+   * accepted but the protocol then refused, such as a replayed Digest response, is neither). Never called for outages
+   * or bugs. Its failures are ignored: it must not turn a login into an error.
    */
   record (attempt: LoginAttempt, succeeded: boolean): void | PromiseLike<void>
 }

@@ -2,7 +2,7 @@ import {
   Anonymous, InvalidOption, LoginDenied, LoginFailed, LoginTimeout, MalformedCredentials, Portal,
   StaleNonce, StoreUnavailable, TooManyAttempts, isThenable, withinDeadline
 } from '../cred/index.js'
-import type { AvatarId, AvatarInterfaces, CheckerSetup, Credentials, DigestAlgorithm, Interface, Logout, PortalLogin } from '../cred/index.js'
+import type { AvatarId, AvatarInterfaces, CheckerSetup, Credentials, DigestAlgorithm, Interface, LoginClient, Logout, PortalLogin } from '../cred/index.js'
 import { hasScheme } from './auth-params.js'
 import { needsEntityBody } from './scheme.js'
 import type { BodyBoundCredentials, EntityBody, HttpAuthScheme, HttpRequestLike } from './scheme.js'
@@ -190,7 +190,10 @@ export class HttpAuthGuard<Mind = unknown> {
   }
 
   /**
-   * Authenticates one request.
+   * Authenticates one request. The login goes: scheme (parse the header) → body (only for credentials that cover
+   * it, Digest `auth-int`) → checker (the password) → `scheme.confirm` (Digest claims its nonce count) → the throttle
+   * hears of a success → realm (the avatar). Each step answers synchronously when it can; the first one that answers
+   * a promise starts the login's deadline.
    *
    * @param request Method, request-target and headers.
    * @param mind Given to the realm (the client's address, a socket, …).
@@ -215,14 +218,9 @@ export class HttpAuthGuard<Mind = unknown> {
     } catch (err) {
       return this.refusal(err, request)
     }
-    if (isThenable(credentials)) {
-      const deadlineAt = this.#deadline()
-      const chosen = scheme
-      return this.#bounded(credentials, deadlineAt).then(
-        (creds) => this.#withCredentials(request, mind, chosen, creds, entityBody, deadlineAt),
-        (err: unknown) => this.refusal(err, request))
-    }
-    return this.#withCredentials(request, mind, scheme, credentials, entityBody, 0)
+    const attempt = new Attempt(request, mind, scheme, entityBody)
+    if (isThenable(credentials)) return this.#later(attempt, credentials, this.#withCredentials)
+    return this.#withCredentials(attempt, credentials)
   }
 
   /**
@@ -230,7 +228,7 @@ export class HttpAuthGuard<Mind = unknown> {
    * login, deadline and refusals as `authenticate`, without a scheme.
    */
   authenticateCredentials (credentials: Credentials, request: GuardRequest, mind: Mind): GuardOutcome | Promise<GuardOutcome> {
-    return this.#checkCredentials(request, mind, undefined, credentials, 0)
+    return this.#checkPassword(new Attempt(request, mind, undefined, undefined), credentials)
   }
 
   /**
@@ -305,83 +303,72 @@ export class HttpAuthGuard<Mind = unknown> {
     return undefined
   }
 
-  #withCredentials (request: GuardRequest, mind: Mind, scheme: HttpAuthScheme | undefined, credentials: Credentials, entityBody: EntityBody | undefined, deadlineAt: number): GuardOutcome | Promise<GuardOutcome> {
-    if (scheme?.bodyHasher !== undefined && needsEntityBody(credentials)) {
-      const body = entityBody ?? (hasNoBody(request) ? EMPTY_BODY : undefined)
-      if (body === undefined) {
-        return { kind: 'awaiting-body', resume: (read) => this.#withBody(request, mind, scheme, credentials, read, deadlineAt) }
-      }
-      return this.#withBody(request, mind, scheme, credentials, body, deadlineAt)
-    }
-    return this.#checkCredentials(request, mind, scheme, credentials, deadlineAt)
+  #withCredentials (attempt: Attempt<Mind>, credentials: Credentials): GuardOutcome | Promise<GuardOutcome> {
+    attempt.credentials = credentials
+    const scheme = attempt.scheme
+    if (scheme?.bodyHasher === undefined || !needsEntityBody(credentials)) return this.#checkPassword(attempt, credentials)
+    const body = attempt.entityBody ?? (hasNoBody(attempt.request) ? EMPTY_BODY : undefined)
+    if (body === undefined) return { kind: 'awaiting-body', resume: (read) => this.#withBody(attempt, credentials, read) }
+    return this.#withBody(attempt, credentials, body)
   }
 
-  #withBody (request: GuardRequest, mind: Mind, scheme: HttpAuthScheme, credentials: BodyBoundCredentials, body: EntityBody, deadlineAt: number): GuardOutcome | Promise<GuardOutcome> {
+  #withBody (attempt: Attempt<Mind>, credentials: BodyBoundCredentials, body: EntityBody): GuardOutcome | Promise<GuardOutcome> {
     try {
       credentials.setEntityBody(body)
     } catch (err) {
-      return this.refusal(err, request)
+      return this.#fail(attempt, err)
     }
-    return this.#checkCredentials(request, mind, scheme, credentials, deadlineAt)
+    return this.#checkPassword(attempt, credentials)
   }
 
-  #checkCredentials (request: GuardRequest, mind: Mind, scheme: HttpAuthScheme | undefined, credentials: Credentials, deadlineAt: number): GuardOutcome | Promise<GuardOutcome> {
+  #checkPassword (attempt: Attempt<Mind>, credentials: Credentials): GuardOutcome | Promise<GuardOutcome> {
+    attempt.credentials = credentials
     let avatarId: AvatarId | Promise<AvatarId>
     try {
-      avatarId = this.portal.requestAvatarId(credentials, this.portal.throttle === undefined ? undefined : { address: request.ip })
+      avatarId = this.portal.requestAvatarId(credentials, attempt.client(this.portal))
     } catch (err) {
-      return this.refusal(withoutPassword(err, credentials), request)
+      return this.#fail(attempt, err)
     }
-    if (isThenable(avatarId)) {
-      const at = deadlineAt === 0 ? this.#deadline() : deadlineAt
-      return this.#bounded(avatarId, at).then(
-        (id) => this.#confirm(request, mind, scheme, credentials, id, at),
-        (err: unknown) => this.refusal(withoutPassword(err, credentials), request))
-    }
-    return this.#confirm(request, mind, scheme, credentials, avatarId, deadlineAt)
+    if (isThenable(avatarId)) return this.#later(attempt, avatarId, this.#confirm)
+    return this.#confirm(attempt, avatarId)
   }
 
-  #confirm (request: GuardRequest, mind: Mind, scheme: HttpAuthScheme | undefined, credentials: Credentials, avatarId: AvatarId, deadlineAt: number): GuardOutcome | Promise<GuardOutcome> {
-    if (scheme?.confirm === undefined) return this.#requestAvatar(request, mind, scheme, credentials, avatarId, deadlineAt)
+  #confirm (attempt: Attempt<Mind>, avatarId: AvatarId): GuardOutcome | Promise<GuardOutcome> {
+    attempt.avatarId = avatarId
+    const confirm = attempt.scheme?.confirm
+    if (confirm === undefined) return this.#requestAvatar(attempt)
     let confirmed: void | PromiseLike<void>
     try {
-      confirmed = scheme.confirm(credentials)
+      confirmed = confirm.call(attempt.scheme, attempt.credentials as Credentials)
     } catch (err) {
-      return this.refusal(err, request)
+      return this.#fail(attempt, err)
     }
-    if (isThenable(confirmed)) {
-      const at = deadlineAt === 0 ? this.#deadline() : deadlineAt
-      return this.#bounded(confirmed, at).then(
-        () => this.#requestAvatar(request, mind, scheme, credentials, avatarId, at),
-        (err: unknown) => this.refusal(err, request))
-    }
-    return this.#requestAvatar(request, mind, scheme, credentials, avatarId, deadlineAt)
+    if (isThenable(confirmed)) return this.#later(attempt, confirmed, this.#requestAvatar)
+    return this.#requestAvatar(attempt)
   }
 
-  #requestAvatar (request: GuardRequest, mind: Mind, scheme: HttpAuthScheme | undefined, credentials: Credentials, avatarId: AvatarId, deadlineAt: number): GuardOutcome | Promise<GuardOutcome> {
+  #requestAvatar (attempt: Attempt<Mind>): GuardOutcome | Promise<GuardOutcome> {
+    const credentials = attempt.credentials as Credentials
+    // Only a login that reaches the realm is a success for the throttle (a replay refused by `confirm` is not).
+    if (this.portal.throttle !== undefined) this.portal.recordSuccess(credentials, attempt.client(this.portal))
     let result: PortalLogin<unknown> | Promise<PortalLogin<unknown>>
     try {
-      result = this.portal.requestAvatar(avatarId, mind, ...this.interfaces)
+      result = this.portal.requestAvatar(attempt.avatarId as AvatarId, attempt.mind, ...this.interfaces)
     } catch (err) {
-      return this.refusal(err, request)
+      return this.#fail(attempt, err)
     }
-    if (isThenable(result)) {
-      const at = deadlineAt === 0 ? this.#deadline() : deadlineAt
-      // An avatar that arrives after the deadline was refused with 503 already: release what it holds.
-      return this.#bounded(result, at, (late) => { this.logout(late.logout) }).then(
-        (resolved) => this.#accepted(request, scheme, credentials, resolved),
-        (err: unknown) => this.refusal(err, request))
-    }
-    return this.#accepted(request, scheme, credentials, result)
+    // An avatar that arrives after the deadline was refused with 503 already: release what it holds.
+    if (isThenable(result)) return this.#later(attempt, result, this.#accepted, (late) => { this.logout(late.logout) })
+    return this.#accepted(attempt, result)
   }
 
-  #accepted (request: GuardRequest, scheme: HttpAuthScheme | undefined, credentials: Credentials, result: PortalLogin<unknown>): GuardOutcome {
+  #accepted (attempt: Attempt<Mind>, result: PortalLogin<unknown>): GuardOutcome {
     let headers: Readonly<Record<string, string>> | undefined
     try {
-      headers = scheme?.successHeaders?.(credentials, request)
+      headers = attempt.scheme?.successHeaders?.(attempt.credentials as Credentials, attempt.request)
     } catch (err) {
       this.logout(result.logout)
-      return this.refusal(err, request)
+      return this.#fail(attempt, err)
     }
     // RFC 7615: what answers Proxy-Authorization is Proxy-Authentication-Info.
     if (headers !== undefined && this.proxy && 'Authentication-Info' in headers) {
@@ -389,6 +376,30 @@ export class HttpAuthGuard<Mind = unknown> {
       headers = { ...others, 'Proxy-Authentication-Info': info as string }
     }
     return { kind: 'accepted', interface: result.interface, avatar: result.avatar, logout: result.logout, avatarId: result.avatarId, headers }
+  }
+
+  /**
+   * The asynchronous half of every step: waits for `value` within the login's deadline (which starts with the first
+   * step that answers a promise), then goes on with `next`, or refuses.
+   */
+  #later<T> (
+    attempt: Attempt<Mind>, value: PromiseLike<T>,
+    next: (this: HttpAuthGuard<Mind>, attempt: Attempt<Mind>, value: T) => GuardOutcome | Promise<GuardOutcome>,
+    onLate?: (value: T) => void
+  ): Promise<GuardOutcome> {
+    if (attempt.deadlineAt === 0) attempt.deadlineAt = this.loginTimeout === 0 ? Infinity : Date.now() + this.loginTimeout
+    const bounded = attempt.deadlineAt === Infinity
+      ? Promise.resolve(value)
+      : withinDeadline(value, Math.max(1, attempt.deadlineAt - Date.now()),
+        () => new LoginTimeout(`Login did not finish within ${this.loginTimeout} ms`), onLate === undefined ? {} : { onLate })
+    return bounded.then((settled) => next.call(this, attempt, settled), (err: unknown) => this.#fail(attempt, err))
+  }
+
+  /** A step failed: the refusal for its error; a logged error first has the password taken out of its messages. */
+  #fail (attempt: Attempt<Mind>, error: unknown): GuardRefusal {
+    const refusal = this.refusal(error, attempt.request)
+    if (refusal.logLevel !== undefined && attempt.credentials !== undefined) withoutPassword(error, attempt.credentials)
+    return refusal
   }
 
   #refused (status: number, code: string, message: string, challenges: readonly string[], retryAfter: string | undefined, body: string, error: unknown, logLevel: 'error' | 'warn' | undefined): GuardRefusal {
@@ -401,16 +412,6 @@ export class HttpAuthGuard<Mind = unknown> {
     const all: string[] = []
     for (const scheme of this.schemes) all.push(...scheme.challenges(request, stale))
     return all
-  }
-
-  #deadline (): number {
-    return this.loginTimeout === 0 ? Infinity : Date.now() + this.loginTimeout
-  }
-
-  #bounded<T> (promise: PromiseLike<T>, deadlineAt: number, onLate?: (value: T) => void): Promise<T> {
-    if (deadlineAt === Infinity) return Promise.resolve(promise)
-    const remaining = Math.max(1, deadlineAt - Date.now())
-    return withinDeadline(promise, remaining, () => new LoginTimeout(`Login did not finish within ${this.loginTimeout} ms`), onLate === undefined ? {} : { onLate })
   }
 
   /** Asks every checker what it cannot serve of this set-up, and refuses to start with what they say. */
@@ -428,6 +429,32 @@ export class HttpAuthGuard<Mind = unknown> {
 }
 
 const NO_REQUEST: HttpRequestLike = Object.freeze({ method: 'GET', url: '/' })
+
+/**
+ * One login through the guard: what its steps share. One object per authenticated request instead of six positional
+ * arguments; the fields are set as the login gets that far.
+ */
+class Attempt<Mind> {
+  credentials: Credentials | undefined = undefined
+  avatarId: AvatarId | undefined = undefined
+  /** When the login must be over (ms since the epoch): 0 until a step answers a promise, Infinity with no timeout. */
+  deadlineAt = 0
+  #client: LoginClient | undefined = undefined
+
+  constructor (
+    readonly request: GuardRequest,
+    readonly mind: Mind,
+    readonly scheme: HttpAuthScheme | undefined,
+    readonly entityBody: EntityBody | undefined
+  ) {}
+
+  /** What the throttle learns of the client (only a portal with a throttle asks). */
+  client (portal: Portal<Mind>): LoginClient | undefined {
+    if (portal.throttle === undefined) return undefined
+    this.#client ??= { address: this.request.ip }
+    return this.#client
+  }
+}
 const EMPTY_BODY: EntityBody = Object.freeze({ bytes: new Uint8Array(0) })
 
 /**
