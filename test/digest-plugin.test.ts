@@ -484,3 +484,24 @@ t.test('a cnonce a header cannot echo is malformed (400), not a 500 on the way o
   t.equal(res.statusCode, 400)
   t.equal(res.json().code, 'ERR_CRED_MALFORMED_CREDENTIALS')
 })
+
+t.test('a replayed Digest response is no success for the throttle: replays between guesses still reach 429 (issue #20 item 6)', async (t) => {
+  const { MemoryThrottle } = await import('../lib/index.js')
+  const throttled = await buildApp({ schemes: ['digest'], digest: { secret: SECRET }, throttle: new MemoryThrottle({ userThreshold: 5, addressThreshold: 1000, baseDelay: 60_000 }) })
+  t.teardown(async () => { await throttled.app.close() })
+  const captured = answer(await challengeOf(throttled)).authorization
+  const first = await throttled.app.inject({ url: '/whoami', headers: { authorization: captured } })
+  t.equal(first.statusCode, 200, 'the exchange the attacker captured')
+  const statuses: number[] = []
+  for (let round = 0; round < 5; round++) {
+    for (let guess = 0; guess < 4; guess++) {
+      const wrong = answer(await challengeOf(throttled), { password: `guess ${round}.${guess}` }).authorization
+      statuses.push((await throttled.app.inject({ url: '/whoami', headers: { authorization: wrong } })).statusCode)
+    }
+    const replay = await throttled.app.inject({ url: '/whoami', headers: { authorization: captured } })
+    t.not(replay.statusCode, 200, `replay ${round} is refused`)
+  }
+  const firstThrottled = statuses.indexOf(429)
+  t.equal(firstThrottled, 5, `the guess after the fifth failure is refused with 429, replays or not (got ${statuses.join(',')})`)
+  t.ok(statuses.slice(firstThrottled).every((s) => s === 429), 'and every guess after it')
+})

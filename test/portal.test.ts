@@ -269,3 +269,16 @@ t.test('requestAvatarId and requestAvatar are the two halves of login', async (t
   t.equal((result as LoginResult<User>).avatar.name, 'alice')
   t.same(portal.listCheckers().length, 1)
 })
+
+t.test('credentials that claim IUsernamePassword but cannot check a password are a ContractViolation, not a TypeError (issue #20 item 17)', async (t) => {
+  const portal = new Portal(userRealm(), [new InMemoryChecker({ alice: 'wonderland' })])
+  const impostors: Array<[string, unknown]> = [
+    ['no password, no checkPassword', { provides: [IUsernamePassword], username: 'alice' }],
+    ['checkPassword is not a function', { provides: [IUsernamePassword], username: 'alice', checkPassword: 'yes' }],
+    ['no user name', { provides: [IUsernamePassword], password: 'wonderland' }]
+  ]
+  for (const [what, credentials] of impostors) {
+    await t.rejects(portal.login(credentials as Credentials, null, IUser), ContractViolation, what)
+  }
+  t.equal((await portal.login(new UsernamePassword('alice', 'wonderland'), null, IUser)).avatarId, 'alice', 'real credentials still log in')
+})

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import {
-  IUsernameDigestHash, IUsernameHashedPassword, IUsernamePassword, InvalidOption, UnauthorizedLogin,
+  ContractViolation, IUsernameDigestHash, IUsernameHashedPassword, IUsernamePassword, InvalidOption, UnauthorizedLogin,
   constantTimeEqualStrings, digestHa1, digestHashName, secretDigest
 } from '../cred/index.js'
 import type { CredentialsChecker, Interface, PasswordCheckable } from '../cred/index.js'
@@ -40,6 +40,14 @@ function ha1Of (user: StoredUser, credentials: IUsernameDigestHash, remember: bo
     if (user.ha1s.size < MAX_HA1S_PER_USER) user.ha1s.set(key, ha1)
   }
   return ha1
+}
+
+/** Credentials that claim a password interface must be able to check one: anything else is a bug, not a refusal. */
+function checkPasswordOf (credentials: PasswordCheckable, password: string): boolean {
+  if (typeof credentials.checkPassword !== 'function') {
+    throw new ContractViolation('InMemoryChecker: the credentials claim a password interface but have neither a string `password` nor a `checkPassword` function')
+  }
+  return credentials.checkPassword(password)
 }
 
 export interface InMemoryCheckerOptions {
@@ -87,6 +95,7 @@ export class InMemoryChecker implements CredentialsChecker<PasswordCheckable> {
   }
 
   requestAvatarId (credentials: PasswordCheckable): string {
+    if (typeof credentials.username !== 'string') throw new ContractViolation('InMemoryChecker: the credentials have no string `username`')
     const user = this.#users.get(this.#key(credentials.username))
     const against = user ?? this.#decoy
     // A plaintext from the client needs one hash against the stored digest; a Digest response is checked against
@@ -94,7 +103,7 @@ export class InMemoryChecker implements CredentialsChecker<PasswordCheckable> {
     const plaintext = (credentials as Partial<IUsernamePassword>).password
     const matched = typeof plaintext === 'string'
       ? constantTimeEqualStrings(secretDigest(plaintext), against.passwordDigest)
-      : isDigest(credentials) ? credentials.checkHash(ha1Of(against, credentials, this.#caseSensitive)) : credentials.checkPassword(against.password)
+      : isDigest(credentials) ? credentials.checkHash(ha1Of(against, credentials, this.#caseSensitive)) : checkPasswordOf(credentials, against.password)
     if (user === undefined || !matched) throw new UnauthorizedLogin('Invalid user name or password')
     return user.username
   }
