@@ -213,8 +213,8 @@ export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'e
   const checkers = settings.specs.length === 0
     ? await checkersFromEnvironment(io.env, { from: io.cwd })
     : await resolveCheckers(settings.specs, { env: io.env, from: io.cwd }).catch((err: unknown) => {
-      // Name the --auth by its type only: the argument may hold a password.
-      if (err instanceof InvalidOption) throw new InvalidOption(err.message.replace(/^checkers\[(\d+)\]: /, (_m, i: string) => `--auth ${parseSpec(settings.specs[Number(i)] ?? '').authType}…: `))
+      // Name the --auth by its position only: any part of a spec, its "type" included, may be a password.
+      if (err instanceof InvalidOption) throw new InvalidOption(err.message.replace(/^checkers\[(\d+)\]: /, (_m, i: string) => settings.specs.length === 1 ? '--auth: ' : `--auth #${Number(i) + 1}: `))
       throw err
     })
 

@@ -50,8 +50,12 @@ export async function loadCheckerFactories (from: string = process.cwd()): Promi
   return await registry
 }
 
-/** A type name safe to repeat in a message (a mistyped spec may start with a password). */
-const printableType = (authType: string): string => /^[A-Za-z][A-Za-z0-9-]{0,39}$/.test(authType) ? ` "${authType}"` : ''
+/** "1st", "2nd", "3rd", "4th"…: where in a spec something is, since what is there may be a password. */
+const ordinal = (n: number): string => {
+  const tens = n % 100
+  const suffix = tens >= 11 && tens <= 13 ? 'th' : ['th', 'st', 'nd', 'rd'][n % 10] ?? 'th'
+  return `${n}${suffix}`
+}
 
 /**
  * Makes a checker from a spec `type[:argument][;name=value]…` (Twisted's `strcred.makeChecker`, with one option
@@ -70,7 +74,10 @@ export async function makeChecker (spec: string, options: MakeCheckerOptions = {
   const registry = options.registry ?? await loadCheckerFactories(options.from)
   const factory = registry.get(authType)
   if (factory === undefined) {
-    throw new InvalidOption(`Unknown auth type${printableType(authType)}; valid types: ${registry.authTypes().join(', ')} (fastify-cred --help-auth)`)
+    // The unknown "type" is never repeated: a spec of only a password (or one missing its "type:") would put the
+    // password here. Say what the text before the first ":" must be instead.
+    const shape = spec.includes(':') || spec.includes(';') ? 'the text before its first ":"' : 'the spec has no ":", so all of it'
+    throw new InvalidOption(`Unknown auth type (${shape} is taken as the type, and it is none of these); valid types: ${registry.authTypes().join(', ')} (fastify-cred --help-auth)`)
   }
   const env = options.env ?? process.env
   let parsed
@@ -103,7 +110,9 @@ async function resolveOptions (
   const typeOptions = new Map<string, string>()
   const shared = new Map<string, string>()
   const known = (): string => [...declared.keys(), ...SHARED].join(', ')
+  let position = 0
   for (const [name, value] of given) {
+    position++
     let target = name
     let source: 'inline' | 'file' | 'env' = 'inline'
     const suffix = /^(.+)-(file|env)$/.exec(name)
@@ -112,7 +121,8 @@ async function resolveOptions (
       source = suffix[2] as 'file' | 'env'
     }
     if (!declared.has(target) && !SHARED.has(target)) {
-      throw new InvalidOption(`Auth type "${factory.authType}" has no option "${name}"; its options: ${known()}`)
+      // Not named: after a single ";" inside a password, the rest of the password reads as an option name.
+      throw new InvalidOption(`Auth type "${factory.authType}": the option after the ${ordinal(position)} single ";" is not one of its options: ${known()} (write ";;" for a ";" inside a password or value)`)
     }
     const into = SHARED.has(target) ? shared : typeOptions
     if (into.has(target)) throw new InvalidOption(`Auth type "${factory.authType}": option "${target}" is given more than once`)
@@ -130,20 +140,25 @@ async function resolveOptions (
   return { typeOptions, cache }
 }
 
+/** What an environment variable's name looks like (upper case, digits, `_`). */
+const ENV_NAME = /^[A-Z_][A-Z0-9_]{0,63}$/
+
 async function readOptionValue (
   target: string, written: string, value: string, source: 'inline' | 'file' | 'env', env: Readonly<Record<string, string | undefined>>
 ): Promise<string> {
   if (source === 'inline') return value
   if (source === 'env') {
     const found = env[value]
-    if (found === undefined) throw new InvalidOption(`Option "${written}" names the environment variable ${JSON.stringify(value)}, which is not set`)
+    // The name is shown only when it looks like one: a password written as `password-env=…` by mistake is not.
+    if (found === undefined) throw new InvalidOption(`Option "${written}" names an environment variable${ENV_NAME.test(value) ? ` (${value})` : ''} that is not set`)
     return found
   }
   let text: string
   try {
     text = await readFile(value, 'utf8')
   } catch (err) {
-    throw new InvalidOption(`Option "${written}": cannot read ${JSON.stringify(value)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    // Likewise a path is shown only when it looks like one (holds a "/"), not a password given as `password-file=…`.
+    throw new InvalidOption(`Option "${written}": cannot read ${/[/\\]/.test(value) ? JSON.stringify(value) : 'the file it names'} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
   }
   // Files written by `echo` or an editor end with a newline that is not part of the secret.
   const secret = text.replace(/\r?\n$/, '')
