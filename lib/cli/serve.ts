@@ -6,10 +6,11 @@ import { InvalidOption, SimpleRealm, defineInterface, optionalPeer } from '../cr
 import type { AvatarId, DigestAlgorithm } from '../cred/index.js'
 import { cred } from '../fastify/index.js'
 import type { SchemeName } from '../http/index.js'
-import { checkersFromEnvironment, closeCheckers, formatAuthHelp, formatAuthTypeHelp, loadCheckerFactories, parseSpec, resolveCheckers } from '../strcred/index.js'
+import { checkersFromEnvironment, closeCheckers, formatAuthHelp, formatAuthTypeHelp, loadCheckerFactories, parseAuthEnvironment, parseSpec, resolveCheckers } from '../strcred/index.js'
 import { MemoryThrottle, RedisThrottle } from '../throttle/index.js'
 import { CliError, EXIT, UsageError } from './errors.js'
 import type { CliIo } from './io.js'
+import { filesNamedBySpecs, staticGuard } from './static-files.js'
 
 export const SERVE_HELP = `Usage: fastify-cred serve --auth <spec> [--auth <spec>…] [options]
 
@@ -23,7 +24,9 @@ Options:
   --scheme <basic|digest>   schemes offered, in this order (repeatable; default basic)
   --digest-algorithm <alg>  Digest algorithms offered, in this order (repeatable; default SHA-256 then MD5)
   --realm-name <name>       the protection space shown to users (default fastify-cred)
-  --static <dir>            serve this directory (needs @fastify/static)
+  --static <dir>            serve this directory (needs @fastify/static); never dotfiles, .ht* or password files,
+                            the --auth and --tls-key files, nor symlinks leading out of it
+  --static-dotfiles         with --static: serve names starting with "." too (.well-known…; never .ht*)
   --upstream <url>          proxy every request to this service (needs @fastify/http-proxy)
   --avatar-header <name>    with --upstream: the request header carrying the user name (default X-Forwarded-User);
                             the same header coming from clients is always removed
@@ -82,6 +85,8 @@ export interface ServeSettings {
   readonly algorithms: readonly DigestAlgorithm[] | undefined
   readonly realmName: string
   readonly staticDir: string | undefined
+  /** `--static-dotfiles`: serve names starting with "." (never `.ht*` or password files). */
+  readonly staticDotfiles: boolean
   readonly upstream: string | undefined
   readonly avatarHeader: string
   readonly log: boolean
@@ -115,6 +120,7 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
         'digest-algorithm': { type: 'string', multiple: true },
         'realm-name': { type: 'string' },
         static: { type: 'string' },
+        'static-dotfiles': { type: 'boolean' },
         upstream: { type: 'string' },
         'avatar-header': { type: 'string' },
         log: { type: 'boolean' },
@@ -157,6 +163,7 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
   const staticDir = values.static
   const upstream = values.upstream
   if (staticDir !== undefined && upstream !== undefined) throw new UsageError('serve: give --static or --upstream, not both')
+  if (values['static-dotfiles'] === true && staticDir === undefined) throw new UsageError('serve: --static-dotfiles needs --static')
   if (upstream !== undefined) {
     let url: URL | undefined
     try { url = new URL(upstream) } catch {}
@@ -192,6 +199,7 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
     algorithms: algorithmList as DigestAlgorithm[] | undefined,
     realmName: values['realm-name'] ?? 'fastify-cred',
     staticDir,
+    staticDotfiles: values['static-dotfiles'] === true,
     upstream,
     avatarHeader,
     log: values.log === true
@@ -262,7 +270,26 @@ export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'e
   })
 
   if (staticPlugin !== undefined) {
-    await app.register(staticPlugin.default, { root: root ?? '.', prefix: '/' })
+    const staticRoot = root ?? '.'
+    // @fastify/static alone serves dotfiles and follows symlinks anywhere: guard it (issue #20), in a scope of its own
+    // so that the hook runs only for its route, after the login.
+    const specs = settings.specs.length > 0 ? settings.specs : parseAuthEnvironment(io.env.CRED_AUTH ?? '')
+    const tlsFiles = settings.tls === undefined ? [] : [resolve(io.cwd, settings.tls.key), resolve(io.cwd, settings.tls.cert)]
+    const guard = await staticGuard({
+      root: staticRoot,
+      allowDotfiles: settings.staticDotfiles,
+      protectedFiles: [...await filesNamedBySpecs(specs, io.cwd), ...tlsFiles]
+    })
+    const plugin = staticPlugin.default
+    await app.register(async (scope) => {
+      scope.addHook('preHandler', guard.preHandler)
+      await scope.register(plugin, {
+        root: staticRoot,
+        prefix: '/',
+        dotfiles: settings.staticDotfiles ? 'allow' : 'ignore',
+        allowedPath: guard.allowedPath
+      })
+    })
   } else if (proxyPlugin !== undefined) {
     const header = settings.avatarHeader.toLowerCase()
     await app.register(proxyPlugin.default, {
