@@ -6,7 +6,9 @@ import { InvalidOption, SimpleRealm, defineInterface, optionalPeer } from '../cr
 import type { AvatarId, DigestAlgorithm } from '../cred/index.js'
 import { cred } from '../fastify/index.js'
 import type { SchemeName } from '../http/index.js'
-import { checkersFromEnvironment, closeCheckers, formatAuthHelp, formatAuthTypeHelp, loadCheckerFactories, parseAuthEnvironment, parseSpec, resolveCheckers } from '../strcred/index.js'
+import {
+  authHelpText, authTypeHelpText, checkersFromEnvironment, closeCheckers, parseAuthEnvironment, parseSpec, pluginDirsFromEnvironment, resolveCheckers
+} from '../strcred/index.js'
 import { MemoryThrottle, RedisThrottle } from '../throttle/index.js'
 import { CliError, EXIT, UsageError } from './errors.js'
 import type { CliIo } from './io.js'
@@ -19,6 +21,9 @@ Puts a login (HTTP Basic and/or Digest) in front of a small app, a directory of 
 Options:
   --auth <spec>             where users live, e.g. file:/etc/app/users.htpasswd (repeatable; see --help-auth).
                             Without --auth, the specs in CRED_AUTH are used.
+  --auth-plugins <dir>      also look for third-party auth types in this node_modules folder (repeatable; also
+                            CRED_AUTH_PLUGINS). Without it, only where Node resolves fastify-cred's own dependencies;
+                            a package is loaded only when a spec names its type
   --port <n>                port to listen on (default 8080; 0 picks a free one)
   --host <address>          address to listen on (default 127.0.0.1)
   --scheme <basic|digest>   schemes offered, in this order (repeatable; default basic)
@@ -79,6 +84,8 @@ const avatarIdOf = (id: AvatarId | null | undefined): string | null => typeof id
 export interface ServeSettings {
   /** The `--auth` specs; empty when they come from `CRED_AUTH`. */
   readonly specs: readonly string[]
+  /** `--auth-plugins`, as given (resolved against the working directory when used). */
+  readonly pluginDirs: readonly string[]
   readonly port: number
   readonly host: string
   readonly schemes: readonly SchemeName[]
@@ -106,7 +113,7 @@ export interface ServeSettings {
  * parseServeArgs(['--auth', 'memory:alice:pw', '--port', '0'], process.env)  // { specs: ['memory:alice:pw'], port: 0, … }
  * @throws {UsageError} an unknown option, a missing --auth, a bad value (exit 2).
  */
-export function parseServeArgs (argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ServeSettings | { help: 'serve' | 'auth' } | { helpAuthType: string } {
+export function parseServeArgs (argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ServeSettings | { help: 'serve' | 'auth', pluginDirs: readonly string[] } | { helpAuthType: string, pluginDirs: readonly string[] } {
   let values
   try {
     ({ values } = parseArgs({
@@ -114,6 +121,7 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
       allowPositionals: false,
       options: {
         auth: { type: 'string', multiple: true },
+        'auth-plugins': { type: 'string', multiple: true },
         port: { type: 'string' },
         host: { type: 'string' },
         scheme: { type: 'string', multiple: true },
@@ -137,9 +145,10 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
   } catch (err) {
     throw new UsageError(`serve: ${(err as Error).message.split('\n')[0] ?? ''} (fastify-cred serve --help)`)
   }
-  if (values.help === true) return { help: 'serve' }
-  if (values['help-auth'] === true) return { help: 'auth' }
-  if (values['help-auth-type'] !== undefined) return { helpAuthType: values['help-auth-type'] }
+  const pluginDirs = values['auth-plugins'] ?? []
+  if (values.help === true) return { help: 'serve', pluginDirs }
+  if (values['help-auth'] === true) return { help: 'auth', pluginDirs }
+  if (values['help-auth-type'] !== undefined) return { helpAuthType: values['help-auth-type'], pluginDirs }
 
   const specs = values.auth ?? []
   if (specs.length === 0 && (env.CRED_AUTH ?? '').trim() === '') throw new UsageError('serve: give at least one --auth <spec> (or set CRED_AUTH); see fastify-cred --help-auth')
@@ -193,6 +202,7 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
     throttleFailOpen: values['throttle-fail-open'] === true,
     trustProxy,
     specs,
+    pluginDirs,
     port,
     host: values.host ?? '127.0.0.1',
     schemes: schemes as SchemeName[],
@@ -218,9 +228,10 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
  */
 export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'env' | 'cwd'>): Promise<FastifyInstance> {
   const { default: Fastify } = await import('fastify')
+  const pluginDirs = servePluginDirs(settings.pluginDirs, io)
   const checkers = settings.specs.length === 0
-    ? await checkersFromEnvironment(io.env, { from: io.cwd })
-    : await resolveCheckers(settings.specs, { env: io.env, from: io.cwd }).catch((err: unknown) => {
+    ? await checkersFromEnvironment(io.env, { pluginDirs })
+    : await resolveCheckers(settings.specs, { env: io.env, pluginDirs }).catch((err: unknown) => {
       // Name the --auth by its position only: any part of a spec, its "type" included, may be a password.
       if (err instanceof InvalidOption) throw new InvalidOption(err.message.replace(/^checkers\[(\d+)\]: /, (_m, i: string) => settings.specs.length === 1 ? '--auth: ' : `--auth #${Number(i) + 1}: `))
       throw err
@@ -316,15 +327,20 @@ export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'e
   return app
 }
 
+/** `--auth-plugins` folders (against the working directory), then those of `CRED_AUTH_PLUGINS`. */
+function servePluginDirs (given: readonly string[], io: Pick<CliIo, 'env' | 'cwd'>): string[] {
+  return [...given.map((dir) => resolve(io.cwd, dir)), ...pluginDirsFromEnvironment(io.env, io.cwd)]
+}
+
 /** `fastify-cred serve …`: runs until SIGINT or SIGTERM. */
 export async function serveCommand (argv: readonly string[], io: CliIo): Promise<number> {
   const settings = parseServeArgs(argv, io.env)
   if ('help' in settings) {
-    io.stdout.write(settings.help === 'serve' ? SERVE_HELP + '\n' : formatAuthHelp(await loadCheckerFactories(io.cwd)))
+    io.stdout.write(settings.help === 'serve' ? SERVE_HELP + '\n' : await authHelpText({ pluginDirs: servePluginDirs(settings.pluginDirs, io) }))
     return EXIT.OK
   }
   if ('helpAuthType' in settings) {
-    io.stdout.write(formatAuthTypeHelp(await loadCheckerFactories(io.cwd), settings.helpAuthType))
+    io.stdout.write(await authTypeHelpText(settings.helpAuthType, { pluginDirs: servePluginDirs(settings.pluginDirs, io) }))
     return EXIT.OK
   }
   const app = await buildServeApp(settings, io)

@@ -2,17 +2,19 @@ import { readFile } from 'node:fs/promises'
 import { InvalidOption } from '../cred/index.js'
 import type { CredentialsChecker } from '../cred/index.js'
 import { builtinCheckerFactories, wrapInCache } from './builtins.js'
-import { discoverCheckerFactories } from './discover.js'
+import { discoverCheckerFactories, findCheckerPackages, pluginDirsFromEnvironment } from './discover.js'
+import type { PluginSearchOptions } from './discover.js'
 import { CheckerFactoryRegistry } from './factory.js'
 import type { CheckerArguments, CheckerFactory, CheckerFactoryOption } from './factory.js'
 import { parseArgString, parseDuration, parsePositiveInteger, parseSpec } from './spec.js'
 
 /** Options of `makeChecker`, `resolveCheckers` and `checkersFromEnvironment`. */
-export interface MakeCheckerOptions {
-  /** The auth types to use. Default: the built-ins plus the factories of packages installed around `from`. */
+export interface MakeCheckerOptions extends PluginSearchOptions {
+  /**
+   * The auth types to use. Default: the built-ins, plus the factory of the one installed package that declares the
+   * spec's type (see `findCheckerPackages`: never looked for in the working directory or above it).
+   */
   readonly registry?: CheckerFactoryRegistry
-  /** Where third-party factories are looked for (see `discoverCheckerFactories`). Default: `process.cwd()`. */
-  readonly from?: string
   /** Where `name-env=VAR` secrets are read. Default: `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>
 }
@@ -24,30 +26,22 @@ export const SHARED_OPTIONS: readonly CheckerFactoryOption[] = Object.freeze([
 ])
 const SHARED = new Set(SHARED_OPTIONS.map((o) => o.name))
 
-const registries = new Map<string, Promise<CheckerFactoryRegistry>>()
-
 /**
- * The built-in auth types plus the checker factories of the packages installed around `from` (default
- * `process.cwd()`), discovered once per directory and then cached.
+ * The built-in auth types, plus the factories of the installed packages that declare one of `authTypes` (and no
+ * other package: a package's code runs only when a spec names its type). A built-in type is never looked up, so no
+ * package can replace it.
  *
  * @example
- * const registry = await loadCheckerFactories()
- * registry.authTypes()  // ['anonymous', 'django', 'file', 'htdigest', 'ldap', 'memory', 'sql', 'unix', …]
- * @throws {InvalidOption} a package's factory is malformed or would shadow a built-in or another package's type.
+ * const registry = await loadCheckerFactories(['redis-users'], { pluginDirs: ['/opt/cred-plugins/node_modules'] })
+ * registry.authTypes()  // ['anonymous', 'django', 'file', 'htdigest', 'ldap', 'memory', 'redis-users', 'sql', 'unix']
+ * @param authTypes the third-party types wanted (built-in ones are skipped); none: the built-ins only.
+ * @throws {InvalidOption} the declaring package's factory is malformed, declared twice, or would shadow a built-in.
  */
-export async function loadCheckerFactories (from: string = process.cwd()): Promise<CheckerFactoryRegistry> {
-  let registry = registries.get(from)
-  if (registry === undefined) {
-    registry = (async () => {
-      const result = new CheckerFactoryRegistry(builtinCheckerFactories)
-      for (const { factory, packageName } of await discoverCheckerFactories(from)) result.add(factory, packageName)
-      return result
-    })()
-    registries.set(from, registry)
-    // A failed discovery (a broken package) is reported again next time instead of being cached.
-    registry.catch(() => { registries.delete(from) })
-  }
-  return await registry
+export async function loadCheckerFactories (authTypes: readonly string[] = [], options: PluginSearchOptions = {}): Promise<CheckerFactoryRegistry> {
+  const registry = new CheckerFactoryRegistry(builtinCheckerFactories)
+  const wanted = authTypes.filter((type) => registry.get(type) === undefined)
+  for (const { factory, packageName } of await discoverCheckerFactories(wanted, options)) registry.add(factory, packageName)
+  return registry
 }
 
 /** "1st", "2nd", "3rd", "4th"…: where in a spec something is, since what is there may be a password. */
@@ -71,13 +65,17 @@ const ordinal = (n: number): string => {
  */
 export async function makeChecker (spec: string, options: MakeCheckerOptions = {}): Promise<CredentialsChecker> {
   const { authType, argString } = parseSpec(spec)
-  const registry = options.registry ?? await loadCheckerFactories(options.from)
+  // Only a name that can be an auth type is looked up: a spec of only a password never reaches the package search.
+  const lookUp = /^[a-z][a-z0-9-]*$/.test(authType) ? [authType] : []
+  const registry = options.registry ?? await loadCheckerFactories(lookUp, options)
   const factory = registry.get(authType)
   if (factory === undefined) {
     // The unknown "type" is never repeated: a spec of only a password (or one missing its "type:") would put the
     // password here. Say what the text before the first ":" must be instead.
     const shape = spec.includes(':') || spec.includes(';') ? 'the text before its first ":"' : 'the spec has no ":", so all of it'
-    throw new InvalidOption(`Unknown auth type (${shape} is taken as the type, and it is none of these); valid types: ${registry.authTypes().join(', ')} (fastify-cred --help-auth)`)
+    const ignored = options.registry === undefined ? (await findCheckerPackages(options)).ignored : []
+    const why = ignored.length === 0 ? '' : `; not usable: ${ignored.join('; ')}`
+    throw new InvalidOption(`Unknown auth type (${shape} is taken as the type, and it is none of these); valid types: ${registry.authTypes().join(', ')} (fastify-cred --help-auth)${why}`)
   }
   const env = options.env ?? process.env
   let parsed
@@ -217,7 +215,8 @@ export function parseAuthEnvironment (value: string): string[] {
 
 /**
  * The checkers named by the `CRED_AUTH` environment variable (see `parseAuthEnvironment` for its encoding): empty
- * when it is unset or empty. Secrets (`name-env=VAR`) are read from the same environment.
+ * when it is unset or empty. Secrets (`name-env=VAR`) are read from the same environment, and so are extra plugin
+ * directories (`CRED_AUTH_PLUGINS`, separated as in `PATH`) unless `options.pluginDirs` is given.
  *
  * @example
  * // CRED_AUTH='file:/etc/app/users.htpasswd;cache=30s'
@@ -232,7 +231,8 @@ export async function checkersFromEnvironment (
   if (value === undefined || value.trim() === '') return []
   const specs = parseAuthEnvironment(value)
   try {
-    return await resolveCheckers(specs, { ...options, env })
+    const pluginDirs = options.pluginDirs ?? pluginDirsFromEnvironment(env)
+    return await resolveCheckers(specs, { ...options, pluginDirs, env })
   } catch (err) {
     if (err instanceof InvalidOption) throw new InvalidOption(`CRED_AUTH ${err.message}`)
     throw err
