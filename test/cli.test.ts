@@ -51,9 +51,7 @@ t.test('errors are one line on stderr, with an exit code, never a stack or a sec
     // Issue #20 item 9: a spec of only a password, or with a password's tail after a single ";", is never echoed.
     [['serve', '--auth', 's3cretpw', '--port', '0'], 2, /^fastify-cred: --auth: Unknown auth type \(the spec has no ":", so all of it is taken as the type, and it is none of these\); valid types: anonymous,/],
     [['serve', '--auth', 'correct horse battery s3cretpw', '--port', '0'], 2, /^fastify-cred: --auth: Unknown auth type \(the spec has no ":"/],
-    [['serve', '--auth', 's3cretpw:x=y;z', '--port', '0'], 2, /^fastify-cred: --auth: Unknown auth type \(the text before its first ":"/],
     [['serve', '--auth', 'anonymous', '--auth', 'memory:alice:open;s3cretpw=1', '--port', '0'], 2, /^fastify-cred: --auth #2: Auth type "memory": the option after the 1st single ";" is not one of its options: password, case-sensitive, cache, cache-size/],
-    [['serve', '--auth', 'memory:alice:open;s3cretpw', '--port', '0'], 2, /^fastify-cred: --auth: Auth type "memory": Options in a checker spec are written ";name=value" .*option 1 is not/],
     [['serve', '--auth', 'memory:alice:pw;colour=blue'], 2, /the option after the 1st single ";" is not one of its options/],
     [['serve', '--port', '0'], 2, /give at least one --auth/],
     [['serve', '--auth', 'memory:a:b', '--bogus'], 2, /^fastify-cred: serve: Unknown option '--bogus'/],
