@@ -1,11 +1,17 @@
-// Third-party checker factories: found in the app's node_modules through a "fastify-cred" field of package.json.
+// Third-party checker factories: declared in a package's package.json ("fastify-cred": { "authTypes",
+// "checkerFactories" }), looked for only where Node resolves fastify-cred's own dependencies or in folders named
+// explicitly, and loaded only when a spec names one of their types.
 import t from 'tap'
+import { existsSync } from 'node:fs'
 import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { InvalidOption, UsernamePassword } from '../lib/cred/index.js'
-import { discoverCheckerFactories, formatAuthHelp, formatAuthTypeHelp, loadCheckerFactories, makeChecker } from '../lib/strcred/index.js'
+import {
+  authHelpText, authTypeHelpText, discoverCheckerFactories, findCheckerPackages, formatAuthTypeHelp,
+  loadCheckerFactories, makeChecker
+} from '../lib/strcred/index.js'
 import { curl, curlRequest } from './helpers/curl.js'
 import { cliBuilt, runCommand, startServe } from './helpers/cli.js'
 
@@ -24,72 +30,112 @@ async function appWith (name: string, packages: Record<string, string>): Promise
   return app
 }
 
+/**
+ * A package in `nodeModules` declaring `field` whose module, if it is ever imported, writes `marker` (and exports a
+ * factory for each of `types` that lets everyone in).
+ */
+async function markerPackage (nodeModules: string, name: string, field: Record<string, unknown>, marker: string, types: string[] = []): Promise<void> {
+  const dir = join(nodeModules, name)
+  await mkdir(dir, { recursive: true })
+  await writeFile(join(dir, 'package.json'), JSON.stringify({ name, type: 'module', 'fastify-cred': field }))
+  await writeFile(join(dir, 'factory.js'), [
+    "import { writeFileSync } from 'node:fs'",
+    `writeFileSync(${JSON.stringify(marker)}, 'this package ran\\n')`,
+    `export default ${JSON.stringify(types)}.map((authType) => ({`,
+    "  authType, argStringFormat: '<anything>', authHelp: 'Lets everyone in.', credentialInterfaces: [],",
+    "  generateChecker: () => ({ credentialInterfaces: [], requestAvatarId: () => 'everyone' })",
+    '}))',
+    ''
+  ].join('\n'))
+}
+
 const app = await appWith('app', { 'fastify-cred-example': 'fastify-cred-example', '@acme/cred-scoped': 'scoped-example' })
+const plugins = { pluginDirs: [join(app, 'node_modules')] }
 
-t.test('a package declaring "fastify-cred": { "checkerFactories" } is discovered, scoped ones too', async (t) => {
-  const found = await discoverCheckerFactories(app)
-  t.same(found.map((f) => [f.factory.authType, f.packageName]).sort(), [['acme', '@acme/cred-scoped'], ['example', 'fastify-cred-example']])
-  const nested = join(app, 'src', 'deep')
-  await mkdir(nested, { recursive: true })
-  t.same((await discoverCheckerFactories(nested)).map((f) => f.factory.authType).sort(), ['acme', 'example'], 'found from a subdirectory, as Node resolves packages')
+t.test('a package declaring "fastify-cred": { "authTypes", "checkerFactories" } is found in a named folder, scoped ones too, and loaded for its type only', async (t) => {
+  const { packages } = await findCheckerPackages(plugins)
+  t.same(packages.map((p) => [p.packageName, p.authTypes]).sort(), [['@acme/cred-scoped', ['acme']], ['fastify-cred-example', ['example']]])
+  t.same(await discoverCheckerFactories([], plugins), [], 'no type asked for: nothing imported')
+  const found = await discoverCheckerFactories(['example'], plugins)
+  t.same(found.map((f) => [f.factory.authType, f.packageName]), [['example', 'fastify-cred-example']], 'only the package of the type asked for')
 
-  const registry = await loadCheckerFactories(app)
-  t.ok(registry.authTypes().includes('example'))
+  const registry = await loadCheckerFactories(['example'], plugins)
   t.ok(registry.authTypes().includes('memory'), 'next to the built-ins')
   t.equal(registry.sourceOf('example'), 'fastify-cred-example')
-  t.match(formatAuthHelp(registry), /\n {2}example +<user>;token=… +\(from fastify-cred-example\)\n/)
+  t.equal(registry.get('acme'), undefined, 'a package no spec names is not loaded')
+  const help = await authHelpText(plugins)
+  t.match(help, /\n {2}acme +\(--help-auth-type acme\) +\(from @acme\/cred-scoped\)\n/, '--help-auth lists a package\'s types without loading it')
+  t.match(help, /\n {2}example +\(--help-auth-type example\) +\(from fastify-cred-example\)\n/)
+  t.match(await authTypeHelpText('example', plugins), /ArgString format: <user>;token=…\nProvided by package: fastify-cred-example/)
   t.match(formatAuthTypeHelp(registry, 'example'), /Provided by package: fastify-cred-example/)
 
-  const checker = await makeChecker('example:carol;token-env=CAROL_TOKEN', { from: app, env: { CAROL_TOKEN: 't0ken' } })
+  const checker = await makeChecker('example:carol;token-env=CAROL_TOKEN', { ...plugins, env: { CAROL_TOKEN: 't0ken' } })
   t.equal(await checker.requestAvatarId(new UsernamePassword('carol', 't0ken')), 'carol')
   // The fixture imports the installed (compiled) fastify-cred, this test the sources: compare the stable code.
   t.throws(() => checker.requestAvatarId(new UsernamePassword('carol', 'nope')), { code: 'ERR_CRED_UNAUTHORIZED' })
-  await t.rejects(makeChecker('example:carol', { from: app }), /Invalid argument for auth type "example" \(the token option is required\); expected format: example:<user>;token=…/)
+  await t.rejects(makeChecker('example:carol', plugins), /Invalid argument for auth type "example" \(the token option is required\); expected format: example:<user>;token=…/)
+  await t.rejects(makeChecker('example:carol;token=x'), /Unknown auth type/, 'without the folder: not found (it is not where fastify-cred resolves its dependencies)')
 })
 
-t.test('a package that would shadow a built-in type is refused, naming the package', async (t) => {
+t.test('a package cannot replace a built-in type: it is never looked up for one, and a module exporting one is refused', async (t) => {
   const shadowed = await appWith('shadowed', { 'fastify-cred-shadow': 'fastify-cred-shadow' })
-  const err = await loadCheckerFactories(shadowed).then(() => undefined, (e: unknown) => e)
+  const marker = join(root, 'file-shadow-ran')
+  await markerPackage(join(shadowed, 'node_modules'), 'declares-file', { authTypes: ['file', 'memory'], checkerFactories: './factory.js' }, marker, ['file', 'memory'])
+  const options = { pluginDirs: [join(shadowed, 'node_modules')] }
+  const registry = await loadCheckerFactories(['file', 'memory'], options)
+  t.equal(registry.sourceOf('file'), 'built-in')
+  t.equal(registry.sourceOf('memory'), 'built-in')
+  const checker = await makeChecker('memory:alice:pw', options)
+  t.equal(await checker.requestAvatarId(new UsernamePassword('alice', 'pw')), 'alice')
+  t.notOk(existsSync(marker), 'a package declaring built-in types never runs')
+  const err = await makeChecker('sneaky:x', options).then(() => undefined, (e: unknown) => e)
   t.type(err, InvalidOption)
   t.match((err as Error).message, 'Package "fastify-cred-shadow" declares a checker factory for auth type "file", which is built in')
-  await t.rejects(makeChecker('memory:alice:pw', { from: shadowed }), /fastify-cred-shadow/, 'every spec fails: the deployment must fix it, never run with a hijacked type')
 })
 
-t.test('two packages declaring one type, and malformed declarations, are refused by name', async (t) => {
+t.test('two packages declaring one type, and malformed declarations, are refused by name when a spec names them', async (t) => {
   const twice = await appWith('twice', { 'fastify-cred-example': 'fastify-cred-example', 'fastify-cred-example-copy': 'fastify-cred-example' })
   await writeFile(join(twice, 'node_modules', 'fastify-cred-example-copy', 'package.json'),
-    JSON.stringify({ name: 'fastify-cred-example-copy', type: 'module', 'fastify-cred': { checkerFactories: './factory.js' } }))
-  await t.rejects(loadCheckerFactories(twice), /Auth type "example" is declared by two packages, "fastify-cred-example" and "fastify-cred-example-copy"/)
+    JSON.stringify({ name: 'fastify-cred-example-copy', type: 'module', 'fastify-cred': { authTypes: ['example'], checkerFactories: './factory.js' } }))
+  const inTwice = { pluginDirs: [join(twice, 'node_modules')] }
+  await t.rejects(loadCheckerFactories(['example'], inTwice), /Auth type "example" is declared by two packages, "fastify-cred-example" and "fastify-cred-example-copy"/)
+  t.ok((await loadCheckerFactories([], inTwice)).get('memory'), 'specs of other types are not affected')
 
-  const outside = await appWith('outside', {})
-  await mkdir(join(outside, 'node_modules', 'escaper'))
-  await writeFile(join(outside, 'node_modules', 'escaper', 'package.json'), JSON.stringify({ name: 'escaper', 'fastify-cred': { checkerFactories: '../../evil.js' } }))
-  await t.rejects(discoverCheckerFactories(outside), /Package "escaper": its checkerFactories module must be a path inside the package/)
-
-  const empty = await appWith('empty', {})
-  await mkdir(join(empty, 'node_modules', 'nothing'))
-  await writeFile(join(empty, 'node_modules', 'nothing', 'package.json'), JSON.stringify({ name: 'nothing', type: 'module', 'fastify-cred': { checkerFactories: './f.js' } }))
-  await writeFile(join(empty, 'node_modules', 'nothing', 'f.js'), 'export const other = 1\n')
-  await t.rejects(discoverCheckerFactories(empty), /Package "nothing": its checkerFactories module "\.\/f\.js" exports no "factories" array/)
-
-  const missing = await appWith('missing', {})
-  await mkdir(join(missing, 'node_modules', 'gone'))
-  await writeFile(join(missing, 'node_modules', 'gone', 'package.json'), JSON.stringify({ name: 'gone', 'fastify-cred': { checkerFactories: './nope.js' } }))
-  await t.rejects(discoverCheckerFactories(missing), /Package "gone": cannot import its checkerFactories module "\.\/nope\.js"/)
+  const bad = join(root, 'bad', 'node_modules')
+  const declare = async (name: string, types: string[], module: string, source?: string): Promise<void> => {
+    await mkdir(join(bad, name), { recursive: true })
+    await writeFile(join(bad, name, 'package.json'), JSON.stringify({ name, type: 'module', 'fastify-cred': { authTypes: types, checkerFactories: module } }))
+    if (source !== undefined) await writeFile(join(bad, name, module), source)
+  }
+  await declare('escaper', ['escaper'], '../../evil.js')
+  await declare('nothing', ['nothing'], './f.js', 'export const other = 1\n')
+  await declare('gone', ['gone'], './nope.js')
+  await declare('liar', ['liar'], './f.js', "export default { authType: 'other', argStringFormat: '', authHelp: '', credentialInterfaces: [], generateChecker () {} }\n")
+  const inBad = { pluginDirs: [bad] }
+  await t.rejects(discoverCheckerFactories(['escaper'], inBad), /Package "escaper": its checkerFactories module must be a path inside the package/)
+  await t.rejects(discoverCheckerFactories(['nothing'], inBad), /Package "nothing": its checkerFactories module "\.\/f\.js" exports no "factories" array/)
+  await t.rejects(discoverCheckerFactories(['gone'], inBad), /Package "gone": cannot import its checkerFactories module "\.\/nope\.js"/)
+  await t.rejects(discoverCheckerFactories(['liar'], inBad), /Package "liar" declares auth type "liar", but its checkerFactories module exports no factory for it/)
+  t.same(await discoverCheckerFactories(['memory', 'unheard-of'], inBad), [], 'none of them is touched for other types')
 })
 
-t.test('the command finds the app\'s factories: --help-auth and serve --auth example:…', { skip: cliBuilt || curl.skip }, async (t) => {
-  const help = await runCommand(['--help-auth'], { cwd: app })
+t.test('the command: --auth-plugins and CRED_AUTH_PLUGINS for --help-auth and serve --auth example:…', { skip: cliBuilt || curl.skip }, async (t) => {
+  const nodeModules = join(app, 'node_modules')
+  const help = await runCommand(['serve', '--auth-plugins', nodeModules, '--help-auth'])
   t.equal(help.code, 0)
-  t.match(help.stdout, /example +<user>;token=… +\(from fastify-cred-example\)/)
-  const { url } = await startServe(t, ['--auth', 'example:carol;token-env=CAROL_TOKEN', '--port', '0'], { cwd: app, env: { ...process.env, CAROL_TOKEN: 't0ken' } })
+  t.match(help.stdout, /example +\(--help-auth-type example\) +\(from fastify-cred-example\)/)
+  const fromEnv = await runCommand(['--help-auth-type', 'example'], { env: { ...process.env, CRED_AUTH_PLUGINS: nodeModules } })
+  t.match(fromEnv.stdout, /Provided by package: fastify-cred-example/)
+  t.notMatch((await runCommand(['--help-auth'], { cwd: app })).stdout, /example/, 'not from the working directory')
+
+  const { url } = await startServe(t, ['--auth-plugins', 'node_modules', '--auth', 'example:carol;token-env=CAROL_TOKEN', '--port', '0'], { cwd: app, env: { ...process.env, CAROL_TOKEN: 't0ken' } })
   const ok = await curlRequest(['-u', 'carol:t0ken'], `${url}/whoami`)
   t.equal(ok.status, 200)
   t.same(JSON.parse(ok.body), { avatarId: 'carol' })
   t.equal((await curlRequest(['-u', 'carol:wrong'], `${url}/whoami`)).status, 401)
 
   const shadowed = join(root, 'shadowed')
-  const refused = await runCommand(['serve', '--auth', 'memory:alice:pw', '--port', '0'], { cwd: shadowed })
+  const refused = await runCommand(['serve', '--auth-plugins', 'node_modules', '--auth', 'sneaky:x', '--port', '0'], { cwd: shadowed })
   t.equal(refused.code, 2)
   t.match(refused.stderr, /^fastify-cred: .*Package "fastify-cred-shadow" declares a checker factory for auth type "file", which is built in/)
   t.equal(refused.stderr.trim().split('\n').length, 1, 'one line')

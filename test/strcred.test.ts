@@ -86,22 +86,63 @@ t.test('secrets come from a file or an environment variable instead of the spec'
 })
 
 t.test('errors: an unknown type names the valid ones; a bad argument prints the format, never a secret', async (t) => {
-  const unknown = await refusal(t, 'nosuch:x')
-  t.match(unknown, /Unknown auth type "nosuch"; valid types: anonymous, django, file, htdigest, ldap, memory, sql, unix/)
+  const unknown = await refusal(t, 'nosuch:x', 'nosuch')
+  t.match(unknown, /Unknown auth type \(the text before its first ":" is taken as the type, and it is none of these\); valid types: anonymous, django, file, htdigest, ldap, memory, sql, unix/)
   const typo = await refusal(t, 'hunter2 is my password:x', 'hunter2')
-  t.match(typo, /Unknown auth type; valid types/, 'a type that does not look like one is not repeated')
+  t.match(typo, /Unknown auth type \(the text before its first ":"/, 'the unknown type is never repeated (it may be a password)')
 
   for (const spec of ['memory:alice:s3cretpw:bob', 'memory:alice', 'memory::s3cretpw', 'memory:alice:s3cretpw;s3cretpw']) {
     const message = await refusal(t, spec, 's3cretpw')
     t.match(message, /expected format: memory:user:pass\[:user:pass…\]/, `${spec.replaceAll('s3cretpw', '…')}: prints the format`)
   }
-  t.match(await refusal(t, 'memory:alice:pw;colour=blue'), /Auth type "memory" has no option "colour"; its options: password, case-sensitive, cache, cache-size/)
+  t.match(await refusal(t, 'memory:alice:pw;colour=blue', 'colour'), /Auth type "memory": the option after the 1st single ";" is not one of its options: password, case-sensitive, cache, cache-size/)
   t.match(await refusal(t, 'memory:alice:pw;cache-size=10'), /"cache-size" needs "cache"/)
   t.match(await refusal(t, 'memory:alice:pw;cache=eventually'), /duration/)
   t.match(await refusal(t, 'memory:alice:pw;case-sensitive=maybe'), /yes or no/)
   t.match(await refusal(t, 'anonymous:extra'), /Invalid argument for auth type "anonymous" \(this type takes no argument\); expected format: anonymous:\(no argument\)/)
   t.same(parseSpec('unix;cache=30s'), { authType: 'unix', argString: ';cache=30s' }, 'a type without argument takes options after ";"')
-  t.match(await refusal(t, 'anonymous;password=x'), /Auth type "anonymous" has no option "password"; its options: cache, cache-size/)
+  t.match(await refusal(t, 'anonymous;password=x'), /Auth type "anonymous": the option after the 1st single ";" is not one of its options: cache, cache-size/)
+})
+
+t.test('issue #20 item 9: no spec error repeats a password, and each still says where and what to write', async (t) => {
+  // Each spec holds the secret where a careless user would put it; the message must not contain it (nor a piece of
+  // it four characters or longer), and must still name the type, the option or the position.
+  const secret = 'Tr0ub4dor-xyzzy'
+  const pieces = (text: string): string[] => text.split(/[^A-Za-z0-9]+/).filter((p) => p.length >= 4)
+  const cases: Array<[spec: string, expected: RegExp, leaked: string]> = [
+    // A spec of only a password: Twisted's rule makes all of it the "type".
+    ['correct horse battery staple', /Unknown auth type \(the spec has no ":", so all of it is taken as the type/, 'correct horse battery staple'],
+    [secret, /Unknown auth type \(the spec has no ":"/, secret],
+    // A password holding ":", ";" or "=" given as a whole spec.
+    [`${secret}:more`, /Unknown auth type \(the text before its first ":"/, secret],
+    [`p4ss;${secret}=x`, /Unknown auth type \(the text before its first ":"/, secret],
+    // The part of a password after a single ";" reads as an option.
+    ['memory:alice:open;secretpart=x', /Auth type "memory": the option after the 1st single ";" is not one of its options: password, case-sensitive, cache, cache-size \(write ";;" for a ";" inside a password or value\)/, 'secretpart'],
+    ['memory:alice:open;secretpart', /option 1 is not \(write ";;" for a ";" inside a value\); expected format: memory:user:pass/, 'secretpart'],
+    [`memory:alice:pw;cache=30s;${secret.toLowerCase()}=1`, /the option after the 2nd single ";" is not one of its options/, secret.toLowerCase()],
+    [`memory:alice:a=b;${secret}`, /Auth type "memory": Options in a checker spec are written ";name=value".* option 1 is not/, secret],
+    [`memory:alice:${secret}:bob`, /Invalid argument for auth type "memory" \(user names and passwords must come in pairs\)/, secret],
+    [`memory:alice:${secret}=x:y`, /must come in pairs/, secret],
+    // A password written where a variable name or a file path belongs.
+    [`memory:alice;password-env=${secret.toLowerCase()}`, /Option "password-env" names an environment variable that is not set/, secret.toLowerCase()],
+    [`memory:alice;password-file=${secret}`, /Option "password-file": cannot read the file it names \(ENOENT\)/, secret],
+    [`file:/etc/users;check-interval=${secret}`, /Option "check-interval" takes a duration/, secret],
+    [`ldap:ldap://h;base-dn=x;bind-password=${secret}`, /bind-dn and bind-password go together/, secret]
+  ]
+  for (const [spec, expected, leaked] of cases) {
+    const err = await make(spec).then(() => undefined, (e: unknown) => e)
+    const label = spec.replaceAll(leaked, '<secret>')
+    t.type(err, InvalidOption, `${label}: InvalidOption`)
+    const message = (err as Error).message
+    t.match(message, expected, `${label}: says what is wrong`)
+    for (const piece of pieces(leaked)) t.notOk(message.includes(piece), `${label}: "${piece.slice(0, 2)}…" is not repeated`)
+  }
+  // Through resolveCheckers and CRED_AUTH: the position is added, the value still never shown.
+  const viaEnv = await checkersFromEnvironment({ CRED_AUTH: `anonymous\n${secret}` }, { registry }).then(() => '', (e: unknown) => (e as Error).message)
+  t.match(viaEnv, /^CRED_AUTH checkers\[1\]: Unknown auth type/)
+  t.notOk(viaEnv.includes(secret), 'CRED_AUTH: not repeated')
+  t.match(await refusal(t, 'memory:alice;password-env=NOPE_PW'), /names an environment variable \(NOPE_PW\) that is not set/, 'a real variable name is still shown')
+  t.match(await refusal(t, `memory:alice;password-file=${join(dir, 'absent')}`), /cannot read ".*absent" \(ENOENT\)/, 'a real path is still shown')
 })
 
 t.test('anonymous', async (t) => {
@@ -133,7 +174,7 @@ t.test('the stores\' arguments and options are checked before their module (and 
   t.match(await refusal(t, 'ldap:ldap://h/ou=people;base-dn=x'), /ldap:\/\/ or ldaps:\/\/ URL with no path/)
   t.match(await refusal(t, 'ldap:ldap://h;base-dn=x;ca=/nonexistent/ca.pem'), /cannot read the CA file/)
   t.match(await refusal(t, 'unix:root'), /takes no argument/)
-  t.match(await refusal(t, 'django:postgres://app:s3cretpw@db/app;tabel=x', 's3cretpw'), /has no option "tabel"/)
+  t.match(await refusal(t, 'django:postgres://app:s3cretpw@db/app;tabel=x', 's3cretpw'), /Auth type "django": the option after the 1st single ";" is not one of its options: table,/)
   t.match(await refusal(t, 'ldap:ldap://h;base-dn=x;bind-password-env=NOPE_PW'), /NOPE_PW/)
 })
 
@@ -153,7 +194,7 @@ t.test('a factory may be asynchronous, and what it returns must be a checker', a
   const checker = await makeChecker('slow:carol', { registry: own })
   t.equal(await checker.requestAvatarId(new UsernamePassword('carol', 'pw')), 'carol')
   await t.rejects(makeChecker('broken:x', { registry: own }), /did not return a checker/)
-  await t.rejects(makeChecker('slow:x;opt=1', { registry: own }), /has no option "opt"; its options: cache, cache-size/)
+  await t.rejects(makeChecker('slow:x;opt=1', { registry: own }), /Auth type "slow": the option after the 1st single ";" is not one of its options: cache, cache-size/)
   t.throws(() => own.add({ ...slow, authType: 'memory' }, 'evil-package'), /Package "evil-package" declares a checker factory for auth type "memory", which is built in/)
   t.throws(() => own.add(slow, 'other-package'), /declared by two packages, "test-package" and "other-package"/)
   t.throws(() => own.add({ ...slow, authType: 'Bad Name' }, 'x'), /no valid authType/)
@@ -178,7 +219,7 @@ t.test('resolveCheckers: checkers and spec strings, in order', async (t) => {
   t.equal(checkers[0], own)
   t.equal(await checkers[1]?.requestAvatarId(new UsernamePassword('alice', 'wonderland')), 'alice')
   t.same(checkers[2]?.credentialInterfaces, [IAnonymous])
-  await t.rejects(resolveCheckers([own, 'nosuch:x'], { registry }), /^checkers\[1\]: Unknown auth type "nosuch"/)
+  await t.rejects(resolveCheckers([own, 'nosuch:x'], { registry }), /^checkers\[1\]: Unknown auth type \(the text before its first ":"/)
 })
 
 t.test('CRED_AUTH: one spec per line, or a JSON array; specs may hold ":", "," and ";"', async (t) => {

@@ -1,5 +1,5 @@
 import { CredError, InvalidOption } from '../cred/index.js'
-import { formatAuthHelp, formatAuthTypeHelp, loadCheckerFactories } from '../strcred/index.js'
+import { authHelpText, authTypeHelpText, pluginDirsFromEnvironment } from '../strcred/index.js'
 import { CliError, EXIT, UsageError } from './errors.js'
 import type { CliIo } from './io.js'
 import { PASSWD_HELP, passwdCommand } from './passwd.js'
@@ -49,12 +49,12 @@ async function dispatch (argv: readonly string[], io: CliIo): Promise<number> {
       return EXIT.OK
     case '--help-auth':
       if (rest.length > 0) throw new UsageError('--help-auth takes no argument')
-      io.stdout.write(formatAuthHelp(await loadCheckerFactories(io.cwd)))
+      io.stdout.write(await authHelpText({ pluginDirs: pluginDirsFromEnvironment(io.env, io.cwd) }))
       return EXIT.OK
     case '--help-auth-type': {
       const type = rest[0]
       if (type === undefined || rest.length > 1) throw new UsageError('--help-auth-type takes one auth type (see --help-auth)')
-      io.stdout.write(formatAuthTypeHelp(await loadCheckerFactories(io.cwd), type))
+      io.stdout.write(await authTypeHelpText(type, { pluginDirs: pluginDirsFromEnvironment(io.env, io.cwd) }))
       return EXIT.OK
     }
     default: {

@@ -6,10 +6,13 @@ import { InvalidOption, SimpleRealm, defineInterface, optionalPeer } from '../cr
 import type { AvatarId, DigestAlgorithm } from '../cred/index.js'
 import { cred } from '../fastify/index.js'
 import type { SchemeName } from '../http/index.js'
-import { checkersFromEnvironment, closeCheckers, formatAuthHelp, formatAuthTypeHelp, loadCheckerFactories, parseSpec, resolveCheckers } from '../strcred/index.js'
+import {
+  authHelpText, authTypeHelpText, checkersFromEnvironment, closeCheckers, parseAuthEnvironment, parseSpec, pluginDirsFromEnvironment, resolveCheckers
+} from '../strcred/index.js'
 import { MemoryThrottle, RedisThrottle } from '../throttle/index.js'
 import { CliError, EXIT, UsageError } from './errors.js'
 import type { CliIo } from './io.js'
+import { filesNamedBySpecs, staticGuard } from './static-files.js'
 
 export const SERVE_HELP = `Usage: fastify-cred serve --auth <spec> [--auth <spec>…] [options]
 
@@ -18,12 +21,17 @@ Puts a login (HTTP Basic and/or Digest) in front of a small app, a directory of 
 Options:
   --auth <spec>             where users live, e.g. file:/etc/app/users.htpasswd (repeatable; see --help-auth).
                             Without --auth, the specs in CRED_AUTH are used.
+  --auth-plugins <dir>      also look for third-party auth types in this node_modules folder (repeatable; also
+                            CRED_AUTH_PLUGINS). Without it, only where Node resolves fastify-cred's own dependencies;
+                            a package is loaded only when a spec names its type
   --port <n>                port to listen on (default 8080; 0 picks a free one)
   --host <address>          address to listen on (default 127.0.0.1)
   --scheme <basic|digest>   schemes offered, in this order (repeatable; default basic)
   --digest-algorithm <alg>  Digest algorithms offered, in this order (repeatable; default SHA-256 then MD5)
   --realm-name <name>       the protection space shown to users (default fastify-cred)
-  --static <dir>            serve this directory (needs @fastify/static)
+  --static <dir>            serve this directory (needs @fastify/static); never dotfiles, .ht* or password files,
+                            the --auth and --tls-key files, nor symlinks leading out of it
+  --static-dotfiles         with --static: serve names starting with "." too (.well-known…; never .ht*)
   --upstream <url>          proxy every request to this service (needs @fastify/http-proxy)
   --avatar-header <name>    with --upstream: the request header carrying the user name (default X-Forwarded-User);
                             the same header coming from clients is always removed
@@ -76,12 +84,16 @@ const avatarIdOf = (id: AvatarId | null | undefined): string | null => typeof id
 export interface ServeSettings {
   /** The `--auth` specs; empty when they come from `CRED_AUTH`. */
   readonly specs: readonly string[]
+  /** `--auth-plugins`, as given (resolved against the working directory when used). */
+  readonly pluginDirs: readonly string[]
   readonly port: number
   readonly host: string
   readonly schemes: readonly SchemeName[]
   readonly algorithms: readonly DigestAlgorithm[] | undefined
   readonly realmName: string
   readonly staticDir: string | undefined
+  /** `--static-dotfiles`: serve names starting with "." (never `.ht*` or password files). */
+  readonly staticDotfiles: boolean
   readonly upstream: string | undefined
   readonly avatarHeader: string
   readonly log: boolean
@@ -101,7 +113,7 @@ export interface ServeSettings {
  * parseServeArgs(['--auth', 'memory:alice:pw', '--port', '0'], process.env)  // { specs: ['memory:alice:pw'], port: 0, … }
  * @throws {UsageError} an unknown option, a missing --auth, a bad value (exit 2).
  */
-export function parseServeArgs (argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ServeSettings | { help: 'serve' | 'auth' } | { helpAuthType: string } {
+export function parseServeArgs (argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ServeSettings | { help: 'serve' | 'auth', pluginDirs: readonly string[] } | { helpAuthType: string, pluginDirs: readonly string[] } {
   let values
   try {
     ({ values } = parseArgs({
@@ -109,12 +121,14 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
       allowPositionals: false,
       options: {
         auth: { type: 'string', multiple: true },
+        'auth-plugins': { type: 'string', multiple: true },
         port: { type: 'string' },
         host: { type: 'string' },
         scheme: { type: 'string', multiple: true },
         'digest-algorithm': { type: 'string', multiple: true },
         'realm-name': { type: 'string' },
         static: { type: 'string' },
+        'static-dotfiles': { type: 'boolean' },
         upstream: { type: 'string' },
         'avatar-header': { type: 'string' },
         log: { type: 'boolean' },
@@ -131,9 +145,10 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
   } catch (err) {
     throw new UsageError(`serve: ${(err as Error).message.split('\n')[0] ?? ''} (fastify-cred serve --help)`)
   }
-  if (values.help === true) return { help: 'serve' }
-  if (values['help-auth'] === true) return { help: 'auth' }
-  if (values['help-auth-type'] !== undefined) return { helpAuthType: values['help-auth-type'] }
+  const pluginDirs = values['auth-plugins'] ?? []
+  if (values.help === true) return { help: 'serve', pluginDirs }
+  if (values['help-auth'] === true) return { help: 'auth', pluginDirs }
+  if (values['help-auth-type'] !== undefined) return { helpAuthType: values['help-auth-type'], pluginDirs }
 
   const specs = values.auth ?? []
   if (specs.length === 0 && (env.CRED_AUTH ?? '').trim() === '') throw new UsageError('serve: give at least one --auth <spec> (or set CRED_AUTH); see fastify-cred --help-auth')
@@ -157,6 +172,7 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
   const staticDir = values.static
   const upstream = values.upstream
   if (staticDir !== undefined && upstream !== undefined) throw new UsageError('serve: give --static or --upstream, not both')
+  if (values['static-dotfiles'] === true && staticDir === undefined) throw new UsageError('serve: --static-dotfiles needs --static')
   if (upstream !== undefined) {
     let url: URL | undefined
     try { url = new URL(upstream) } catch {}
@@ -186,12 +202,14 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
     throttleFailOpen: values['throttle-fail-open'] === true,
     trustProxy,
     specs,
+    pluginDirs,
     port,
     host: values.host ?? '127.0.0.1',
     schemes: schemes as SchemeName[],
     algorithms: algorithmList as DigestAlgorithm[] | undefined,
     realmName: values['realm-name'] ?? 'fastify-cred',
     staticDir,
+    staticDotfiles: values['static-dotfiles'] === true,
     upstream,
     avatarHeader,
     log: values.log === true
@@ -210,11 +228,12 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
  */
 export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'env' | 'cwd'>): Promise<FastifyInstance> {
   const { default: Fastify } = await import('fastify')
+  const pluginDirs = servePluginDirs(settings.pluginDirs, io)
   const checkers = settings.specs.length === 0
-    ? await checkersFromEnvironment(io.env, { from: io.cwd })
-    : await resolveCheckers(settings.specs, { env: io.env, from: io.cwd }).catch((err: unknown) => {
-      // Name the --auth by its type only: the argument may hold a password.
-      if (err instanceof InvalidOption) throw new InvalidOption(err.message.replace(/^checkers\[(\d+)\]: /, (_m, i: string) => `--auth ${parseSpec(settings.specs[Number(i)] ?? '').authType}…: `))
+    ? await checkersFromEnvironment(io.env, { pluginDirs })
+    : await resolveCheckers(settings.specs, { env: io.env, pluginDirs }).catch((err: unknown) => {
+      // Name the --auth by its position only: any part of a spec, its "type" included, may be a password.
+      if (err instanceof InvalidOption) throw new InvalidOption(err.message.replace(/^checkers\[(\d+)\]: /, (_m, i: string) => settings.specs.length === 1 ? '--auth: ' : `--auth #${Number(i) + 1}: `))
       throw err
     })
 
@@ -262,7 +281,26 @@ export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'e
   })
 
   if (staticPlugin !== undefined) {
-    await app.register(staticPlugin.default, { root: root ?? '.', prefix: '/' })
+    const staticRoot = root ?? '.'
+    // @fastify/static alone serves dotfiles and follows symlinks anywhere: guard it (issue #20), in a scope of its own
+    // so that the hook runs only for its route, after the login.
+    const specs = settings.specs.length > 0 ? settings.specs : parseAuthEnvironment(io.env.CRED_AUTH ?? '')
+    const tlsFiles = settings.tls === undefined ? [] : [resolve(io.cwd, settings.tls.key), resolve(io.cwd, settings.tls.cert)]
+    const guard = await staticGuard({
+      root: staticRoot,
+      allowDotfiles: settings.staticDotfiles,
+      protectedFiles: [...await filesNamedBySpecs(specs, io.cwd), ...tlsFiles]
+    })
+    const plugin = staticPlugin.default
+    await app.register(async (scope) => {
+      scope.addHook('preHandler', guard.preHandler)
+      await scope.register(plugin, {
+        root: staticRoot,
+        prefix: '/',
+        dotfiles: settings.staticDotfiles ? 'allow' : 'ignore',
+        allowedPath: guard.allowedPath
+      })
+    })
   } else if (proxyPlugin !== undefined) {
     const header = settings.avatarHeader.toLowerCase()
     await app.register(proxyPlugin.default, {
@@ -289,15 +327,20 @@ export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'e
   return app
 }
 
+/** `--auth-plugins` folders (against the working directory), then those of `CRED_AUTH_PLUGINS`. */
+function servePluginDirs (given: readonly string[], io: Pick<CliIo, 'env' | 'cwd'>): string[] {
+  return [...given.map((dir) => resolve(io.cwd, dir)), ...pluginDirsFromEnvironment(io.env, io.cwd)]
+}
+
 /** `fastify-cred serve …`: runs until SIGINT or SIGTERM. */
 export async function serveCommand (argv: readonly string[], io: CliIo): Promise<number> {
   const settings = parseServeArgs(argv, io.env)
   if ('help' in settings) {
-    io.stdout.write(settings.help === 'serve' ? SERVE_HELP + '\n' : formatAuthHelp(await loadCheckerFactories(io.cwd)))
+    io.stdout.write(settings.help === 'serve' ? SERVE_HELP + '\n' : await authHelpText({ pluginDirs: servePluginDirs(settings.pluginDirs, io) }))
     return EXIT.OK
   }
   if ('helpAuthType' in settings) {
-    io.stdout.write(formatAuthTypeHelp(await loadCheckerFactories(io.cwd), settings.helpAuthType))
+    io.stdout.write(await authTypeHelpText(settings.helpAuthType, { pluginDirs: servePluginDirs(settings.pluginDirs, io) }))
     return EXIT.OK
   }
   const app = await buildServeApp(settings, io)

@@ -38,9 +38,10 @@ export interface CheckerArguments {
  * Makes checkers of one auth type from a spec string, as Twisted's `ICheckerFactory` does: the person deploying a
  * server picks the store with `--auth type:args` (or `CRED_AUTH`) instead of the code choosing it.
  *
- * A third-party package provides factories by naming a module in its `package.json`:
- * `"fastify-cred": { "checkerFactories": "./factory.js" }`, the module exporting `factories` (an array) or a
- * default export (one factory or an array).
+ * A third-party package provides factories by naming its types and a module in its `package.json`:
+ * `"fastify-cred": { "authTypes": ["static-token"], "checkerFactories": "./factory.js" }`, the module exporting
+ * `factories` (an array) or a default export (one factory or an array). It is imported only when a spec names one of
+ * its `authTypes` (see `findCheckerPackages` for where packages are looked for).
  *
  * @example
  * import { IUsernamePassword, UnauthorizedLogin } from 'fastify-cred'

@@ -1,9 +1,13 @@
 import { InvalidOption } from '../cred/index.js'
+import { findCheckerPackages } from './discover.js'
+import type { CheckerPackageSearch, PluginSearchOptions } from './discover.js'
 import type { CheckerFactoryRegistry } from './factory.js'
-import { SHARED_OPTIONS } from './make-checker.js'
+import { SHARED_OPTIONS, loadCheckerFactories } from './make-checker.js'
 
 /**
- * The table of auth types and their argument formats, as Twisted's `--help-auth` prints it.
+ * The table of auth types and their argument formats, as Twisted's `--help-auth` prints it. The types of installed
+ * packages that are not loaded (`found`, from `findCheckerPackages`) are listed by name and package only: listing them
+ * runs none of their code.
  *
  * @example
  * process.stdout.write(formatAuthHelp(await loadCheckerFactories()))
@@ -13,9 +17,11 @@ import { SHARED_OPTIONS } from './make-checker.js'
  * //   ========   ================
  * //   anonymous  (no argument)
  */
-export function formatAuthHelp (registry: CheckerFactoryRegistry): string {
+export function formatAuthHelp (registry: CheckerFactoryRegistry, found?: CheckerPackageSearch): string {
   const factories = registry.factories()
-  const width = Math.max('AuthType'.length, ...factories.map((f) => f.authType.length))
+  const unloaded = (found?.packages ?? []).flatMap((p) => p.authTypes.filter((type) => registry.get(type) === undefined).map((type) => ({ type, packageName: p.packageName })))
+    .sort((a, b) => a.type < b.type ? -1 : 1)
+  const width = Math.max('AuthType'.length, ...factories.map((f) => f.authType.length), ...unloaded.map((u) => u.type.length))
   const row = (a: string, b: string): string => `  ${a.padEnd(width)}  ${b}\n`
   let out = 'Usage: --auth AuthType[:ArgString][;option=value…]\n'
   out += 'For detailed help: --help-auth-type AuthType\n\n'
@@ -25,6 +31,8 @@ export function formatAuthHelp (registry: CheckerFactoryRegistry): string {
     const source = registry.sourceOf(factory.authType)
     out += row(factory.authType, factory.argStringFormat + (source === 'built-in' || source === undefined ? '' : `   (from ${source})`))
   }
+  for (const { type, packageName } of unloaded) out += row(type, `(--help-auth-type ${type})   (from ${packageName})`)
+  for (const line of found?.ignored ?? []) out += `Ignored ${line}\n`
   out += '\nEvery type also takes ' + SHARED_OPTIONS.map((o) => `;${o.name}=…`).join(' and ') +
     ' (a cache of verified passwords).\nWrite ";;" for a ";" inside a value. Secret options also take NAME-file=PATH or NAME-env=VAR.\n'
   return out
@@ -56,4 +64,27 @@ export function formatAuthTypeHelp (registry: CheckerFactoryRegistry, authType: 
   out += '  Shared options:\n'
   for (const option of SHARED_OPTIONS) out += `    ${option.name}=…`.padEnd(24) + `${option.help}\n`
   return out + '\n'
+}
+
+/**
+ * `--help-auth` as the command prints it: the built-in types and the types declared by installed packages (see
+ * `findCheckerPackages`), none of whose code runs.
+ *
+ * @example
+ * process.stdout.write(await authHelpText({ pluginDirs: ['/opt/cred-plugins/node_modules'] }))
+ */
+export async function authHelpText (options: PluginSearchOptions = {}): Promise<string> {
+  return formatAuthHelp(await loadCheckerFactories([], options), await findCheckerPackages(options))
+}
+
+/**
+ * `--help-auth-type <type>` as the command prints it, loading the one package that declares `authType` if it is not
+ * built in.
+ *
+ * @example
+ * process.stdout.write(await authTypeHelpText('ldap'))
+ * @throws {InvalidOption} an unknown type, or a package that cannot be loaded.
+ */
+export async function authTypeHelpText (authType: string, options: PluginSearchOptions = {}): Promise<string> {
+  return formatAuthTypeHelp(await loadCheckerFactories(/^[a-z][a-z0-9-]*$/.test(authType) ? [authType] : [], options), authType)
 }

@@ -8,8 +8,10 @@ export {
   builtinCheckerFactories, closeCheckers, anonymousFactory, memoryFactory, fileFactory, htdigestFactory, djangoFactory, sqlFactory,
   ldapFactory, unixFactory
 } from './builtins.js'
-export { discoverCheckerFactories, PACKAGE_FIELD } from './discover.js'
-export type { DiscoveredFactory } from './discover.js'
-export { formatAuthHelp, formatAuthTypeHelp } from './help.js'
+export {
+  discoverCheckerFactories, findCheckerPackages, defaultPluginDirs, pluginDirsFromEnvironment, PACKAGE_FIELD, PLUGINS_ENV
+} from './discover.js'
+export type { DiscoveredFactory, CheckerPackage, CheckerPackageSearch, PluginSearchOptions } from './discover.js'
+export { formatAuthHelp, formatAuthTypeHelp, authHelpText, authTypeHelpText } from './help.js'
 export { parseSpec, parseArgString, escapeSpecValue, parseDuration, parseBoolean, parsePositiveInteger } from './spec.js'
 export type { ParsedSpec, ParsedArgString } from './spec.js'

@@ -2,17 +2,19 @@ import { readFile } from 'node:fs/promises'
 import { InvalidOption } from '../cred/index.js'
 import type { CredentialsChecker } from '../cred/index.js'
 import { builtinCheckerFactories, wrapInCache } from './builtins.js'
-import { discoverCheckerFactories } from './discover.js'
+import { discoverCheckerFactories, findCheckerPackages, pluginDirsFromEnvironment } from './discover.js'
+import type { PluginSearchOptions } from './discover.js'
 import { CheckerFactoryRegistry } from './factory.js'
 import type { CheckerArguments, CheckerFactory, CheckerFactoryOption } from './factory.js'
 import { parseArgString, parseDuration, parsePositiveInteger, parseSpec } from './spec.js'
 
 /** Options of `makeChecker`, `resolveCheckers` and `checkersFromEnvironment`. */
-export interface MakeCheckerOptions {
-  /** The auth types to use. Default: the built-ins plus the factories of packages installed around `from`. */
+export interface MakeCheckerOptions extends PluginSearchOptions {
+  /**
+   * The auth types to use. Default: the built-ins, plus the factory of the one installed package that declares the
+   * spec's type (see `findCheckerPackages`: never looked for in the working directory or above it).
+   */
   readonly registry?: CheckerFactoryRegistry
-  /** Where third-party factories are looked for (see `discoverCheckerFactories`). Default: `process.cwd()`. */
-  readonly from?: string
   /** Where `name-env=VAR` secrets are read. Default: `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>
 }
@@ -24,34 +26,30 @@ export const SHARED_OPTIONS: readonly CheckerFactoryOption[] = Object.freeze([
 ])
 const SHARED = new Set(SHARED_OPTIONS.map((o) => o.name))
 
-const registries = new Map<string, Promise<CheckerFactoryRegistry>>()
-
 /**
- * The built-in auth types plus the checker factories of the packages installed around `from` (default
- * `process.cwd()`), discovered once per directory and then cached.
+ * The built-in auth types, plus the factories of the installed packages that declare one of `authTypes` (and no
+ * other package: a package's code runs only when a spec names its type). A built-in type is never looked up, so no
+ * package can replace it.
  *
  * @example
- * const registry = await loadCheckerFactories()
- * registry.authTypes()  // ['anonymous', 'django', 'file', 'htdigest', 'ldap', 'memory', 'sql', 'unix', …]
- * @throws {InvalidOption} a package's factory is malformed or would shadow a built-in or another package's type.
+ * const registry = await loadCheckerFactories(['redis-users'], { pluginDirs: ['/opt/cred-plugins/node_modules'] })
+ * registry.authTypes()  // ['anonymous', 'django', 'file', 'htdigest', 'ldap', 'memory', 'redis-users', 'sql', 'unix']
+ * @param authTypes the third-party types wanted (built-in ones are skipped); none: the built-ins only.
+ * @throws {InvalidOption} the declaring package's factory is malformed, declared twice, or would shadow a built-in.
  */
-export async function loadCheckerFactories (from: string = process.cwd()): Promise<CheckerFactoryRegistry> {
-  let registry = registries.get(from)
-  if (registry === undefined) {
-    registry = (async () => {
-      const result = new CheckerFactoryRegistry(builtinCheckerFactories)
-      for (const { factory, packageName } of await discoverCheckerFactories(from)) result.add(factory, packageName)
-      return result
-    })()
-    registries.set(from, registry)
-    // A failed discovery (a broken package) is reported again next time instead of being cached.
-    registry.catch(() => { registries.delete(from) })
-  }
-  return await registry
+export async function loadCheckerFactories (authTypes: readonly string[] = [], options: PluginSearchOptions = {}): Promise<CheckerFactoryRegistry> {
+  const registry = new CheckerFactoryRegistry(builtinCheckerFactories)
+  const wanted = authTypes.filter((type) => registry.get(type) === undefined)
+  for (const { factory, packageName } of await discoverCheckerFactories(wanted, options)) registry.add(factory, packageName)
+  return registry
 }
 
-/** A type name safe to repeat in a message (a mistyped spec may start with a password). */
-const printableType = (authType: string): string => /^[A-Za-z][A-Za-z0-9-]{0,39}$/.test(authType) ? ` "${authType}"` : ''
+/** "1st", "2nd", "3rd", "4th"…: where in a spec something is, since what is there may be a password. */
+const ordinal = (n: number): string => {
+  const tens = n % 100
+  const suffix = tens >= 11 && tens <= 13 ? 'th' : ['th', 'st', 'nd', 'rd'][n % 10] ?? 'th'
+  return `${n}${suffix}`
+}
 
 /**
  * Makes a checker from a spec `type[:argument][;name=value]…` (Twisted's `strcred.makeChecker`, with one option
@@ -67,10 +65,17 @@ const printableType = (authType: string): string => /^[A-Za-z][A-Za-z0-9-]{0,39}
  */
 export async function makeChecker (spec: string, options: MakeCheckerOptions = {}): Promise<CredentialsChecker> {
   const { authType, argString } = parseSpec(spec)
-  const registry = options.registry ?? await loadCheckerFactories(options.from)
+  // Only a name that can be an auth type is looked up: a spec of only a password never reaches the package search.
+  const lookUp = /^[a-z][a-z0-9-]*$/.test(authType) ? [authType] : []
+  const registry = options.registry ?? await loadCheckerFactories(lookUp, options)
   const factory = registry.get(authType)
   if (factory === undefined) {
-    throw new InvalidOption(`Unknown auth type${printableType(authType)}; valid types: ${registry.authTypes().join(', ')} (fastify-cred --help-auth)`)
+    // The unknown "type" is never repeated: a spec of only a password (or one missing its "type:") would put the
+    // password here. Say what the text before the first ":" must be instead.
+    const shape = spec.includes(':') || spec.includes(';') ? 'the text before its first ":"' : 'the spec has no ":", so all of it'
+    const ignored = options.registry === undefined ? (await findCheckerPackages(options)).ignored : []
+    const why = ignored.length === 0 ? '' : `; not usable: ${ignored.join('; ')}`
+    throw new InvalidOption(`Unknown auth type (${shape} is taken as the type, and it is none of these); valid types: ${registry.authTypes().join(', ')} (fastify-cred --help-auth)${why}`)
   }
   const env = options.env ?? process.env
   let parsed
@@ -103,7 +108,9 @@ async function resolveOptions (
   const typeOptions = new Map<string, string>()
   const shared = new Map<string, string>()
   const known = (): string => [...declared.keys(), ...SHARED].join(', ')
+  let position = 0
   for (const [name, value] of given) {
+    position++
     let target = name
     let source: 'inline' | 'file' | 'env' = 'inline'
     const suffix = /^(.+)-(file|env)$/.exec(name)
@@ -112,7 +119,8 @@ async function resolveOptions (
       source = suffix[2] as 'file' | 'env'
     }
     if (!declared.has(target) && !SHARED.has(target)) {
-      throw new InvalidOption(`Auth type "${factory.authType}" has no option "${name}"; its options: ${known()}`)
+      // Not named: after a single ";" inside a password, the rest of the password reads as an option name.
+      throw new InvalidOption(`Auth type "${factory.authType}": the option after the ${ordinal(position)} single ";" is not one of its options: ${known()} (write ";;" for a ";" inside a password or value)`)
     }
     const into = SHARED.has(target) ? shared : typeOptions
     if (into.has(target)) throw new InvalidOption(`Auth type "${factory.authType}": option "${target}" is given more than once`)
@@ -130,20 +138,25 @@ async function resolveOptions (
   return { typeOptions, cache }
 }
 
+/** What an environment variable's name looks like (upper case, digits, `_`). */
+const ENV_NAME = /^[A-Z_][A-Z0-9_]{0,63}$/
+
 async function readOptionValue (
   target: string, written: string, value: string, source: 'inline' | 'file' | 'env', env: Readonly<Record<string, string | undefined>>
 ): Promise<string> {
   if (source === 'inline') return value
   if (source === 'env') {
     const found = env[value]
-    if (found === undefined) throw new InvalidOption(`Option "${written}" names the environment variable ${JSON.stringify(value)}, which is not set`)
+    // The name is shown only when it looks like one: a password written as `password-env=…` by mistake is not.
+    if (found === undefined) throw new InvalidOption(`Option "${written}" names an environment variable${ENV_NAME.test(value) ? ` (${value})` : ''} that is not set`)
     return found
   }
   let text: string
   try {
     text = await readFile(value, 'utf8')
   } catch (err) {
-    throw new InvalidOption(`Option "${written}": cannot read ${JSON.stringify(value)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    // Likewise a path is shown only when it looks like one (holds a "/"), not a password given as `password-file=…`.
+    throw new InvalidOption(`Option "${written}": cannot read ${/[/\\]/.test(value) ? JSON.stringify(value) : 'the file it names'} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
   }
   // Files written by `echo` or an editor end with a newline that is not part of the secret.
   const secret = text.replace(/\r?\n$/, '')
@@ -202,7 +215,8 @@ export function parseAuthEnvironment (value: string): string[] {
 
 /**
  * The checkers named by the `CRED_AUTH` environment variable (see `parseAuthEnvironment` for its encoding): empty
- * when it is unset or empty. Secrets (`name-env=VAR`) are read from the same environment.
+ * when it is unset or empty. Secrets (`name-env=VAR`) are read from the same environment, and so are extra plugin
+ * directories (`CRED_AUTH_PLUGINS`, separated as in `PATH`) unless `options.pluginDirs` is given.
  *
  * @example
  * // CRED_AUTH='file:/etc/app/users.htpasswd;cache=30s'
@@ -217,7 +231,8 @@ export async function checkersFromEnvironment (
   if (value === undefined || value.trim() === '') return []
   const specs = parseAuthEnvironment(value)
   try {
-    return await resolveCheckers(specs, { ...options, env })
+    const pluginDirs = options.pluginDirs ?? pluginDirsFromEnvironment(env)
+    return await resolveCheckers(specs, { ...options, pluginDirs, env })
   } catch (err) {
     if (err instanceof InvalidOption) throw new InvalidOption(`CRED_AUTH ${err.message}`)
     throw err
