@@ -143,7 +143,7 @@ async function readOptionValue (
   try {
     text = await readFile(value, 'utf8')
   } catch (err) {
-    throw new InvalidOption(`Option "${written}": cannot read ${JSON.stringify(value)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    throw new InvalidOption(`Option "${written}": cannot read ${JSON.stringify(value)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err })
   }
   // Files written by `echo` or an editor end with a newline that is not part of the secret.
   const secret = text.replace(/\r?\n$/, '')
@@ -170,7 +170,7 @@ export async function resolveCheckers (
     try {
       out.push(await makeChecker(item, options))
     } catch (err) {
-      if (err instanceof InvalidOption) throw new InvalidOption(`checkers[${index - 1}]: ${err.message}`)
+      if (err instanceof InvalidOption) throw new InvalidOption(`checkers[${index - 1}]: ${err.message}`, { cause: err })
       throw err
     }
   }
