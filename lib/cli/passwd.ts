@@ -16,8 +16,10 @@ export const PASSWD_HELP = `Usage: fastify-cred passwd [options] <file> <user>
 
 Adds a user to an Apache htpasswd file, or changes the user's password; with --htdigest, the same in an htdigest
 file. The password is asked for at a prompt that does not echo, or read from the first line of standard input when
-it is not a terminal. The file is replaced atomically (temp file + rename, mode and owner kept), so a server reading
-it never sees half a file. Apache's htpasswd -v (htdigest: the same MD5) accepts what it writes.
+it is not a terminal. The file is replaced atomically (temp file + rename, mode, owner and group kept, CRLF line
+endings too; through a symbolic link, its target), so a server reading it never sees half a file. A file whose owner
+or group you could not give back (not yours, or a group you are not in) is refused, unchanged: run as root then.
+Apache's htpasswd -v (htdigest: the same MD5) accepts what it writes.
 
 Options:
   -c, --create          create the file if it does not exist (new files are mode 0600)
@@ -39,7 +41,7 @@ htdigest:
   --realm <realm>       the realm (required with --htdigest; it must be the server's --realm-name)
   -h, --help            this help
 
-Exit codes: 0 done, 1 failure (file unreadable or unwritable), 2 usage error, 3 not verified or no such user,
+Exit codes: 0 done, 1 failure (file unreadable or unwritable, owner or group not kept), 2 usage error, 3 not verified or no such user,
 130 interrupted.`
 
 const FORMAT_FLAGS = ['bcrypt', 'md5', 'sha256', 'sha512', 'sha1', 'crypt', 'plain'] as const

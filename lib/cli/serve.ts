@@ -35,7 +35,7 @@ Options:
   --throttle-fail-open      with a redis:// --throttle: let logins through while Redis is down instead
   --trust-proxy <list>      Fastify's trustProxy: the proxies (addresses or CIDRs, comma-separated) whose
                             X-Forwarded-For names the client; without it the client is the TCP peer
-  --log                     log each request (JSON lines on stdout)
+  --log                     log each request (JSON lines on stdout; a login's line names its user, never a password)
   --help-auth               list the auth types
   --help-auth-type <type>   help for one auth type
   -h, --help                this help
