@@ -13,6 +13,14 @@ export const demoUser = {
 }
 
 /**
+ * Where the demo's password comes from, as the start-up line and the public page say it: never the password itself
+ * (DEMO_PASSWORD may be a real one, and logs travel), but enough to find it without the README.
+ */
+export const demoPasswordSource = process.env.DEMO_PASSWORD === undefined
+  ? 'the embedded default, demoUser in examples/server.ts (set DEMO_PASSWORD to choose another)'
+  : 'DEMO_PASSWORD, from the environment'
+
+/**
  * Builds the demo server: every route asks for HTTP Basic except `/`, and the avatar is a mailbox. Brute-force
  * throttling is on: after 5 wrong passwords for one user name (or 20 from one address, IPv6 by /64) the next attempt
  * waits 1 s, then 2 s, 4 s, … up to 15 min, answered 429 with `Retry-After`.
@@ -35,7 +43,7 @@ export async function buildDemo (options: { logger?: boolean, clock?: () => numb
   app.get('/', { config: { cred: false } }, async () => ({
     hello: 'fastify-cred demo',
     try: `curl -u ${demoUser.username}:<password> http://127.0.0.1:3000/whoami`,
-    password: 'DEMO_PASSWORD, or the default given in the README'
+    password: demoPasswordSource
   }))
   app.get('/whoami', async (request) => ({ avatarId: request.avatarId }))
   app.get('/messages', async (request) => request.avatar?.list() ?? [])
@@ -51,6 +59,6 @@ const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`fil
 if (isMain) {
   const app = await buildDemo({ logger: true })
   const port = Number(process.env.PORT ?? 3000)
-  await app.listen({ port, host: process.env.HOST ?? '127.0.0.1' })
-  app.log.info(`Log in as ${demoUser.username} (password: DEMO_PASSWORD, or the README's default): curl -u ${demoUser.username}:<password> http://127.0.0.1:${port}/whoami`)
+  const url = await app.listen({ port, host: process.env.HOST ?? '127.0.0.1' })
+  app.log.info(`Log in as ${demoUser.username} with the password from ${demoPasswordSource}: curl -u ${demoUser.username}:<password> ${url}/whoami`)
 }

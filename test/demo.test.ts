@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import t from 'tap'
+import type { Test } from 'tap'
 import { buildDemo, demoUser } from '../examples/server.js'
 import { openSessions } from '../examples/mailbox-realm.js'
 import { basic } from './helpers/app.js'
@@ -35,19 +36,46 @@ t.test('the demo throttles guessing: 429 with Retry-After after 5 wrong password
   t.equal(throttled.json().code, 'ERR_CRED_TOO_MANY_ATTEMPTS')
 })
 
-t.test('`npm start` runs the built demo; curl logs in as the documented user', { skip: curl.skip || (existsSync(`${root}dist/examples/server.js`) ? false : 'run `npm run build` first') }, async (t) => {
-  const server = spawn(process.execPath, ['dist/examples/server.js'], { cwd: root, env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] })
+/** Starts the built demo as `npm start` does, answering its URL and its start-up line ("Log in as …"). */
+async function startDemo (t: Test, env: NodeJS.ProcessEnv): Promise<{ url: string, loginLine: string, output: () => string }> {
+  const server = spawn(process.execPath, ['dist/examples/server.js'], { cwd: root, env: { ...process.env, PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => { server.kill() })
-  const url = await new Promise<string>((resolve, reject) => {
-    let output = ''
-    server.stdout.on('data', (chunk: Buffer) => {
+  let output = ''
+  const started = await new Promise<{ url: string, loginLine: string }>((resolve, reject) => {
+    const look = (chunk: Buffer): void => {
       output += chunk.toString('utf8')
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
-      if (match?.[1] !== undefined) resolve(match[1])
-    })
+      const url = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1]
+      const loginLine = /"msg":"(Log in as [^"]*)"/.exec(output)?.[1]
+      if (url !== undefined && loginLine !== undefined) resolve({ url, loginLine })
+    }
+    server.stdout.on('data', look)
+    server.stderr.on('data', look)
     server.on('exit', (code) => reject(new Error(`demo exited with ${String(code)}: ${output}`)))
   })
+  return { ...started, output: () => output }
+}
+
+t.test('`npm start` runs the built demo; curl logs in as the documented user', { skip: curl.skip || (existsSync(`${root}dist/examples/server.js`) ? false : 'run `npm run build` first') }, async (t) => {
+  const env = { ...process.env }
+  delete env.DEMO_PASSWORD
+  delete env.DEMO_USER
+  const { url, loginLine, output } = await startDemo(t, env)
   const res = await curlRequest(['-u', 'alice:wonderland'], `${url}/whoami`)
   t.equal(res.status, 200)
   t.same(JSON.parse(res.body), { avatarId: 'alice' })
+  // The start-up line says where the password is, without the password and without sending anyone to the README.
+  t.match(loginLine, /^Log in as alice with the password from the embedded default, demoUser in examples\/server\.ts \(set DEMO_PASSWORD to choose another\): curl -u alice:<password> http:\/\/127\.0\.0\.1:\d+\/whoami$/)
+  t.equal(loginLine.includes(url), true, 'it names the real port')
+  t.notMatch(loginLine, /README/)
+  t.notMatch(output(), /wonderland/, 'the password is in no line the demo prints')
+})
+
+t.test('`npm start` with DEMO_PASSWORD: the start-up line says the password comes from there, and never shows it', { skip: curl.skip || (existsSync(`${root}dist/examples/server.js`) ? false : 'run `npm run build` first') }, async (t) => {
+  const secret = 'Tr0ub4dor-' + String(process.pid)
+  const { url, loginLine, output } = await startDemo(t, { DEMO_PASSWORD: secret })
+  t.match(loginLine, /^Log in as alice with the password from DEMO_PASSWORD, from the environment: curl -u alice:<password> /)
+  t.equal((await curlRequest(['-u', `alice:${secret}`], `${url}/whoami`)).status, 200, 'that password logs in')
+  const index = await curlRequest([], `${url}/`)
+  t.match(JSON.parse(index.body), { password: 'DEMO_PASSWORD, from the environment' }, 'the public page says the same')
+  t.notMatch(index.body + output(), new RegExp(secret), 'the password is shown nowhere')
 })

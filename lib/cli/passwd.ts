@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { stat } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { constantTimeEqualStrings } from '../cred/index.js'
 import {
@@ -7,7 +8,7 @@ import {
 import type { PasswordHasher } from '../hashers/index.js'
 import { CliError, EXIT, UsageError } from './errors.js'
 import type { CliIo } from './io.js'
-import { findLines, readPasswordFile, replaceLine, withFileLock, writeAtomically } from './password-file.js'
+import { assertOwnershipKept, findLines, joinLines, readPasswordFile, replaceLine, resolveTarget, withFileLock, writeAtomically } from './password-file.js'
 import { readPassword } from './prompt.js'
 
 export const PASSWD_HELP = `Usage: fastify-cred passwd [options] <file> <user>
@@ -15,8 +16,10 @@ export const PASSWD_HELP = `Usage: fastify-cred passwd [options] <file> <user>
 
 Adds a user to an Apache htpasswd file, or changes the user's password; with --htdigest, the same in an htdigest
 file. The password is asked for at a prompt that does not echo, or read from the first line of standard input when
-it is not a terminal. The file is replaced atomically (temp file + rename, mode and owner kept), so a server reading
-it never sees half a file. Apache's htpasswd -v (htdigest: the same MD5) accepts what it writes.
+it is not a terminal. The file is replaced atomically (temp file + rename, mode, owner and group kept, CRLF line
+endings too; through a symbolic link, its target), so a server reading it never sees half a file. A file whose owner
+or group you could not give back (not yours, or a group you are not in) is refused, unchanged: run as root then.
+Apache's htpasswd -v (htdigest: the same MD5) accepts what it writes.
 
 Options:
   -c, --create          create the file if it does not exist (new files are mode 0600)
@@ -38,7 +41,7 @@ htdigest:
   --realm <realm>       the realm (required with --htdigest; it must be the server's --realm-name)
   -h, --help            this help
 
-Exit codes: 0 done, 1 failure (file unreadable or unwritable), 2 usage error, 3 not verified or no such user,
+Exit codes: 0 done, 1 failure (file unreadable or unwritable, owner or group not kept), 2 usage error, 3 not verified or no such user,
 130 interrupted.`
 
 const FORMAT_FLAGS = ['bcrypt', 'md5', 'sha256', 'sha512', 'sha1', 'crypt', 'plain'] as const
@@ -141,9 +144,12 @@ export async function passwdCommand (argv: readonly string[], io: CliIo): Promis
   const fields = htdigest ? 2 : 1
   const forceStdin = values.stdin === true
   const who = htdigest ? `user ${user} in realm ${realm ?? ''}` : `user ${user}`
+  // Every run works on the file behind any symbolic link: one given the link and one given the target must take the
+  // same lock, or each rewrites the file from a copy without the other's user.
+  const target = await resolveTarget(file)
 
   if (values.verify === true) {
-    const { lines } = await readPasswordFile(file, false)
+    const { lines } = await readPasswordFile(target, false, file)
     const at = findLines(lines, key, fields)[0]
     const password = await readPassword(io, 'Password: ', forceStdin)
     const line = at === undefined ? undefined : lines[at]
@@ -163,20 +169,22 @@ export async function passwdCommand (argv: readonly string[], io: CliIo): Promis
   }
 
   if (values.delete === true) {
-    return await withFileLock(file, async () => {
-      const { lines } = await readPasswordFile(file, false)
+    return await withFileLock(target, async () => {
+      const { lines, eol } = await readPasswordFile(target, false, file)
       if (!replaceLine(lines, key, fields, undefined)) {
         io.stderr.write(`fastify-cred: ${who} not found in ${file}\n`)
         return EXIT.NOT_VERIFIED
       }
-      await writeAtomically(file, lines.map((l) => l + '\n').join(''))
+      await writeAtomically(target, joinLines(lines, eol), file)
       io.stderr.write(`fastify-cred: deleted ${who}\n`)
       return EXIT.OK
     })
   }
 
-  // Read the file first: a missing file without --create fails before anyone types a password.
-  await readPasswordFile(file, values.create === true)
+  // Read the file first: a missing file without --create, or one whose owner or group this run could not keep, fails
+  // before anyone types a password.
+  const before = await readPasswordFile(target, values.create === true, file)
+  if (before.existed) assertOwnershipKept(await stat(target), file)
   const password = await readPassword(io, 'New password: ', forceStdin)
   if (!forceStdin && io.stdin.isTTY === true) {
     const again = await readPassword(io, 'Re-type new password: ', forceStdin)
@@ -195,10 +203,10 @@ export async function passwdCommand (argv: readonly string[], io: CliIo): Promis
     encoded = await hasher.hash(password, { ...(cost === undefined ? {} : { cost }), ...(rounds === undefined ? {} : { rounds }) })
     if (format === 'crypt' && password.length > 8) io.stderr.write('fastify-cred: warning: DES crypt uses only the first 8 characters of the password\n')
   }
-  return await withFileLock(file, async () => {
-    const { lines } = await readPasswordFile(file, values.create === true)
+  return await withFileLock(target, async () => {
+    const { lines, eol } = await readPasswordFile(target, values.create === true, file)
     const existed = replaceLine(lines, key, fields, `${key}:${encoded}`)
-    await writeAtomically(file, lines.map((l) => l + '\n').join(''))
+    await writeAtomically(target, joinLines(lines, eol), file)
     io.stderr.write(`fastify-cred: ${existed ? 'updated' : 'added'} ${who}\n`)
     return EXIT.OK
   })

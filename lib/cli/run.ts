@@ -1,6 +1,7 @@
 import { CredError, InvalidOption } from '../cred/index.js'
 import { authHelpText, authTypeHelpText, pluginDirsFromEnvironment } from '../strcred/index.js'
 import { CliError, EXIT, UsageError } from './errors.js'
+import { inFlagTerms, isSystemError } from './flag-terms.js'
 import type { CliIo } from './io.js'
 import { PASSWD_HELP, passwdCommand } from './passwd.js'
 import { SERVE_HELP, serveCommand } from './serve.js'
@@ -66,7 +67,7 @@ async function dispatch (argv: readonly string[], io: CliIo): Promise<number> {
 }
 
 function describe (err: unknown): string {
-  if (err instanceof CliError || err instanceof CredError) return err.message
+  if (err instanceof CliError || err instanceof CredError) return inFlagTerms(err.message)
   // Anything else is a bug or an environment problem: one line, no stack (FASTIFY_CRED_DEBUG=1 shows it).
   if (process.env.FASTIFY_CRED_DEBUG === '1' && err instanceof Error) return String(err.stack)
   const message = err instanceof Error ? err.message.split('\n')[0] : String(err)
@@ -75,6 +76,7 @@ function describe (err: unknown): string {
 
 function exitCodeOf (err: unknown): number {
   if (err instanceof CliError) return err.exitCode
-  // A spec or an option the plugin refused is a usage mistake; a missing package or an unreachable store is not.
-  return err instanceof InvalidOption ? EXIT.USAGE : EXIT.FAILURE
+  // A spec or an option the plugin refused is a usage mistake; a missing package, an unreachable store, or a file the
+  // system would not give (an --auth file that is absent or unreadable) is not.
+  return err instanceof InvalidOption && !isSystemError(err) ? EXIT.USAGE : EXIT.FAILURE
 }

@@ -1,10 +1,11 @@
 import { readFile, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 import { InvalidOption, SimpleRealm, defineInterface, optionalPeer } from '../cred/index.js'
 import type { AvatarId, DigestAlgorithm } from '../cred/index.js'
 import { cred } from '../fastify/index.js'
+import { parseBasic, parseDigest } from '../http/index.js'
 import type { SchemeName } from '../http/index.js'
 import {
   authHelpText, authTypeHelpText, checkersFromEnvironment, closeCheckers, parseAuthEnvironment, parseSpec, pluginDirsFromEnvironment, resolveCheckers
@@ -42,7 +43,7 @@ Options:
   --throttle-fail-open      with a redis:// --throttle: let logins through while Redis is down instead
   --trust-proxy <list>      Fastify's trustProxy: the proxies (addresses or CIDRs, comma-separated) whose
                             X-Forwarded-For names the client; without it the client is the TCP peer
-  --log                     log each request (JSON lines on stdout)
+  --log                     log each request (JSON lines on stdout; a login's line names its user, never a password)
   --help-auth               list the auth types
   --help-auth-type <type>   help for one auth type
   -h, --help                this help
@@ -79,6 +80,59 @@ const loadStatic = optionalPeer('@fastify/static', 'serve --static', async () =>
 const loadProxy = optionalPeer('@fastify/http-proxy', 'serve --upstream', async () => await import('@fastify/http-proxy'))
 
 const avatarIdOf = (id: AvatarId | null | undefined): string | null => typeof id === 'string' ? id : null
+
+/** What a `--log` line says about a login: who, and whether they got in. */
+export interface LoginLogFields {
+  readonly login: 'accepted' | 'refused'
+  /** The user name logged in, or the one a refused request gave. */
+  readonly user?: string
+  /** Digest `userhash=true`: the hash the client sent instead of a refused user's name. */
+  readonly userhash?: string
+}
+
+/**
+ * The login fields of a `--log` line: the avatar id of an accepted login; for a refused request that carried
+ * credentials, the user name it gave (read from `Authorization`; never the password or a Digest response). Nothing
+ * for a request that attempted no login.
+ *
+ * @example
+ * loginLogFields('alice', undefined, 200)                                    // { login: 'accepted', user: 'alice' }
+ * loginLogFields(null, 'Basic ' + btoa('alice:wrong'), 401)                 // { login: 'refused', user: 'alice' }
+ * loginLogFields(null, undefined, 401)                                       // undefined: a challenge, no attempt
+ */
+export function loginLogFields (avatarId: AvatarId | null | undefined, authorization: string | undefined, statusCode: number): LoginLogFields | undefined {
+  const id = avatarIdOf(avatarId)
+  if (id !== null) return { login: 'accepted', user: id }
+  if (authorization === undefined || statusCode < 400) return undefined
+  const basic = parseBasic(authorization)
+  if (basic !== undefined) return { login: 'refused', user: basic.username }
+  try {
+    const digest = parseDigest(authorization)
+    return digest.userhash ? { login: 'refused', userhash: digest.username } : { login: 'refused', user: digest.username }
+  } catch {
+    return { login: 'refused' } // credentials nobody could read: no name to give
+  }
+}
+
+/**
+ * The answer when the upstream cannot be reached or fails: 502 (504 when it did not answer in time), without the
+ * upstream's address or the system's error text, which would tell clients about the network behind the proxy. The
+ * log (`--log`) keeps the details.
+ */
+interface UpstreamReply {
+  readonly log: Pick<FastifyReply['log'], 'warn'>
+  code: (statusCode: number) => { send: (body: unknown) => unknown }
+}
+function upstreamFailed (reply: UpstreamReply, { error }: { error: Error }): void {
+  const timedOut = (error as { statusCode?: number }).statusCode === 504
+  const statusCode = timedOut ? 504 : 502
+  reply.log.warn({ err: error }, 'fastify-cred serve: the upstream failed')
+  reply.code(statusCode).send({
+    statusCode,
+    error: timedOut ? 'Gateway Timeout' : 'Bad Gateway',
+    message: timedOut ? 'The upstream service did not answer in time' : 'The upstream service cannot be reached'
+  })
+}
 
 /** What `fastify-cred serve` was asked for, after parsing. */
 export interface ServeSettings {
@@ -164,8 +218,11 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
   const algorithmList = values['digest-algorithm']
   if (algorithmList !== undefined) {
     if (!schemes.includes('digest')) throw new UsageError('serve: --digest-algorithm needs --scheme digest')
+    const seen = new Set<string>()
     for (const a of algorithmList) {
       if (!ALGORITHMS.has(a.toUpperCase())) throw new UsageError('serve: --digest-algorithm is one of MD5, MD5-sess, SHA-256, SHA-256-sess, SHA-512-256, SHA-512-256-sess')
+      if (seen.has(a.toUpperCase())) throw new UsageError(`serve: --digest-algorithm ${a} is given twice`)
+      seen.add(a.toUpperCase())
     }
   }
 
@@ -233,7 +290,7 @@ export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'e
     ? await checkersFromEnvironment(io.env, { pluginDirs })
     : await resolveCheckers(settings.specs, { env: io.env, pluginDirs }).catch((err: unknown) => {
       // Name the --auth by its position only: any part of a spec, its "type" included, may be a password.
-      if (err instanceof InvalidOption) throw new InvalidOption(err.message.replace(/^checkers\[(\d+)\]: /, (_m, i: string) => settings.specs.length === 1 ? '--auth: ' : `--auth #${Number(i) + 1}: `))
+      if (err instanceof InvalidOption) throw new InvalidOption(err.message.replace(/^checkers\[(\d+)\]: /, (_m, i: string) => settings.specs.length === 1 ? '--auth: ' : `--auth #${Number(i) + 1}: `), { cause: err })
       throw err
     })
 
@@ -270,6 +327,18 @@ export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'e
       ? new MemoryThrottle()
       : new RedisThrottle(settings.throttle, { failOpen: settings.throttleFailOpen, onError: (err) => { app.log.warn({ err }, 'fastify-cred serve: the Redis throttle is unavailable') } })
   if (throttle instanceof RedisThrottle) app.addHook('onClose', async () => { await throttle.close() })
+  if (settings.log) {
+    // Before the plugin and the routes, so that it also sees the plugin's own refusals. The fields go on the
+    // request's logger, so the "request completed" line names the user.
+    app.addHook('onSend', async (request, reply, payload) => {
+      const fields = loginLogFields(request.avatarId, request.headers.authorization, reply.statusCode)
+      if (fields === undefined) return payload
+      const log = request.log as typeof request.log & { setBindings?: (bindings: object) => void }
+      if (typeof log.setBindings === 'function') log.setBindings(fields) // pino, the logger --log turns on
+      else log.info(fields, `login ${fields.login}`)
+      return payload
+    })
+  }
   await app.register(cred, {
     realm,
     checkers,
@@ -307,6 +376,7 @@ export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'e
       upstream: settings.upstream ?? '',
       prefix: '/',
       replyOptions: {
+        onError: upstreamFailed,
         rewriteRequestHeaders: (request, headers) => {
           // The upstream trusts this header: never pass on a client's own (nor a spelling with "_", which CGI, WSGI
           // and Rack servers read as the same HTTP_X_… variable), nor the client's password.

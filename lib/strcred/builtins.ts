@@ -361,7 +361,7 @@ Options:
     let ca: string | undefined
     if (caFile !== undefined) {
       try { ca = await readFile(caFile, 'utf8') } catch (err) {
-        throw new InvalidOption(`Auth type "ldap": cannot read the CA file ${JSON.stringify(caFile)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+        throw new InvalidOption(`Auth type "ldap": cannot read the CA file ${JSON.stringify(caFile)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err })
       }
     }
     const options = {

@@ -156,7 +156,7 @@ async function readOptionValue (
     text = await readFile(value, 'utf8')
   } catch (err) {
     // Likewise a path is shown only when it looks like one (holds a "/"), not a password given as `password-file=…`.
-    throw new InvalidOption(`Option "${written}": cannot read ${/[/\\]/.test(value) ? JSON.stringify(value) : 'the file it names'} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    throw new InvalidOption(`Option "${written}": cannot read ${/[/\\]/.test(value) ? JSON.stringify(value) : 'the file it names'} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err })
   }
   // Files written by `echo` or an editor end with a newline that is not part of the secret.
   const secret = text.replace(/\r?\n$/, '')
@@ -183,7 +183,7 @@ export async function resolveCheckers (
     try {
       out.push(await makeChecker(item, options))
     } catch (err) {
-      if (err instanceof InvalidOption) throw new InvalidOption(`checkers[${index - 1}]: ${err.message}`)
+      if (err instanceof InvalidOption) throw new InvalidOption(`checkers[${index - 1}]: ${err.message}`, { cause: err })
       throw err
     }
   }
