@@ -16,6 +16,14 @@ export interface CredTypes {}
 /** The type of `request.avatar` once logged in: `CredTypes['avatar']` when the app declared it, else `unknown`. */
 export type CredAvatar = CredTypes extends { avatar: infer A } ? A : unknown
 
+/**
+ * `app.credAuthenticate`'s signature. Declared out here, not inline in the augmentation below: TypeScript's
+ * declaration emit drops an import that is used only inside a `declare module` block, so the published `.d.ts`
+ * named `FastifyReply` without importing it and failed to compile for consumers with `skipLibCheck: false`
+ * (`test/consumer-package.test.ts` compiles the packed package that way).
+ */
+type CredAuthenticateHook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
+
 declare module 'fastify' {
   interface FastifyInstance {
     /** The portal this plugin logs in through; other protocols can use the same one. */
@@ -25,7 +33,7 @@ declare module 'fastify' {
      * `@fastify/auth` composition. On failure it sets the challenges and calls `done` with an error carrying
      * `statusCode` (401, 400, 403, 407, 503 or 500).
      */
-    credAuthenticate: (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
+    credAuthenticate: CredAuthenticateHook
   }
   interface FastifyRequest {
     /** The avatar the realm gave this request's user, or `null` when the request was not authenticated. */
