@@ -9,7 +9,7 @@
 // The core: interfaces, credentials, checkers' and realms' contracts, the Portal, errors.
 export {
   CredError, LoginFailed, UnauthorizedLogin, StaleNonce, UnhandledCredentials, LoginDenied, NoAvatarInterface,
-  StoreUnavailable, LoginTimeout, ContractViolation, TooManyAttempts, MalformedCredentials, InvalidOption,
+  StoreUnavailable, LoginTimeout, ContractViolation, TooManyAttempts, MalformedCredentials, EntityTooLarge, InvalidOption,
   MissingPeerDependency, ServerAuthenticationFailed, defineInterface, isOrExtends, constantTimeEqual,
   constantTimeEqualStrings, UsernamePassword, IUsernamePassword, UsernameHashedPassword, IUsernameHashedPassword,
   Anonymous, IAnonymous, DigestedCredentials, IUsernameDigestHash, DIGEST_ALGORITHMS, digestHash, digestHa1,

@@ -26,7 +26,7 @@ const PUBLIC: Record<string, readonly string[]> = {
   'fastify-cred': [
     'ANONYMOUS', 'AllowAnonymousAccess', 'Anonymous', 'BasicScheme', 'CachingChecker', 'CheckerFactoryRegistry',
     'ContractViolation', 'CredError', 'DIGEST_ALGORITHMS', 'DJANGO_HASHERS', 'DJANGO_PBKDF2_ITERATIONS',
-    'DigestScheme', 'DigestedCredentials', 'DjangoChecker', 'HTPASSWD_HASHERS', 'HashWorkerPool', 'HtdigestChecker',
+    'DigestScheme', 'DigestedCredentials', 'DjangoChecker', 'EntityTooLarge', 'HTPASSWD_HASHERS', 'HashWorkerPool', 'HtdigestChecker',
     'HtpasswdChecker', 'HttpAuthGuard', 'IAnonymous', 'IUsernameDigestHash', 'IUsernameHashedPassword',
     'IUsernamePassword', 'InMemoryChecker', 'InvalidOption', 'LdapChecker', 'LoginDenied', 'LoginFailed',
     'LoginTimeout', 'MalformedCredentials', 'MemoryNonceStore', 'MemoryThrottle', 'MissingPeerDependency',

@@ -77,6 +77,16 @@ export class StoreUnavailable extends CredError {
 }
 
 /**
+ * What the credentials cover (an HTTP body under Digest `auth-int`) is longer than the protocol reads for a login.
+ * HTTP answers 413, as for any body past its limit.
+ */
+export class EntityTooLarge extends CredError {
+  override readonly code: string = 'ERR_CRED_ENTITY_TOO_LARGE'
+  /** HTTP's answer, for frameworks whose error handler reads it. */
+  readonly statusCode = 413
+}
+
+/**
  * A login took longer than the protocol allows (the plugin's `loginTimeout`). Answered like an unavailable store
  * (HTTP 503 with `Retry-After`), but it blames no store: the slow step may be a checker, a realm or a scheme.
  */

@@ -3,7 +3,8 @@ import { InvalidOption, Portal, UsernamePassword, isThenable } from '../cred/ind
 import type { AvatarInterfaces } from '../cred/index.js'
 import { HttpAuthGuard } from '../http/guard.js'
 import type { GuardOutcome } from '../http/guard.js'
-import { attachLogin, logRefusal } from './session.js'
+import { attachLogin } from './login-lifetime.js'
+import { logRefusal } from './refusal-reply.js'
 
 type Done = (err?: Error) => void
 

@@ -1,12 +1,13 @@
 import { PassThrough } from 'node:stream'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import { UnauthorizedLogin, isThenable } from '../cred/index.js'
+import { EntityTooLarge, UnauthorizedLogin, isThenable } from '../cred/index.js'
 import type { EntityBodyHasher } from '../http/scheme.js'
 import type { GuardAwaitingBody, GuardOutcome, GuardRefusal, HttpAuthGuard } from '../http/guard.js'
 import { buildGuard } from './build-guard.js'
 import type { CredPluginOptions, PluginSettings } from './build-guard.js'
-import { attachLogin, logRefusal, setRefusalHeaders } from './session.js'
+import { attachLogin } from './login-lifetime.js'
+import { logRefusal, setRefusalHeaders } from './refusal-reply.js'
 import './types.js'
 
 /**
@@ -32,59 +33,64 @@ const credPlugin: FastifyPluginAsync<CredPluginOptions> = async (fastify, option
   install(fastify, await buildGuard(options, fastify.log))
 }
 
+/**
+ * What to do with a refusal: `'answer'` it from the hook (the plugin's own hook: no error handler, and no `Error` at
+ * all on the hot no-credentials path), or `'fail'` with it through `done(err)` after setting the challenges
+ * (`credAuthenticate` composed with other strategies, e.g. by `@fastify/auth`).
+ */
+type OnRefusal = 'answer' | 'fail'
+
+type Settle = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, outcome: GuardOutcome | Promise<GuardOutcome>, onRefusal: OnRefusal) => void
+
 function install (fastify: FastifyInstance, settings: PluginSettings): void {
   const { guard, mind } = settings
 
-  /**
-   * Applies an outcome. `direct`: a refusal is answered from the hook (no error handler, and no `Error` at all on
-   * the hot no-credentials path); otherwise (composition) it goes to `done(err)` after the challenges are set.
-   */
-  const settle = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, outcome: GuardOutcome, direct: boolean): void => {
+  const settleNow = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, outcome: GuardOutcome, onRefusal: OnRefusal): void => {
     if (outcome.kind === 'accepted') {
       // A login that finished after the client left was logged out: the handler must not run with it.
       if (!attachLogin(request, reply, outcome)) reply.hijack()
       done()
     } else if (outcome.kind === 'refused') {
-      refuse(request, reply, done, outcome, direct)
-    } else if (direct) {
-      // Credentials that cover the body (Digest auth-int): finish in preValidation, once the body has been read.
+      refuse(request, reply, done, outcome, onRefusal)
+    } else if (onRefusal === 'answer') {
+      // Credentials that cover the body (Digest auth-int): finish once the body has been read (preParsing, or
+      // preValidation when no parser read it).
       (request as CredRequest)[kAwaitingBody] = outcome
       done()
     } else {
-      const hashed = (request as CredRequest)[kBodyHasher]?.hash
-      if (hashed === undefined) refuse(request, reply, done, guard.refusal(new UnauthorizedLogin('The request body covered by the credentials was not read yet'), request), false)
-      else settleLater(request, reply, done, outcome.resume({ hash: hashed }), false)
+      // Composition runs after the body was hashed on its way to the parser (or not at all).
+      settle(request, reply, done, resumeWithBody(guard, request, outcome), onRefusal)
     }
   }
 
-  const settleLater = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, outcome: GuardOutcome | Promise<GuardOutcome>, direct: boolean): void => {
-    if (!isThenable(outcome)) { settle(request, reply, done, outcome, direct); return }
+  const settle: Settle = (request, reply, done, outcome, onRefusal) => {
+    if (!isThenable(outcome)) { settleNow(request, reply, done, outcome, onRefusal); return }
     // The guard never rejects; should a custom scheme make it, the request still gets an answer (a logged 500).
-    outcome.then((settled) => { settle(request, reply, done, settled, direct) },
-      (err: unknown) => { settle(request, reply, done, guard.refusal(err, request), direct) })
+    outcome.then((settled) => { settleNow(request, reply, done, settled, onRefusal) },
+      (err: unknown) => { settleNow(request, reply, done, guard.refusal(err, request), onRefusal) })
   }
 
-  const refuse = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, refusal: GuardRefusal, direct: boolean): void => {
+  const refuse = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, refusal: GuardRefusal, onRefusal: OnRefusal): void => {
     logRefusal(request, refusal)
-    setRefusalHeaders(reply, guard, refusal, !direct)
-    if (direct) reply.code(refusal.status).type('application/json; charset=utf-8').send(refusal.body)
+    setRefusalHeaders(reply, guard, refusal, onRefusal === 'fail')
+    if (onRefusal === 'answer') reply.code(refusal.status).type('application/json; charset=utf-8').send(refusal.body)
     else done(new HttpAuthError(refusal.message, refusal.status, refusal.code))
   }
 
-  const authenticate = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, direct: boolean): void => {
+  const authenticate = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, onRefusal: OnRefusal): void => {
     // Already logged in by this plugin's hook (a route that also lists credAuthenticate): a second login would
     // hand out a second avatar, and a Digest nonce count cannot be used twice.
     if (request.avatarInterface !== null) { done(); return }
-    settleLater(request, reply, done, guard.authenticate(request, mind(request, reply)), direct)
+    settle(request, reply, done, guard.authenticate(request, mind(request, reply)), onRefusal)
   }
 
   const hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
-    authenticate(request, reply, done, true)
+    authenticate(request, reply, done, 'answer')
   }
 
   fastify.decorate('portal', guard.portal)
   fastify.decorate('credAuthenticate', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
-    authenticate(request, reply, done, false)
+    authenticate(request, reply, done, 'fail')
   })
   fastify.decorateRequest('avatar', null)
   fastify.decorateRequest('avatarId', null)
@@ -97,18 +103,23 @@ function install (fastify: FastifyInstance, settings: PluginSettings): void {
     route.onRequest = existing === undefined ? [hook] : [hook, ...(Array.isArray(existing) ? existing : [existing])]
   })
 
-  if (guard.bodySchemes.length > 0) installBodyHooks(fastify, guard, settleLater)
+  if (guard.bodySchemes.length > 0) installBodyHooks(fastify, guard, settle)
 
   fastify.addHook('onClose', async () => {
     await Promise.all([...settings.owned.map(async (scheme) => { await scheme.close() }), settings.close()])
   })
 }
 
+/** Resumes a login that waits for the body with the hash made on the body's way through, or refuses without one. */
+function resumeWithBody (guard: HttpAuthGuard<unknown>, request: FastifyRequest, awaiting: GuardAwaitingBody): GuardOutcome | Promise<GuardOutcome> {
+  const hash = (request as CredRequest)[kBodyHasher]?.hash
+  return hash === undefined
+    ? guard.refusal(new UnauthorizedLogin('The request body covered by the credentials was not read'), request)
+    : awaiting.resume({ hash })
+}
+
 /** For credentials that cover the body: hash the raw body on its way to the parser, resume the login after it. */
-function installBodyHooks (
-  fastify: FastifyInstance, guard: HttpAuthGuard<unknown>,
-  settleLater: (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, outcome: GuardOutcome | Promise<GuardOutcome>, direct: boolean) => void
-): void {
+function installBodyHooks (fastify: FastifyInstance, guard: HttpAuthGuard<unknown>, settle: Settle): void {
   fastify.decorateRequest(kAwaitingBody, null)
   fastify.decorateRequest(kBodyHasher, null)
   fastify.addHook('preParsing', (request, reply, payload, done) => {
@@ -132,7 +143,7 @@ function installBodyHooks (
     const fail = (err: Error): void => {
       if (finished) return
       finished = true
-      done(length > limit ? tooLarge(limit) : err)
+      done(length > limit || err instanceof EntityTooLarge ? tooLarge(limit) : err)
     }
     through.on('data', (chunk: Buffer) => {
       length += chunk.length
@@ -143,31 +154,27 @@ function installBodyHooks (
     through.on('end', () => {
       if (finished) return
       finished = true
-      const hash = hasher.hash
-      const outcome = hash === undefined
-        ? guard.refusal(new UnauthorizedLogin('The request body covered by the credentials could not be read'), request)
-        : awaiting.resume({ hash })
-      settleLater(request, reply, (err) => {
+      settle(request, reply, (err) => {
         if (err !== undefined && err !== null) { done(err); return }
         // The parser reads the same bytes from a fresh stream (Fastify checks Content-Length against them).
         const body = new PassThrough()
         body.end(Buffer.concat(chunks, length))
         done(null, body)
-      }, outcome, true)
+      }, resumeWithBody(guard, request, awaiting), 'answer')
     })
   })
   fastify.addHook('preValidation', (request, reply, done) => {
     const awaiting = (request as CredRequest)[kAwaitingBody]
     if (awaiting === null || awaiting === undefined) { done(); return }
     (request as CredRequest)[kAwaitingBody] = null
-    const hashed = (request as CredRequest)[kBodyHasher]?.hash
-    settleLater(request, reply, done, hashed === undefined
-      ? guard.refusal(new UnauthorizedLogin('The request body covered by the credentials could not be read'), request)
-      : awaiting.resume({ hash: hashed }), true)
+    settle(request, reply, done, resumeWithBody(guard, request, awaiting), 'answer')
   })
 }
 
-/** A body past the bound for credentials that cover it: 413, as Fastify answers a body past its `bodyLimit`. */
+/**
+ * A body past the bound for credentials that cover it: 413 with Fastify's own code, as Fastify answers a body past
+ * its `bodyLimit`, so clients see one kind of refusal for a body that is too long.
+ */
 function tooLarge (limit: number): Error {
   return Object.assign(new Error(`Request body is too large (at most ${limit} bytes when the credentials cover it)`), { statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE' })
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { Transform, pipeline } from 'node:stream'
 import type { Readable } from 'node:stream'
 import {
-  DigestedCredentials, InvalidOption, MalformedCredentials, StaleNonce, StoreUnavailable, UnauthorizedLogin,
+  DigestedCredentials, EntityTooLarge, InvalidOption, MalformedCredentials, StaleNonce, StoreUnavailable, UnauthorizedLogin,
   digestHash, digestHashName, isThenable
 } from '../cred/index.js'
 import type { CheckerSetup, Credentials, DigestAlgorithm, DigestQop } from '../cred/index.js'
@@ -298,7 +298,7 @@ class BodyHasher implements EntityBodyHasher {
       transform: (chunk: Buffer, _encoding, callback) => {
         received += chunk.length
         if (received > this.maxBytes) {
-          callback(bodyTooLarge(this.maxBytes))
+          callback(new EntityTooLarge(`Request body is too large for qop=auth-int (at most ${this.maxBytes} bytes)`))
           return
         }
         hasher.update(chunk)
@@ -317,13 +317,6 @@ class BodyHasher implements EntityBodyHasher {
   }
 }
 
-/**
- * The error for an `auth-int` body past `maxAuthIntBody`: Fastify answers it as it answers its own `bodyLimit`
- * (413, with the same code), so clients see one kind of refusal for a body that is too long.
- */
-function bodyTooLarge (maxBytes: number): Error & { statusCode: number, code: string } {
-  return Object.assign(new Error(`Request body is too large for qop=auth-int (at most ${maxBytes} bytes)`), { statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE' })
-}
 
 function afterClaim (claim: NonceClaim): void {
   if (claim === 'replayed') throw new UnauthorizedLogin('Digest nonce count was used before')

@@ -1,8 +1,9 @@
 import type { Socket } from 'node:net'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { NOOP_LOGOUT, isThenable } from '../cred/index.js'
+import { NOOP_LOGOUT } from '../cred/index.js'
 import type { Logout } from '../cred/index.js'
-import type { GuardAccepted, GuardRefusal, HttpAuthGuard } from '../http/guard.js'
+import { runLogout } from '../http/guard.js'
+import type { GuardAccepted } from '../http/guard.js'
 import type { CredAvatar } from './types.js'
 
 /**
@@ -19,7 +20,7 @@ import type { CredAvatar } from './types.js'
 const openLogins = new WeakMap<Socket, Set<() => void>>()
 
 /** True when the client went away: there is nobody to answer and nothing to hand an avatar to. */
-export function clientGone (request: FastifyRequest, reply: FastifyReply): boolean {
+function clientGone (request: FastifyRequest, reply: FastifyReply): boolean {
   return reply.raw.destroyed || request.raw.socket?.destroyed === true
 }
 
@@ -70,33 +71,6 @@ function bindLogout (request: FastifyRequest, reply: FastifyReply, logout: Logou
 }
 
 /** Runs `logout`; what it throws or rejects with is logged against the request, and the server carries on. */
-export function releaseLogin (request: FastifyRequest, logout: Logout): void {
-  try {
-    const outcome = logout()
-    if (isThenable(outcome)) outcome.then(undefined, (err: unknown) => { request.log.error({ err }, 'fastify-cred: logout failed') })
-  } catch (err) {
-    request.log.error({ err }, 'fastify-cred: logout failed')
-  }
-}
-
-/** Logs a refusal that deserves it: bugs as errors, outages as warnings; refused passwords are not news. */
-export function logRefusal (request: FastifyRequest, refusal: GuardRefusal): void {
-  if (refusal.logLevel === 'error') request.log.error({ err: refusal.error }, 'fastify-cred: unexpected error during login')
-  else if (refusal.logLevel === 'warn') request.log.warn({ err: refusal.error }, 'fastify-cred: authentication is unavailable')
-}
-
-/**
- * Sets what every refusal carries besides its status: the challenges (after those a sibling strategy set, with
- * `append`) and `Retry-After`.
- */
-export function setRefusalHeaders (reply: FastifyReply, guard: HttpAuthGuard<unknown>, refusal: GuardRefusal, append: boolean): void {
-  const ours = refusal.challenges
-  if (ours.length > 0) {
-    const existing = append ? reply.getHeader(guard.challengeHeader) : undefined
-    const previous = existing === undefined ? [] : Array.isArray(existing) ? existing.map(String) : [String(existing)]
-    const all = previous.length === 0 ? ours : [...previous, ...ours]
-    // One challenge goes out as a plain header value, several as one header line each.
-    reply.header(guard.challengeHeader, all.length === 1 ? all[0] : all)
-  }
-  if (refusal.retryAfter !== undefined) reply.header('Retry-After', refusal.retryAfter)
+function releaseLogin (request: FastifyRequest, logout: Logout): void {
+  runLogout(logout, (err) => { request.log.error({ err }, 'fastify-cred: logout failed') })
 }
