@@ -27,6 +27,8 @@ const python = await run('python3', ['-c', 'import sqlite3']).then(() => false, 
 const LOCKER = `
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1], isolation_level=None)
+if sys.argv[2] == 'later':
+    sys.stdin.readline()
 db.execute('BEGIN EXCLUSIVE')
 print('locked', flush=True)
 sys.stdin.readline()
@@ -34,12 +36,12 @@ db.execute('COMMIT')
 print('released', flush=True)
 `
 
-/** A copy of Django's database, write-locked by a Python process until `release()`. */
-async function lockedDatabase (t: Test): Promise<{ path: string, release: () => Promise<void>, released: () => boolean }> {
+/** A copy of Django's database, write-locked by a Python process (at once, or at `lock()`) until `release()`. */
+async function lockedDatabase (t: Test, when: 'now' | 'later' = 'now'): Promise<{ path: string, lock: () => Promise<void>, release: () => Promise<void>, released: () => boolean }> {
   const dir = await mkdtemp(join(tmpdir(), 'fastify-cred-sqlite-lock-'))
   const path = join(dir, 'db.sqlite3')
   await copyFile(DJANGO_SQLITE, path)
-  const locker: ChildProcessWithoutNullStreams = spawn('python3', ['-c', LOCKER, path])
+  const locker: ChildProcessWithoutNullStreams = spawn('python3', ['-c', LOCKER, path, when])
   let output = ''
   let isReleased = false
   const seen = (word: string): Promise<void> => new Promise((resolve, reject) => {
@@ -52,9 +54,14 @@ async function lockedDatabase (t: Test): Promise<{ path: string, release: () => 
     locker.kill()
     await rm(dir, { recursive: true, force: true })
   })
-  await seen('locked')
+  const lock = async (): Promise<void> => {
+    if (when === 'later') locker.stdin.write('\n')
+    await seen('locked')
+  }
+  if (when === 'now') await lock()
   return {
     path,
+    lock,
     released: () => isReleased,
     release: async () => {
       locker.stdin.write('\n')
@@ -122,9 +129,13 @@ t.test('a lock held past the timeout: 503 with Retry-After while it is still hel
 })
 
 t.test('close() while a query waits for the lock: the query is StoreUnavailable, close() ends before the lock goes', { skip: python }, async (t) => {
-  const lock = await lockedDatabase(t)
+  const lock = await lockedDatabase(t, 'later')
   const checker = new DjangoChecker({ database: lock.path, timeout: 25_000, decoy: cheapDecoy })
+  t.equal(await checker.requestAvatarId(new UsernamePassword('bob', 'builder')), 'bob', 'the worker is up and the database open')
+  await lock.lock()
+  // Sent to the worker at once; there it waits for the lock (or is about to).
   const waiting = checker.requestAvatarId(new UsernamePassword('bob', 'builder')).catch((err: unknown) => err)
+  await new Promise((resolve) => { setImmediate(resolve) })
   await checker.close()
   t.notOk(lock.released(), 'closed while the lock is still held')
   t.type(await waiting, StoreUnavailable, 'the waiting query gave up')

@@ -255,6 +255,7 @@ const resolveSqlite = optionalPeer('better-sqlite3', 'A SQLite user database', a
 function sqliteDatabase (path: string, timeout: number): SqlDatabase {
   let current: SqliteWorker | undefined
   let nextId = 0
+  let closes = 0
 
   // The worker holds the process open while it runs a query (even one this thread gave up on: that ends by its
   // deadline) and while it closes; an idle database never keeps a server or a script from exiting.
@@ -298,7 +299,10 @@ function sqliteDatabase (path: string, timeout: number): SqlDatabase {
   return {
     dialect: 'sqlite',
     query: async (sql, params) => {
+      const opened = closes
       const moduleUrl = await resolveSqlite()
+      // close() was called while this query looked for the driver: it is closed too, not sent to a new worker.
+      if (closes !== opened) throw new StoreUnavailable('The user database was closed')
       const owner = current ??= spawn(moduleUrl)
       return await new Promise<SqlRow[]>((resolve, reject) => {
         const id = nextId++
@@ -317,6 +321,7 @@ function sqliteDatabase (path: string, timeout: number): SqlDatabase {
       })
     },
     close: async () => {
+      closes++
       const owner = current
       current = undefined
       if (owner === undefined) return
