@@ -67,7 +67,8 @@ t.test('strcred: garbage argument strings throw only InvalidOption, whose messag
 
 t.test('htpasswd: users and {SHA} hashes written as lines parse back to the same users and hashes', async (t) => {
   const sha = (password: string): string => `{SHA}${createHash('sha1').update(password, 'utf8').digest('base64')}`
-  const user = field(':').filter((name) => !name.startsWith('#') && name.trim() !== '')
+  // Apache's reader drops a line's leading white space: a name cannot start with it (nor with '#').
+  const user = field(':').filter((name) => !/^[\t\n\v\f\r #]/.test(name) && name.trim() !== '')
   run(fc.property(fc.uniqueArray(fc.tuple(user, fc.string({ maxLength: 20 })), { selector: ([name]) => name, maxLength: 8 }), fc.boolean(), (entries, crlf) => {
     const text = entries.map(([name, password]) => `${name}:${sha(password)}`).join(crlf ? '\r\n' : '\n') + '\n'
     const parsed = parseHtpasswd(text, HTPASSWD_HASHERS)
@@ -79,7 +80,8 @@ t.test('htpasswd: users and {SHA} hashes written as lines parse back to the same
 })
 
 t.test('htdigest: user:realm:HA1 lines parse back, realms with ":" included', async (t) => {
-  const user = field(':').filter((name) => !name.startsWith('#') && name.trim() !== '')
+  // Apache's reader drops a line's leading white space: a name cannot start with it (nor with '#').
+  const user = field(':').filter((name) => !/^[\t\n\v\f\r #]/.test(name) && name.trim() !== '')
   const realm = field('')
   const ha1 = fc.stringMatching(/^[0-9a-fA-F]{32}$/)
   run(fc.property(fc.uniqueArray(fc.tuple(user, realm, ha1), { selector: ([name, inRealm]) => `${name}\0${inRealm}`, maxLength: 8 }), (entries) => {

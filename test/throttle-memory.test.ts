@@ -97,6 +97,44 @@ t.test('memory stays bounded: the oldest counts go first', async (t) => {
   t.equal(throttle.size, 0)
 })
 
+t.test('at the cap: the count failed longest ago goes, a count that fails again moves to the back, forgotten counts free their place', async (t) => {
+  const c = clock()
+  const throttle = new MemoryThrottle({ userThreshold: 1, maxEntries: 4, forgetAfter: 3_600_000, now: c.now })
+  const user = (name: string): { username: string, address: undefined } => ({ username: name, address: undefined })
+  const counted = (name: string): boolean => retryAfterOf(() => throttle.acquire(user(name))) !== undefined
+  const fail = (name: string): void => { c.advance(10); throttle.record(user(name), false) }
+  for (const name of ['a', 'b', 'c', 'd']) fail(name)
+  fail('a') // a's last failure is now the newest: b is the oldest
+  fail('e')
+  t.equal(throttle.size, 4, 'still at the cap')
+  t.notOk(counted('b'), 'b (failed longest ago) was dropped')
+  t.ok(counted('a') && counted('c') && counted('d') && counted('e'), 'a, which failed again, was kept')
+  throttle.record(user('d'), true) // a success forgets d's count
+  fail('f')
+  t.equal(throttle.size, 4, 'f took the place d left')
+  t.ok(counted('c'), 'nothing else was dropped for it')
+  fail('g')
+  t.notOk(counted('c'), 'then c, the oldest, goes')
+  t.ok(counted('a') && counted('e') && counted('f') && counted('g'))
+  // Spraying many times the cap keeps exactly the newest `maxEntries`, in order, with the links intact.
+  for (let i = 0; i < 1000; i++) fail(`spray${i}`)
+  t.equal(throttle.size, 4)
+  t.same(['spray995', 'spray996', 'spray997', 'spray998', 'spray999'].map(counted), [false, true, true, true, true])
+  // A count past forgetAfter is dropped when looked at, and its place is reused.
+  c.advance(3_600_000)
+  t.notOk(counted('spray999'), 'forgotten after forgetAfter')
+  t.equal(throttle.size, 3)
+  fail('h')
+  t.equal(throttle.size, 4, 'h took the place spray999 left')
+  fail('i')
+  t.equal(throttle.size, 4)
+  t.ok(counted('h') && counted('i'))
+  throttle.clear()
+  t.equal(throttle.size, 0)
+  fail('j')
+  t.ok(counted('j'), 'counts again after clear()')
+})
+
 t.test('options are checked', async (t) => {
   t.throws(() => new MemoryThrottle({ userThreshold: 0 }), { code: 'ERR_CRED_INVALID_OPTION' })
   t.throws(() => new MemoryThrottle({ baseDelay: 10_000, maxDelay: 1000 }), { code: 'ERR_CRED_INVALID_OPTION' })

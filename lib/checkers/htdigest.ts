@@ -3,7 +3,7 @@ import {
   IUsernameDigestHash, IUsernamePassword, InvalidOption, UnauthorizedLogin, constantTimeEqualStrings, digestHa1, isOrExtends
 } from '../cred/index.js'
 import type { CheckerSetup, Credentials, CredentialsChecker, Interface } from '../cred/index.js'
-import { WatchedFile } from './watched-file.js'
+import { LINES_PER_SLICE, WatchedFile, apacheLines, parseNow } from './watched-file.js'
 import type { ParseOutcome, ReloadingChecker, WatchedFileOptions } from './watched-file.js'
 
 export interface HtdigestCheckerOptions extends WatchedFileOptions {
@@ -19,31 +19,39 @@ type Realms = ReadonlyMap<string, ReadonlyMap<string, string>>
 
 const HA1 = /^[0-9a-fA-F]{32}$/
 
-/** Reads `user:realm:HA1` lines (HA1 = hex MD5 of `user:realm:password`), as Apache's `htdigest` writes them. */
-export function parseHtdigest (text: string): ParseOutcome<Realms> {
+/**
+ * Reads `user:realm:HA1` lines (HA1 = hex MD5 of `user:realm:password`), as Apache's `htdigest` writes them and its
+ * server reads them (leading and trailing white space dropped, blank lines and `#` comments skipped). Yields every
+ * `LINES_PER_SLICE` lines (see `FileParser`).
+ */
+export function * parseHtdigestSliced (text: string): Generator<void, ParseOutcome<Realms>, void> {
   const realms = new Map<string, Map<string, string>>()
   const warnings: string[] = []
-  const lines = text.split('\n')
-  for (let i = 0; i < lines.length; i++) {
-    const line = (lines[i] as string).replace(/\r$/, '')
-    if (line.trim() === '' || line.startsWith('#')) continue
+  for (const { number, line } of apacheLines(text)) {
+    if (number % LINES_PER_SLICE === 0) yield
+    if (line === '' || line.startsWith('#')) continue
     const first = line.indexOf(':')
     const last = line.lastIndexOf(':')
-    if (first < 0 || first === last) return { ok: false, line: i + 1, problem: 'expected user:realm:HA1' }
-    if (first === 0) return { ok: false, line: i + 1, problem: 'empty user name' }
+    if (first < 0 || first === last) return { ok: false, line: number, problem: 'expected user:realm:HA1' }
+    if (first === 0) return { ok: false, line: number, problem: 'empty user name' }
     const username = line.slice(0, first)
     const realm = line.slice(first + 1, last)
     const ha1 = line.slice(last + 1)
-    if (!HA1.test(ha1)) return { ok: false, line: i + 1, problem: `the HA1 of user ${JSON.stringify(username)} is not 32 hex digits (MD5)` }
+    if (!HA1.test(ha1)) return { ok: false, line: number, problem: `the HA1 of user ${JSON.stringify(username)} is not 32 hex digits (MD5)` }
     let users = realms.get(realm)
     if (users === undefined) realms.set(realm, users = new Map())
     if (users.has(username)) {
-      warnings.push(`line ${i + 1}: user ${JSON.stringify(username)} is listed again in realm ${JSON.stringify(realm)}; the first line is used`)
+      warnings.push(`line ${number}: user ${JSON.stringify(username)} is listed again in realm ${JSON.stringify(realm)}; the first line is used`)
       continue
     }
     users.set(username, ha1.toLowerCase())
   }
   return { ok: true, value: realms, warnings }
+}
+
+/** `parseHtdigestSliced` run straight through. */
+export function parseHtdigest (text: string): ParseOutcome<Realms> {
+  return parseNow(parseHtdigestSliced(text))
 }
 
 /**
@@ -81,7 +89,7 @@ export class HtdigestChecker implements CredentialsChecker<IUsernameDigestHash |
 
   constructor (path: string, options: HtdigestCheckerOptions = {}) {
     if (options.realm !== undefined && typeof options.realm !== 'string') throw new InvalidOption('HtdigestChecker: realm must be a string')
-    this.#file = new WatchedFile('HtdigestChecker', path, parseHtdigest, options)
+    this.#file = new WatchedFile('HtdigestChecker', path, parseHtdigestSliced, options)
     const realms = [...this.#file.value.keys()]
     if (options.realm === undefined && realms.length > 1) {
       throw new InvalidOption(`HtdigestChecker: ${path} has ${realms.length} realms (${realms.map((r) => JSON.stringify(r)).join(', ')}); pass { realm } to say which one verifies Basic logins`)

@@ -2,7 +2,7 @@ import { IUsernamePassword, InvalidOption, UnauthorizedLogin } from '../cred/ind
 import type { CredentialsChecker, Interface } from '../cred/index.js'
 import { HTPASSWD_HASHERS, identifyHasher } from '../hashers/index.js'
 import type { PasswordHasher } from '../hashers/index.js'
-import { WatchedFile } from './watched-file.js'
+import { LINES_PER_SLICE, WatchedFile, apacheLines, parseNow } from './watched-file.js'
 import type { ParseOutcome, ReloadingChecker, WatchedFileOptions } from './watched-file.js'
 
 export interface HtpasswdCheckerOptions extends WatchedFileOptions {
@@ -18,6 +18,8 @@ interface HtpasswdUser {
   readonly encoded: string
   /** Undefined for a format none of the hashers reads: such a user can never log in. */
   readonly hasher: PasswordHasher | undefined
+  /** The line it was read from. */
+  readonly line: number
 }
 
 interface Decoy {
@@ -31,26 +33,40 @@ interface HtpasswdContents {
   readonly decoy: Promise<Decoy> | undefined
 }
 
+type ParsedHtpasswd = { users: Map<string, HtpasswdUser>, dominant: { hasher: PasswordHasher, like: string } | undefined }
+
 /**
- * Reads `user:hash` lines as Apache does: blank lines and lines starting with `#` are skipped, the user name ends
- * at the first `:`. The hash is the rest of the line; when the rest is not a known format but its part before
- * another `:` is, that part (a trailing field, as some tools write, is ignored). A plaintext password keeps its `:`.
+ * A value that is no password but a damaged hash, which the plaintext format would otherwise take as the password
+ * itself (so that the damaged line logs in with its own text): a DES crypt hash cut short (10 to 12 of its 13
+ * characters of the crypt alphabet), or a prefixed hash that lost its first character (`apr1$…`, `2y$…`, `SHA}…`).
  */
-export function parseHtpasswd (text: string, hashers: readonly PasswordHasher[]): ParseOutcome<{ users: Map<string, HtpasswdUser>, dominant: { hasher: PasswordHasher, like: string } | undefined }> {
+function damagedHash (encoded: string): string | undefined {
+  if (/^[./0-9A-Za-z]{10,12}$/.test(encoded)) return `looks like a DES crypt hash cut short (${encoded.length} of 13 characters)`
+  if (/^(?:apr1|2[abxy]|[1256y])\$|^(?:SHA|SSHA|MD5|SMD5|CRYPT)\}/i.test(encoded)) return 'looks like a hash that lost its first character'
+  return undefined
+}
+
+/**
+ * Reads `user:hash` lines as Apache's server does (`mod_authn_file`): leading and trailing white space is dropped,
+ * then blank lines and lines starting with `#` are skipped; the user name ends at the first `:`. The hash is the
+ * rest of the line; when the rest is not a known format but its part before another `:` is, that part (a trailing
+ * field, as some tools write, is ignored). A plaintext password keeps its `:`. A value that looks like a damaged
+ * hash (a DES hash cut short) is never taken as a plaintext password: that user cannot log in, with a warning.
+ * Yields every `LINES_PER_SLICE` lines (see `FileParser`).
+ */
+export function * parseHtpasswdSliced (text: string, hashers: readonly PasswordHasher[]): Generator<void, ParseOutcome<ParsedHtpasswd>, void> {
   const users = new Map<string, HtpasswdUser>()
-  const firstLine = new Map<string, number>()
   const warnings: string[] = []
   const counts = new Map<PasswordHasher, { count: number, like: string }>()
-  const lines = text.split('\n')
-  for (let i = 0; i < lines.length; i++) {
-    const line = (lines[i] as string).replace(/\r$/, '')
-    if (line.trim() === '' || line.startsWith('#')) continue
+  for (const { number, line } of apacheLines(text)) {
+    if (number % LINES_PER_SLICE === 0) yield
+    if (line === '' || line.startsWith('#')) continue
     const colon = line.indexOf(':')
-    if (colon < 0) return { ok: false, line: i + 1, problem: 'no ":" between the user name and the password hash' }
-    if (colon === 0) return { ok: false, line: i + 1, problem: 'empty user name' }
+    if (colon < 0) return { ok: false, line: number, problem: 'no ":" between the user name and the password hash' }
+    if (colon === 0) return { ok: false, line: number, problem: 'empty user name' }
     const username = line.slice(0, colon)
     let encoded = line.slice(colon + 1)
-    if (encoded === '') return { ok: false, line: i + 1, problem: `user ${JSON.stringify(username)} has an empty password hash` }
+    if (encoded === '') return { ok: false, line: number, problem: `user ${JSON.stringify(username)} has an empty password hash` }
     let hasher = identifyHasher(encoded, hashers)
     // Hashes never contain ':': after one, a known format ends at it (a trailing field, as some tools write).
     if (encoded.includes(':')) {
@@ -61,15 +77,22 @@ export function parseHtpasswd (text: string, hashers: readonly PasswordHasher[])
         encoded = field
       }
     }
-    const seen = firstLine.get(username)
+    const seen = users.get(username)
     if (seen !== undefined) {
-      warnings.push(`line ${i + 1}: user ${JSON.stringify(username)} is listed again; line ${seen} is used`)
+      warnings.push(`line ${number}: user ${JSON.stringify(username)} is listed again; line ${seen.line} is used`)
       continue
     }
-    firstLine.set(username, i + 1)
-    if (hasher === undefined) warnings.push(`line ${i + 1}: the password hash of user ${JSON.stringify(username)} is in a format not read here; that user cannot log in`)
-    else if (hasher.name === 'plain') warnings.push(`line ${i + 1}: user ${JSON.stringify(username)} has a plaintext password`)
-    users.set(username, { username, encoded, hasher })
+    const damage = hasher?.name === 'plain' ? damagedHash(encoded) : undefined
+    if (damage !== undefined) {
+      // Never guessed as plaintext: the user is refused (after a decoy check, as an unknown user is).
+      hasher = undefined
+      warnings.push(`line ${number}: the password hash of user ${JSON.stringify(username)} ${damage}; that user cannot log in`)
+    } else if (hasher === undefined) {
+      warnings.push(`line ${number}: the password hash of user ${JSON.stringify(username)} is in a format not read here; that user cannot log in`)
+    } else if (hasher.name === 'plain') {
+      warnings.push(`line ${number}: user ${JSON.stringify(username)} has a plaintext password`)
+    }
+    users.set(username, { username, encoded, hasher, line: number })
     if (hasher !== undefined) {
       const count = counts.get(hasher)
       if (count === undefined) counts.set(hasher, { count: 1, like: encoded })
@@ -85,6 +108,11 @@ export function parseHtpasswd (text: string, hashers: readonly PasswordHasher[])
     }
   }
   return { ok: true, value: { users, dominant }, warnings }
+}
+
+/** `parseHtpasswdSliced` run straight through. */
+export function parseHtpasswd (text: string, hashers: readonly PasswordHasher[]): ParseOutcome<ParsedHtpasswd> {
+  return parseNow(parseHtpasswdSliced(text, hashers))
 }
 
 /**
@@ -124,8 +152,8 @@ export class HtpasswdChecker implements CredentialsChecker<IUsernamePassword>, R
     if (!Array.isArray(hashers) || hashers.length === 0) throw new InvalidOption('HtpasswdChecker: hashers must be a non-empty array of PasswordHasher')
     if (options.onWarning !== undefined && typeof options.onWarning !== 'function') throw new InvalidOption('HtpasswdChecker: onWarning must be a function')
     const warn = options.onWarning ?? ((message: string) => { process.emitWarning(message, { code: 'FASTIFY_CRED_FILE' }) })
-    this.#file = new WatchedFile<HtpasswdContents>('HtpasswdChecker', path, (text) => {
-      const parsed = parseHtpasswd(text, hashers)
+    this.#file = new WatchedFile<HtpasswdContents>('HtpasswdChecker', path, function * (text) {
+      const parsed = yield * parseHtpasswdSliced(text, hashers)
       if (!parsed.ok) return parsed
       const { users, dominant } = parsed.value
       let decoy: Promise<Decoy> | undefined

@@ -1,3 +1,4 @@
+import { Worker } from 'node:worker_threads'
 import { InvalidOption, StoreUnavailable, optionalPeer } from '../cred/index.js'
 
 /** The SQL dialects the built-in drivers speak: placeholders are `$1` on PostgreSQL, `?` on the others. */
@@ -23,7 +24,8 @@ export interface SqlConnectionOptions {
   /**
    * Milliseconds a connection attempt or a query may take before it fails with `StoreUnavailable` (PostgreSQL:
    * `connectionTimeoutMillis`, `query_timeout` and `statement_timeout`; MySQL: `connectTimeout` and the query
-   * `timeout`; SQLite: the busy timeout). Default 5,000.
+   * `timeout`; SQLite: how long a query waits, in its worker thread, for another process's write lock to go).
+   * Default 5,000.
    */
   timeout?: number
   /** Connections per pool (PostgreSQL, MySQL). Default 10. */
@@ -32,7 +34,6 @@ export interface SqlConnectionOptions {
 
 const loadPg = optionalPeer('pg', 'A postgres:// user database', async () => await import('pg'))
 const loadMysql = optionalPeer('mysql2', 'A mysql:// user database', async () => await import('mysql2/promise'))
-const loadSqlite = optionalPeer('better-sqlite3', 'A SQLite user database', async () => await import('better-sqlite3'))
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]*$/
 
@@ -77,8 +78,11 @@ const unavailable = (err: unknown): StoreUnavailable => {
  * - `mysql://user:pw@host:port/db` (or `mariadb://`): a `mysql2` pool with server-side prepared statements
  *   (`npm install mysql2`);
  * - anything else is a SQLite file path (a `sqlite:` prefix is dropped), opened **read-only** with
- *   `better-sqlite3` (`npm install better-sqlite3`); its queries are synchronous but take microseconds on an indexed
- *   column, so they do not hold the event loop the way a password hash would.
+ *   `better-sqlite3` (`npm install better-sqlite3`) in a worker thread of its own: better-sqlite3 is synchronous,
+ *   and while another process holds a write lock (a migration, `VACUUM`) its busy timeout would otherwise wait on
+ *   the event loop. A locked database answers when the lock goes, or rejects with `StoreUnavailable` after
+ *   `timeout`; other requests are served meanwhile. The worker holds the process open only while a query runs;
+ *   `close()` ends it.
  * Every failure of the driver (refused connection, lost connection, timeout, missing file) rejects with
  * `StoreUnavailable`, the driver's error as its `cause`. A driver that is not installed rejects with
  * `MissingPeerDependency`. Pools reconnect by themselves after an outage: no restart is needed.
@@ -167,35 +171,167 @@ function mysqlDatabase (uri: string, timeout: number, poolSize: number): SqlData
   })
 }
 
-type SqliteModule = Awaited<ReturnType<typeof loadSqlite>>
-type SqliteConnection = InstanceType<SqliteModule['default']>
-type SqliteStatement = ReturnType<SqliteConnection['prepare']>
+/**
+ * The SQLite worker: owns the better-sqlite3 connection, so that its synchronous calls, and above all its busy
+ * timeout (SQLite sleeps in a loop while another process holds a write lock: a Django migration, `VACUUM`, a long
+ * write transaction), wait on this thread and never on the event loop. One query at a time, in order; each carries
+ * its deadline, and waits for a lock only until then, so a queue of queries behind a lock ends when the main
+ * thread has given up on them. Evaluated from a string, like the hash workers: no file of its own, the
+ * same from `dist/` and under a TypeScript test loader.
+ *
+ * SQLite's own busy timeout is 0: the worker retries a query that met a lock itself, sleeping with the delays
+ * SQLite's busy handler uses, in `Atomics.wait` on a shared flag, so that `close()` wakes it at once. It is never
+ * `terminate()`d: a worker terminated while inside better-sqlite3 aborts the whole process when the binding then
+ * throws into the dying thread (seen with better-sqlite3 12 on Node 20). `close()` raises the flag and asks the
+ * worker to stop; it closes its connection and exits.
+ */
+const SQLITE_WORKER_SOURCE = `
+// import(), not require: an eval worker is an ES module when the process runs with --input-type=module.
+import('node:worker_threads').then(({ parentPort, workerData }) => {
+  const { moduleUrl, path, closed } = workerData
+  const RETRY_DELAYS = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100]
+  let loading
+  let db
+  const statements = new Map()
+  parentPort.on('message', async (task) => {
+    if (task.close === true) {
+      try { db?.close() } catch {}
+      process.exit(0)
+    }
+    try {
+      loading ??= import(moduleUrl)
+      const sqlite = await loading
+      const Database = sqlite.default ?? sqlite
+      for (let attempt = 0; ; attempt++) {
+        if (Atomics.load(closed, 0) !== 0) throw new Error('the database was closed')
+        try {
+          // Read-only, and never created: a wrong path is an unavailable store, not a new empty database.
+          db ??= new Database(path, { readonly: true, fileMustExist: true, timeout: 0 })
+          let statement = statements.get(task.sql)
+          if (statement === undefined) {
+            statement = db.prepare(task.sql)
+            statements.set(task.sql, statement)
+          }
+          parentPort.postMessage({ id: task.id, rows: statement.all(...task.params) })
+          return
+        } catch (error) {
+          // Locked by another process: wait and try again until the deadline, as SQLite's busy handler would,
+          // but in a wait that close() can cut short.
+          const left = task.deadline - Date.now()
+          if (!(error && /^SQLITE_BUSY/.test(error.code)) || left <= 0) throw error
+          Atomics.wait(closed, 0, 0, Math.min(left, RETRY_DELAYS[Math.min(attempt, RETRY_DELAYS.length - 1)]))
+        }
+      }
+    } catch (error) {
+      const code = error && typeof error.code === 'string' ? error.code : undefined
+      parentPort.postMessage({ id: task.id, error: { code, message: String((error && error.message) || error) } })
+    }
+  })
+})
+`
+
+interface SqliteAnswer { id: number, rows?: SqlRow[], error?: { code: string | undefined, message: string } }
+
+interface SqliteQuery {
+  readonly resolve: (rows: SqlRow[]) => void
+  readonly reject: (err: StoreUnavailable) => void
+  readonly timer: NodeJS.Timeout
+}
+
+/** One worker, the queries it owes answers to, and how many it has not answered yet (timed out ones included). */
+interface SqliteWorker {
+  readonly worker: Worker
+  readonly pending: Map<number, SqliteQuery>
+  inFlight: number
+  closing: boolean
+  /** Set to 1 by `close()`: the worker answers the queries still queued without running them. */
+  readonly closed: Int32Array
+  readonly exited: Promise<void>
+}
+
+/** Where better-sqlite3 is, for the worker to import; resolving it loads nothing on this thread. */
+const resolveSqlite = optionalPeer('better-sqlite3', 'A SQLite user database', async () => import.meta.resolve('better-sqlite3'))
 
 function sqliteDatabase (path: string, timeout: number): SqlDatabase {
-  let connection: SqliteConnection | undefined
-  const statements = new Map<string, SqliteStatement>()
+  let current: SqliteWorker | undefined
+  let nextId = 0
+  let closes = 0
+
+  // The worker holds the process open while it runs a query (even one this thread gave up on: that ends by its
+  // deadline) and while it closes; an idle database never keeps a server or a script from exiting.
+  const hold = (owner: SqliteWorker): void => {
+    if (owner.inFlight > 0 || owner.closing) owner.worker.ref()
+    else owner.worker.unref()
+  }
+  const settle = (owner: SqliteWorker, id: number): SqliteQuery | undefined => {
+    const query = owner.pending.get(id)
+    if (query === undefined) return undefined
+    owner.pending.delete(id)
+    clearTimeout(query.timer)
+    return query
+  }
+  const failAll = (owner: SqliteWorker, err: StoreUnavailable): void => {
+    if (current === owner) current = undefined
+    for (const id of [...owner.pending.keys()]) settle(owner, id)?.reject(err)
+  }
+  const spawn = (moduleUrl: string): SqliteWorker => {
+    const closed = new Int32Array(new SharedArrayBuffer(4))
+    const worker = new Worker(SQLITE_WORKER_SOURCE, { eval: true, workerData: { moduleUrl, path, closed } })
+    let exited!: () => void
+    const owner: SqliteWorker = { worker, pending: new Map(), inFlight: 0, closing: false, closed, exited: new Promise((resolve) => { exited = resolve }) }
+    worker.unref()
+    worker.on('message', (answer: SqliteAnswer) => {
+      owner.inFlight--
+      hold(owner)
+      const query = settle(owner, answer.id)
+      if (query === undefined) return // answered after its timeout: already rejected
+      if (answer.error === undefined) query.resolve(answer.rows ?? [])
+      else query.reject(unavailable(Object.assign(new Error(answer.error.message), { code: answer.error.code })))
+    })
+    worker.on('error', (err) => { failAll(owner, unavailable(err)) })
+    worker.on('exit', (code) => {
+      failAll(owner, new StoreUnavailable(`The user database's worker stopped (exit code ${code})`))
+      exited()
+    })
+    return owner
+  }
+
   return {
     dialect: 'sqlite',
     query: async (sql, params) => {
-      const sqlite = await loadSqlite()
-      const Database = (sqlite as SqliteModule & { default?: SqliteModule['default'] }).default ?? (sqlite as unknown as SqliteModule['default'])
-      try {
-        // Read-only, and never created: a wrong path is an unavailable store, not a new empty database.
-        connection ??= new Database(path, { readonly: true, fileMustExist: true, timeout })
-        let statement = statements.get(sql)
-        if (statement === undefined) {
-          statement = connection.prepare(sql)
-          statements.set(sql, statement)
+      const opened = closes
+      const moduleUrl = await resolveSqlite()
+      // close() was called while this query looked for the driver: it is closed too, not sent to a new worker.
+      if (closes !== opened) throw new StoreUnavailable('The user database was closed')
+      const owner = current ??= spawn(moduleUrl)
+      return await new Promise<SqlRow[]>((resolve, reject) => {
+        const id = nextId++
+        const timer = setTimeout(() => {
+          settle(owner, id)?.reject(new StoreUnavailable(`The user database did not answer within ${timeout} ms (SQLite: locked or slow)`))
+        }, timeout)
+        owner.pending.set(id, { resolve, reject, timer })
+        try {
+          owner.worker.postMessage({ id, sql, params: [...params], deadline: Date.now() + timeout })
+        } catch (err) {
+          settle(owner, id)?.reject(unavailable(err))
+          return
         }
-        return Reflect.apply(statement.all, statement, [...params]) as SqlRow[]
-      } catch (err) {
-        throw unavailable(err)
-      }
+        owner.inFlight++
+        hold(owner)
+      })
     },
     close: async () => {
-      statements.clear()
-      connection?.close()
-      connection = undefined
+      closes++
+      const owner = current
+      current = undefined
+      if (owner === undefined) return
+      failAll(owner, new StoreUnavailable('The user database was closed'))
+      Atomics.store(owner.closed, 0, 1)
+      Atomics.notify(owner.closed, 0)
+      owner.closing = true
+      hold(owner)
+      owner.worker.postMessage({ close: true })
+      await owner.exited
     }
   }
 }
