@@ -9,15 +9,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Fastify from 'fastify'
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import fastifyBasicAuth from '@fastify/basic-auth'
-import { BasicStrategy } from 'passport-http'
-import cred, { InMemoryChecker, SimpleRealm, defineInterface } from '../lib/index.js'
-import type { CredPluginOptions, CredentialsChecker } from '../lib/index.js'
-import { CachingChecker, HtpasswdChecker } from '../lib/checkers/index.js'
-import { bcryptHasher } from '../lib/hashers/index.js'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
+import type { CredPluginOptions, CredentialsChecker, IUsernamePassword } from '../lib/index.js'
 import { AUTH_REALM, BODY, HTPASSWD_BCRYPT_COST, PASSWORD, PUBLIC_ROUTE, ROUTE, USER, contenderByName } from './contenders.js'
 import type { ServerKind } from './contenders.js'
+
+/*
+ * Each server imports only what it uses (dynamic imports below): the packages a process loads change when V8's first
+ * full garbage collection comes, and one that comes during the first seconds of load leaves Node's process.nextTick
+ * slower for the life of the process (README, Performance). bare Fastify must not carry fastify-cred's code.
+ */
 
 /** Messages from run.ts over IPC. */
 export type ServerCommand = { type: 'stats', gc?: boolean } | { type: 'stop' }
@@ -41,7 +42,6 @@ const sameSecret = (given: string, expected: Buffer): boolean => {
 }
 
 interface User { name: string }
-const IUser = defineInterface<User>('IUser')
 
 const handler = async (): Promise<typeof BODY> => BODY
 
@@ -52,12 +52,37 @@ interface FastifyPassport {
   authenticate (name: string, options: { session: boolean }): (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 }
 
+
+/**
+ * What a careful application writes by hand on Fastify: a synchronous onRequest hook that decodes Basic, compares
+ * in constant time, puts the user on the request and answers 401 itself. No hashing, no portal: the practical limit.
+ */
+function handWrittenHook (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+  const header = request.headers.authorization
+  if (header !== undefined && header.length > 6 && header.slice(0, 6).toLowerCase() === 'basic ') {
+    const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8')
+    const colon = decoded.indexOf(':')
+    if (colon > 0 && sameSecret(decoded.slice(0, colon), userBuffer) && sameSecret(decoded.slice(colon + 1), passwordBuffer)) {
+      (request as FastifyRequest & { user?: User }).user = { name: decoded.slice(0, colon) }
+      done()
+      return
+    }
+  }
+  reply.code(401).header('WWW-Authenticate', `Basic realm="${AUTH_REALM}"`).send({ statusCode: 401, error: 'Unauthorized' })
+}
+
 async function build (kind: ServerKind): Promise<FastifyInstance> {
   const app = Fastify({ logger: false })
+  let route: { config?: { cred: boolean } } = {}
   switch (kind) {
     case 'bare':
       break
+    case 'hook':
+      app.decorateRequest('user', null)
+      app.addHook('onRequest', handWrittenHook)
+      break
     case 'basic-auth': {
+      const { default: fastifyBasicAuth } = await import('@fastify/basic-auth')
       await app.register(fastifyBasicAuth, {
         // Synchronous validate, the fastest form the plugin offers.
         validate (username, password, _request, _reply, done) {
@@ -69,27 +94,63 @@ async function build (kind: ServerKind): Promise<FastifyInstance> {
       app.addHook('onRequest', app.basicAuth)
       break
     }
-    case 'passport': {
+    case 'passport':
+    case 'passport-digest': {
       const require = createRequire(import.meta.url)
       const passport = require('@fastify/passport') as FastifyPassport
-      passport.use('basic', new BasicStrategy({ realm: AUTH_REALM }, (username, password, done) => {
-        if (sameSecret(username, userBuffer) && sameSecret(password, passwordBuffer)) done(null, { name: username })
-        else done(null, false)
-      }))
-      // Stateless Basic (session: false) needs no session store, but @fastify/flash (registered by initialize())
+      const { BasicStrategy, DigestStrategy } = await import('passport-http')
+      if (kind === 'passport') {
+        passport.use('auth', new BasicStrategy({ realm: AUTH_REALM }, (username, password, done) => {
+          if (sameSecret(username, userBuffer) && sameSecret(password, passwordBuffer)) done(null, { name: username })
+          else done(null, false)
+        }))
+      } else {
+        // passport-http leaves replay protection to the application (its `validate` callback): track each nonce's
+        // highest count, as fastify-cred does, so both servers do the same work. It cannot tell its own nonces from
+        // invented ones (they are random, unsigned), and it offers MD5 only.
+        const counts = new Map<string, number>()
+        passport.use('auth', new DigestStrategy({ realm: AUTH_REALM, qop: 'auth', algorithm: 'MD5' },
+          (username, done) => { if (username === USER) done(null, { name: username }, PASSWORD); else done(null, false) },
+          (params, done) => {
+            // Typed as a number, but passport-http passes the header's hex string through.
+            const nc = Number.parseInt(String(params.nc), 16)
+            const last = counts.get(params.nonce) ?? 0
+            if (!(nc > last)) { done(null, false); return }
+            if (counts.size >= 100_000 && !counts.has(params.nonce)) counts.delete(counts.keys().next().value as string)
+            counts.set(params.nonce, nc)
+            done(null, true)
+          }))
+      }
+      // Stateless (session: false) needs no session store, but @fastify/flash (registered by initialize())
       // insists on a `session` request decorator: a null stub, never read.
       app.decorateRequest('session', null)
       await app.register(passport.initialize())
-      app.addHook('onRequest', passport.authenticate('basic', { session: false }))
+      app.addHook('onRequest', passport.authenticate('auth', { session: false }))
       break
     }
     case 'cred-basic':
     case 'cred-basic-logout':
+    case 'cred-nohash':
+    case 'cred-public':
     case 'cred-digest':
     case 'cred-htpasswd':
     case 'cred-htpasswd-cached': {
+      const { default: cred, InMemoryChecker, SimpleRealm, defineInterface, IUsernamePassword: IUP, UnauthorizedLogin } = await import('../lib/index.js')
+      const IUser = defineInterface<User>('IUser')
       let checker: CredentialsChecker = new InMemoryChecker({ [USER]: PASSWORD })
+      if (kind === 'cred-nohash') {
+        // The plugin's own cost: a checker that compares nothing but the name (never for real use).
+        checker = {
+          credentialInterfaces: [IUP],
+          requestAvatarId (credentials: IUsernamePassword) {
+            if (credentials.username === USER) return USER
+            throw new UnauthorizedLogin('Invalid user name or password')
+          }
+        } as CredentialsChecker
+      }
       if (kind === 'cred-htpasswd' || kind === 'cred-htpasswd-cached') {
+        const { CachingChecker, HtpasswdChecker } = await import('../lib/checkers/index.js')
+        const { bcryptHasher } = await import('../lib/hashers/index.js')
         // A real htpasswd file of one bcrypt line, as `htpasswd -B -C 10` writes it ($2y$).
         const dir = mkdtempSync(join(tmpdir(), 'cred-bench-'))
         process.once('exit', () => { rmSync(dir, { recursive: true, force: true }) })
@@ -115,10 +176,11 @@ async function build (kind: ServerKind): Promise<FastifyInstance> {
       await app.register(cred, options)
       // Unauthenticated: the event-loop experiment (event-loop.ts) times it while logins hash.
       app.get(PUBLIC_ROUTE, { config: { cred: false } }, handler)
+      if (kind === 'cred-public') route = { config: { cred: false } }
       break
     }
   }
-  app.get(ROUTE, handler)
+  app.get(ROUTE, route, handler)
   return app
 }
 
