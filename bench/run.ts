@@ -30,7 +30,8 @@ interface Options {
   duration: number
   warmup: number
   connections: number
-  pipelining: number
+  /** One table per value, the first the headline. */
+  pipelining: number[]
   digestVia: 'buffer' | 'setup-request'
   only: string[] | undefined
   profile: string[]
@@ -50,7 +51,9 @@ const USAGE = `usage: npm run bench -- [options]
   --duration S        seconds per run (default 10)
   --warmup S          seconds of warm-up per contender before the rounds (default 3)
   --connections N     concurrent connections (default 50)
-  --pipelining N      requests in flight per connection (default 10: at 1 the load generator, not the server, limits bare Fastify)
+  --pipelining N,…    requests in flight per connection, one table per value (default 1,10: the headline without
+                      pipelining, as browsers, curl, undici's pool and python clients send; then pipelining 10, where
+                      the load generator is cheaper per request)
   --digest-via M      how the load generator writes Digest requests: buffer (default, cheap) or
                       setup-request (autocannon's public per-request builder; slower, for cross-checks)
   --only a,b,…        only these contenders (${CONTENDERS.map((c) => c.name).join(', ')})
@@ -69,7 +72,7 @@ const USAGE = `usage: npm run bench -- [options]
 
 function parseOptions (argv: string[]): Options {
   const options: Options = {
-    rounds: 5, duration: 10, warmup: 3, connections: 50, pipelining: 10, digestVia: 'buffer', only: undefined, profile: [], quick: false,
+    rounds: 5, duration: 10, warmup: 3, connections: 50, pipelining: [1, 10], digestVia: 'buffer', only: undefined, profile: [], quick: false,
     memory: true, memoryCount: 100_000, memoryBoundMB: 128, eventLoop: true, eventLoopConnections: 8, pin: true, freshServers: true, out: undefined
   }
   const explicit = new Set<string>()
@@ -96,7 +99,7 @@ function parseOptions (argv: string[]): Options {
       case '--duration': options.duration = number(name, value(), 1); break
       case '--warmup': options.warmup = number(name, value(), 0); break
       case '--connections': options.connections = Math.floor(number(name, value(), 1)); break
-      case '--pipelining': options.pipelining = Math.floor(number(name, value(), 1)); break
+      case '--pipelining': options.pipelining = (value() ?? '').split(',').map((v) => Math.floor(number(name, v, 1))); break
       case '--digest-via': {
         const via = value()
         if (via !== 'buffer' && via !== 'setup-request') throw new Error('--digest-via takes buffer or setup-request')
@@ -205,7 +208,7 @@ async function main (): Promise<number> {
   const date = new Date().toISOString()
   log(`fastify-cred benchmark  ${date}`)
   log(`${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, Fastify ${machine.fastify}; pinning: ${machine.pinning}`)
-  log(`${options.rounds} rounds × ${options.duration} s, ${options.connections} connections × pipelining ${options.pipelining}, ${options.warmup} s warm-up per contender${options.quick ? '  (--quick: for development only, noisy)' : ''}`)
+  log(`${options.rounds} rounds × ${options.duration} s, ${options.connections} connections × pipelining ${options.pipelining.join(' then ')}, ${options.warmup} s warm-up per contender${options.quick ? '  (--quick: for development only, noisy)' : ''}`)
   if (!options.quick && options.rounds < 5) log('note: fewer than 5 rounds; the issue asks for at least 5 for published numbers')
 
   const servers = new Map<string, ServerHandle>()
@@ -231,7 +234,7 @@ async function main (): Promise<number> {
       }
     }
 
-    const runOne = async (contender: Contender, duration: number): Promise<{ result: LoadResult, serverCpu: number }> => {
+    const runOne = async (contender: Contender, duration: number, pipelining: number): Promise<{ result: LoadResult, serverCpu: number }> => {
       const server = servers.get(contender.name)
       if (server === undefined) throw new Error(`no server for ${contender.name}`)
       await isolate(server)
@@ -239,7 +242,7 @@ async function main (): Promise<number> {
       const started = process.hrtime.bigint()
       const result = await runLoad({
         mode: 'bench', url: server.url, client: contender.client, expectStatus: contender.expectStatus,
-        duration, connections: contender.connections ?? options.connections, pipelining: contender.pipelining ?? options.pipelining, digestVia: options.digestVia, ...(contender.algorithm === undefined ? {} : { algorithm: contender.algorithm })
+        duration, connections: contender.connections ?? options.connections, pipelining: contender.pipelining ?? pipelining, digestVia: options.digestVia, ...(contender.algorithm === undefined ? {} : { algorithm: contender.algorithm })
       }, pinning)
       const wallMicros = Number(process.hrtime.bigint() - started) / 1000
       const after = await server.stats()
@@ -249,84 +252,97 @@ async function main (): Promise<number> {
     if (options.warmup > 0) {
       log(`warm-up: ${active.map((c) => c.name).join(', ')}`)
       for (const contender of active) {
-        const { result } = await runOne(contender, options.warmup)
+        const { result } = await runOne(contender, options.warmup, options.pipelining[0] ?? 1)
         if (result.unexpected > 0) log(`  warm-up of ${contender.name}: ${result.unexpected} unexpected responses ${JSON.stringify(result.statusCodes)}`)
       }
     }
 
     /** A new server process for `contender`, warmed up: a process's own bias then varies from round to round. */
-    const restart = async (contender: Contender): Promise<void> => {
+    const restart = async (contender: Contender, pipelining: number): Promise<void> => {
       const old = servers.get(contender.name)
       if (old !== undefined) { signal(old, 'SIGCONT'); await old.stop() }
       const server = await startServer(contender.name, { pinning })
       servers.set(contender.name, server)
       await preflight(contender, server.url)
-      if (options.warmup > 0) await runOne(contender, options.warmup)
+      if (options.warmup > 0) await runOne(contender, options.warmup, pipelining)
     }
 
-    const runs = new Map<string, RunRecord[]>(active.map((c) => [c.name, []]))
-    for (let r = 1; r <= options.rounds; r++) {
-      for (const contender of active) {
-        if (r > 1 && options.freshServers && !options.profile.includes(contender.name)) await restart(contender)
-        const { result, serverCpu } = await runOne(contender, options.duration)
-        const record: RunRecord = {
-          round: r,
-          reqPerSec: round(result.reqPerSec, 0),
-          p99: result.latency.p99,
-          p50: result.latency.p50,
-          unexpected: result.unexpected,
-          statusCodes: result.statusCodes,
-          serverCpu: round(serverCpu, 2),
-          loadCpu: round(result.loadCpu, 2),
-          ...(result.renewedNonces === undefined ? {} : { renewedNonces: result.renewedNonces })
+    /** The rounds at one pipelining depth: every contender in every round, then the medians, ratios and budgets. */
+    const measureView = async (pipelining: number, view: number) => {
+      const runs = new Map<string, RunRecord[]>(active.map((c) => [c.name, []]))
+      for (let r = 1; r <= options.rounds; r++) {
+        for (const contender of active) {
+          if ((r > 1 || view > 0) && options.freshServers && !options.profile.includes(contender.name)) await restart(contender, pipelining)
+          const { result, serverCpu } = await runOne(contender, options.duration, pipelining)
+          const record: RunRecord = {
+            round: r,
+            reqPerSec: round(result.reqPerSec, 0),
+            p99: result.latency.p99,
+            p50: result.latency.p50,
+            unexpected: result.unexpected,
+            statusCodes: result.statusCodes,
+            serverCpu: round(serverCpu, 2),
+            loadCpu: round(result.loadCpu, 2),
+            ...(result.renewedNonces === undefined ? {} : { renewedNonces: result.renewedNonces })
+          }
+          runs.get(contender.name)?.push(record)
+          log(`p${pipelining} round ${r}/${options.rounds}  ${contender.name.padEnd(20)} ${String(record.reqPerSec).padStart(8)} req/s  p99 ${String(record.p99).padStart(4)} ms  ` +
+            `cpu server ${record.serverCpu.toFixed(2)} load ${record.loadCpu.toFixed(2)}` + (record.unexpected > 0 ? `  UNEXPECTED ${record.unexpected} ${JSON.stringify(record.statusCodes)}` : ''))
         }
-        runs.get(contender.name)?.push(record)
-        log(`round ${r}/${options.rounds}  ${contender.name.padEnd(20)} ${String(record.reqPerSec).padStart(8)} req/s  p99 ${String(record.p99).padStart(4)} ms  ` +
-          `cpu server ${record.serverCpu.toFixed(2)} load ${record.loadCpu.toFixed(2)}` + (record.unexpected > 0 ? `  UNEXPECTED ${record.unexpected} ${JSON.stringify(record.statusCodes)}` : ''))
       }
-    }
 
-    // Per-round ratios: a contender against a reference measured minutes apart would carry the machine's drift.
-    const ratioFor = (name: string, reference: string): number => {
-      const mine = runs.get(name)
-      const theirs = runs.get(reference)
-      if (mine === undefined || theirs === undefined) return Number.NaN
-      const ratios = mine.flatMap((run) => {
-        const other = theirs.find((t) => t.round === run.round)
-        return other === undefined || other.reqPerSec === 0 ? [] : [run.reqPerSec / other.reqPerSec]
-      })
-      return median(ratios)
-    }
-    const results = active.map((contender) => {
-      const list = runs.get(contender.name) ?? []
-      const ratios = Object.fromEntries(REFERENCES.filter((ref) => runs.has(ref)).map((ref) => [ref, round(ratioFor(contender.name, ref), 3)]))
-      return {
-        name: contender.name,
-        label: contender.label,
-        expectStatus: contender.expectStatus,
-        profiled: options.profile.includes(contender.name),
-        medianReqPerSec: round(median(list.map((r) => r.reqPerSec)), 0),
-        medianP99Ms: median(list.map((r) => r.p99)),
-        ratios,
-        unexpected: list.reduce((sum, r) => sum + r.unexpected, 0),
-        medianServerCpu: round(median(list.map((r) => r.serverCpu)), 2),
-        medianLoadCpu: round(median(list.map((r) => r.loadCpu)), 2),
-        rounds: list
+      // Per-round ratios: a contender against a reference measured minutes apart would carry the machine's drift.
+      const ratioFor = (name: string, reference: string): number => {
+        const mine = runs.get(name)
+        const theirs = runs.get(reference)
+        if (mine === undefined || theirs === undefined) return Number.NaN
+        const ratios = mine.flatMap((run) => {
+          const other = theirs.find((t) => t.round === run.round)
+          return other === undefined || other.reqPerSec === 0 ? [] : [run.reqPerSec / other.reqPerSec]
+        })
+        return median(ratios)
       }
-    })
-    const roundRatios = (name: string, reference: string): number[] => {
-      const theirs = runs.get(reference) ?? []
-      return (runs.get(name) ?? []).flatMap((run) => {
-        const other = theirs.find((t) => t.round === run.round)
-        return other === undefined || other.reqPerSec === 0 ? [] : [run.reqPerSec / other.reqPerSec]
+      const roundRatios = (name: string, reference: string): number[] => {
+        const theirs = runs.get(reference) ?? []
+        return (runs.get(name) ?? []).flatMap((run) => {
+          const other = theirs.find((t) => t.round === run.round)
+          return other === undefined || other.reqPerSec === 0 ? [] : [run.reqPerSec / other.reqPerSec]
+        })
+      }
+      const results = active.map((contender) => {
+        const list = runs.get(contender.name) ?? []
+        const ratios = Object.fromEntries(REFERENCES.filter((ref) => runs.has(ref)).map((ref) => [ref, round(ratioFor(contender.name, ref), 3)]))
+        const slowest = list.reduce<RunRecord | undefined>((min, run) => min === undefined || run.reqPerSec < min.reqPerSec ? run : min, undefined)
+        return {
+          name: contender.name,
+          label: contender.label,
+          expectStatus: contender.expectStatus,
+          profiled: options.profile.includes(contender.name),
+          medianReqPerSec: round(median(list.map((r) => r.reqPerSec)), 0),
+          medianP99Ms: median(list.map((r) => r.p99)),
+          ratios,
+          // Each round is a fresh process: the slowest one, and its ratio to the same round's reference.
+          slowestReqPerSec: slowest?.reqPerSec ?? Number.NaN,
+          worstRatios: Object.fromEntries(REFERENCES.filter((ref) => runs.has(ref)).map((ref) => [ref, round(Math.min(...roundRatios(contender.name, ref)), 3)])),
+          unexpected: list.reduce((sum, r) => sum + r.unexpected, 0),
+          medianServerCpu: round(median(list.map((r) => r.serverCpu)), 2),
+          medianLoadCpu: round(median(list.map((r) => r.loadCpu)), 2),
+          rounds: list
+        }
       })
+      const budgets = BUDGETS.map((budget) => {
+        const measured = round(ratioFor(budget.contender, budget.reference), 3)
+        const worst = round(Math.min(...roundRatios(budget.contender, budget.reference)), 3)
+        const met = !Number.isFinite(measured) ? null : budget.everyRound === true ? worst >= budget.min : measured >= budget.min
+        return { ...budget, measured: Number.isFinite(measured) ? measured : null, worstRound: Number.isFinite(worst) ? worst : null, met }
+      })
+      return { pipelining, results, budgets }
     }
-    const budgets = BUDGETS.map((budget) => {
-      const measured = round(ratioFor(budget.contender, budget.reference), 3)
-      const worst = round(Math.min(...roundRatios(budget.contender, budget.reference)), 3)
-      const met = !Number.isFinite(measured) ? null : budget.everyRound === true ? worst >= budget.min : measured >= budget.min
-      return { ...budget, measured: Number.isFinite(measured) ? measured : null, worstRound: Number.isFinite(worst) ? worst : null, met }
-    })
+    const views = []
+    for (const [view, pipelining] of options.pipelining.entries()) views.push(await measureView(pipelining, view))
+    const headline = views[0]
+    if (headline === undefined) throw new Error('--pipelining needs at least one value')
+    const { results, budgets } = headline
 
     let memory: MemoryReport | { skipped: string } | undefined
     if (options.memory) {
@@ -368,16 +384,18 @@ async function main (): Promise<number> {
     }
 
     // The table.
-    log('')
-    log(table(results.map((r) => ({ ...r, unexpectedCount: r.unexpected })), options))
-    for (const s of skipped) log(`skipped ${s.contender}: ${s.reason}`)
-    log('')
-    log('Budgets (median of per-round req/s ratios):')
-    for (const b of budgets) {
-      const verdict = b.met === null ? 'not measured' : b.met ? 'met' : 'MISSED'
-      log(`  ${b.contender} / ${b.reference} ≥ ${b.min}${b.everyRound === true ? ' in every round' : ''}: ${b.measured ?? '—'} (worst round ${b.worstRound ?? '—'})  ${verdict}`)
+    for (const view of views) {
+      log('')
+      log(table(view.results.map((r) => ({ ...r, unexpectedCount: r.unexpected })), options, view.pipelining))
+      log('')
+      log(`Budgets at pipelining ${view.pipelining} (median of per-round req/s ratios; each round a fresh process):`)
+      for (const b of view.budgets) {
+        const verdict = b.met === null ? 'not measured' : b.met ? 'met' : 'MISSED'
+        log(`  ${b.contender} / ${b.reference} ≥ ${b.min}${b.everyRound === true ? ' in every round' : ''}: ${b.measured ?? '—'} (worst round ${b.worstRound ?? '—'})  ${verdict}`)
+      }
     }
-    const missed = budgets.filter((b) => b.met === false).map((b) => b.contender)
+    for (const s of skipped) log(`skipped ${s.contender}: ${s.reason}`)
+    const missed = views.flatMap((view) => view.budgets.filter((b) => b.met === false).map((b) => b.contender))
     if (missed.length > 0 && options.profile.length === 0) log(`  profile a miss with: npm run bench -- --only bare,${[...new Set(missed)].join(',')} --profile ${[...new Set(missed)].join(',')}`)
     const ceiling = results.find((r) => r.name === 'bare')
     if (ceiling !== undefined && ceiling.medianLoadCpu >= 0.9 && ceiling.medianLoadCpu >= ceiling.medianServerCpu) {
@@ -388,7 +406,7 @@ async function main (): Promise<number> {
     if (eventLoop !== undefined) log('skipped' in eventLoop ? `Event loop: skipped (${eventLoop.skipped})` : formatEventLoopReport(eventLoop))
     for (const [name, summary] of Object.entries(profiles)) log('\n' + formatProfileSummary(name, summary))
 
-    const invalid = results.filter((r) => r.unexpected > 0)
+    const invalid = views.flatMap((view) => view.results).filter((r) => r.unexpected > 0)
     if (invalid.length > 0) {
       log(`\nINVALID: unexpected responses for ${invalid.map((r) => `${r.name} (${r.unexpected})`).join(', ')}; every measured request must get its expected status`)
       exitCode = 1
@@ -403,12 +421,13 @@ async function main (): Promise<number> {
       machine,
       parameters: {
         rounds: options.rounds, durationSeconds: options.duration, warmupSeconds: options.warmup, connections: options.connections,
-        pipelining: options.pipelining, digestVia: options.digestVia, quick: options.quick, only: options.only ?? null, profile: options.profile
+        pipelining: options.pipelining, headlinePipelining: headline.pipelining, digestVia: options.digestVia, quick: options.quick, only: options.only ?? null, profile: options.profile
       },
       valid: exitCode === 0,
       contenders: results,
       skipped,
       budgets,
+      views,
       memory: memory ?? null,
       eventLoop: eventLoop ?? null,
       profiles
@@ -440,25 +459,27 @@ function signal (server: ServerHandle, name: 'SIGSTOP' | 'SIGCONT'): void {
   } catch {}
 }
 
-function table (rows: Array<{ name: string, label: string, expectStatus: number, medianReqPerSec: number, medianP99Ms: number, ratios: Record<string, number>, unexpectedCount: number, medianServerCpu: number, medianLoadCpu: number, profiled: boolean }>, options: Options): string {
+function table (rows: Array<{ name: string, label: string, expectStatus: number, medianReqPerSec: number, slowestReqPerSec: number, medianP99Ms: number, ratios: Record<string, number>, worstRatios: Record<string, number>, unexpectedCount: number, medianServerCpu: number, medianLoadCpu: number, profiled: boolean }>, options: Options, pipelining: number): string {
   const refs = REFERENCES.filter((ref) => rows.some((r) => r.name === ref))
-  const header = ['contender', 'status', 'req/s', 'p99 ms', ...refs.map((ref) => `× ${ref}`), 'unexpected', 'cpu srv/load']
+  const header = ['contender', 'status', 'req/s', 'slowest', 'p99 ms', ...refs.map((ref) => `× ${ref}`), 'worst × bare', 'unexpected', 'cpu srv/load']
   const body = rows.map((r) => [
     r.label + (r.profiled ? ' [profiled]' : ''),
     String(r.expectStatus),
     Math.round(r.medianReqPerSec).toLocaleString('en-US'),
+    Math.round(r.slowestReqPerSec).toLocaleString('en-US'),
     String(r.medianP99Ms),
     ...refs.map((ref) => {
       const v = r.ratios[ref]
       return v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(2)
     }),
+    r.worstRatios.bare === undefined || !Number.isFinite(r.worstRatios.bare) ? '—' : r.worstRatios.bare.toFixed(2),
     String(r.unexpectedCount),
     `${r.medianServerCpu.toFixed(2)}/${r.medianLoadCpu.toFixed(2)}`
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] ?? '').length)))
   const line = (cells: string[]): string => cells.map((c, i) => i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)).join('  ')
   return [
-    `Medians over ${options.rounds} rounds of ${options.duration} s, ${options.connections} connections × pipelining ${options.pipelining}:`,
+    `Medians over ${options.rounds} rounds of ${options.duration} s (a fresh server process per round), ${options.connections} connections × pipelining ${pipelining}; slowest: the slowest process; worst × bare: its round's ratio to bare:`,
     line(header),
     widths.map((w) => '-'.repeat(w)).join('  '),
     ...body.map(line)

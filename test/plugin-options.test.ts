@@ -65,6 +65,9 @@ t.test('checker specs are accepted wherever checkers are, built at register time
   t.same((await app.inject({ url: '/' })).json(), { id: 'anonymous' }, 'the checker object beside it')
   t.equal((await app.inject({ url: '/', headers: { authorization: basic('bob', 'nope') } })).statusCode, 401)
   await app.close()
-  await t.rejects(register({ realm, checkers: ['nosuchtype:x'], interfaces: [IUser] }), { code: 'ERR_CRED_INVALID_OPTION', message: /fastify-cred: checkers\[0\].*nosuchtype/ })
+  // The spec's "type" may be a password typed in the wrong place: named by position, never echoed.
+  const unknown = await register({ realm, checkers: ['nosuchtype:x'], interfaces: [IUser] }).then(() => undefined, (err: unknown) => err)
+  t.match(unknown, { code: 'ERR_CRED_INVALID_OPTION', message: /^fastify-cred: checkers\[0\]: Unknown auth type/ })
+  t.notMatch((unknown as Error).message, /nosuchtype/, 'the unknown type is not echoed')
   await t.rejects(register({ realm, checkers: ['memory:alice'], interfaces: [IUser] }), { code: 'ERR_CRED_INVALID_OPTION' })
 })

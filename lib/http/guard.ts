@@ -256,7 +256,10 @@ export class HttpAuthGuard<Mind = unknown> {
       const challenges = this.#challenges(request, false)
       const last = this.#lastNoCredentials
       if (last !== undefined && last.challenges === challenges) return last
-      const refusal = this.#refused(this.#refusedStatus, 'ERR_CRED_UNAUTHORIZED', 'Authentication required', challenges, undefined, this.#noCredentialsBody, undefined, undefined)
+      const refusal: GuardRefusal = {
+        kind: 'refused', status: this.#refusedStatus, code: 'ERR_CRED_UNAUTHORIZED', message: 'Authentication required', challenges,
+        retryAfter: undefined, body: this.#noCredentialsBody, error: undefined, logLevel: undefined
+      }
       this.#lastNoCredentials = refusal
       return refusal
     } else if (error instanceof MalformedCredentials) {
@@ -274,7 +277,8 @@ export class HttpAuthGuard<Mind = unknown> {
       status = 500; code = 'ERR_CRED_INTERNAL'; message = 'Internal Server Error'; challenge = false; logLevel = 'error'
     }
     const body = JSON.stringify({ statusCode: status, code, error: STATUS_TEXT[status], message })
-    return this.#refused(status, code, message, challenge ? this.#challenges(request, error instanceof StaleNonce) : [], retryAfter, body, error, logLevel)
+    const challenges = challenge ? this.#challenges(request, error instanceof StaleNonce) : []
+    return { kind: 'refused', status, code, message, challenges, retryAfter, body, error, logLevel }
   }
 
   /**
@@ -400,10 +404,6 @@ export class HttpAuthGuard<Mind = unknown> {
     const refusal = this.refusal(error, attempt.request)
     if (refusal.logLevel !== undefined && attempt.credentials !== undefined) withoutPassword(error, attempt.credentials)
     return refusal
-  }
-
-  #refused (status: number, code: string, message: string, challenges: readonly string[], retryAfter: string | undefined, body: string, error: unknown, logLevel: 'error' | 'warn' | undefined): GuardRefusal {
-    return { kind: 'refused', status, code, message, challenges, retryAfter, body, error, logLevel }
   }
 
   #challenges (request: HttpRequestLike, stale: boolean): readonly string[] {
