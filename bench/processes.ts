@@ -89,7 +89,8 @@ export function startServer (contender: string, options: StartOptions): Promise<
 
 function serverHandle (contender: string, child: ChildProcess, port: number, profiled: boolean, stderr: () => string): ServerHandle {
   let exited = false
-  child.once('exit', () => { exited = true })
+  let how = ''
+  child.once('exit', (code, signal) => { exited = true; how = signal ?? `exit code ${String(code)}` })
   const send = (command: ServerCommand): void => { child.send(command) }
   return {
     contender,
@@ -99,7 +100,7 @@ function serverHandle (contender: string, child: ChildProcess, port: number, pro
     profiled,
     stats (gc = false) {
       return new Promise((resolve, reject) => {
-        if (exited) { reject(new Error(`server ${contender} is gone: ${stderr().trim()}`)); return }
+        if (exited) { reject(new Error(`server ${contender} is gone (${how}): ${stderr().trim()}`)); return }
         const onMessage = (message: ServerStats): void => {
           if (message.type !== 'stats') return
           child.off('message', onMessage)

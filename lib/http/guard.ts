@@ -231,75 +231,6 @@ export class HttpAuthGuard<Mind = unknown> {
     return this.#checkPassword(new Attempt(request, mind, undefined, undefined), credentials)
   }
 
-  /**
-   * The refusal for an error (or for no usable credentials, `undefined`): the one place where login failures
-   * become HTTP answers. Adapters use it for failures of their own (a body that could not be read).
-   *
-   * | error | status |
-   * | --- | --- |
-   * | none, `UnauthorizedLogin`, `UnhandledCredentials`, `StaleNonce` | 401 (407 in proxy mode) with challenges |
-   * | `MalformedCredentials` | 400 with challenges |
-   * | `LoginDenied` | 403 |
-   * | `TooManyAttempts` (a throttle) | 429 with `Retry-After` |
-   * | `StoreUnavailable`, `LoginTimeout` | 503 with `Retry-After` |
-   * | anything else | 500 |
-   */
-  refusal (error: unknown, request: HttpRequestLike = NO_REQUEST): GuardRefusal {
-    let status: number
-    let message: string
-    let code: string
-    let logLevel: 'error' | 'warn' | undefined
-    let challenge = true
-    let retryAfter: string | undefined
-    if (error === undefined) {
-      // Schemes whose challenges never change (Basic) hand back the same array: so is the refusal, then.
-      const challenges = this.#challenges(request, false)
-      const last = this.#lastNoCredentials
-      if (last !== undefined && last.challenges === challenges) return last
-      const refusal: GuardRefusal = {
-        kind: 'refused', status: this.#refusedStatus, code: 'ERR_CRED_UNAUTHORIZED', message: 'Authentication required', challenges,
-        retryAfter: undefined, body: this.#noCredentialsBody, error: undefined, logLevel: undefined
-      }
-      this.#lastNoCredentials = refusal
-      return refusal
-    } else if (error instanceof MalformedCredentials) {
-      status = 400; code = error.code; message = 'Malformed credentials'
-    } else if (error instanceof LoginDenied) {
-      status = 403; code = error.code; message = 'Access denied'; challenge = false
-    } else if (error instanceof TooManyAttempts) {
-      status = 429; code = error.code; message = 'Too many failed attempts, try again later'; challenge = false; retryAfter = String(error.retryAfter)
-    } else if (error instanceof LoginFailed) {
-      status = this.#refusedStatus; code = error.code; message = 'Invalid credentials'
-    } else if (error instanceof StoreUnavailable || error instanceof LoginTimeout) {
-      status = 503; code = error.code; message = 'Authentication is unavailable, try again later'; challenge = false; logLevel = 'warn'
-      retryAfter = RETRY_AFTER_SECONDS
-    } else {
-      status = 500; code = 'ERR_CRED_INTERNAL'; message = 'Internal Server Error'; challenge = false; logLevel = 'error'
-    }
-    const body = JSON.stringify({ statusCode: status, code, error: STATUS_TEXT[status], message })
-    const challenges = challenge ? this.#challenges(request, error instanceof StaleNonce) : []
-    return { kind: 'refused', status, code, message, challenges, retryAfter, body, error, logLevel }
-  }
-
-  /**
-   * For credentials that cover the body: before the body is read, something to pass it through that hashes it,
-   * when this request's `Authorization` asks for it; `undefined` otherwise.
-   */
-  bodyHasher (request: GuardRequest): ReturnType<NonNullable<HttpAuthScheme['bodyHasher']>> {
-    const authorization = request.headers[this.authorizationHeader]
-    if (typeof authorization !== 'string') return undefined
-    for (const scheme of this.bodySchemes) {
-      if (!hasScheme(authorization, scheme.name)) continue
-      return scheme.bodyHasher?.(authorization)
-    }
-    return undefined
-  }
-
-  /** Runs a late or refused avatar's `logout`, reporting failures to `onLogoutError`. */
-  logout (logout: Logout): void {
-    runLogout(logout, this.#onLogoutError)
-  }
-
   #schemeFor (authorization: string): HttpAuthScheme | undefined {
     const only = this.#onlyScheme
     if (only !== undefined) return hasScheme(authorization, only.name) ? only : undefined
@@ -404,6 +335,75 @@ export class HttpAuthGuard<Mind = unknown> {
     const refusal = this.refusal(error, attempt.request)
     if (refusal.logLevel !== undefined && attempt.credentials !== undefined) withoutPassword(error, attempt.credentials)
     return refusal
+  }
+
+  /**
+   * The refusal for an error (or for no usable credentials, `undefined`): the one place where login failures
+   * become HTTP answers. Adapters use it for failures of their own (a body that could not be read).
+   *
+   * | error | status |
+   * | --- | --- |
+   * | none, `UnauthorizedLogin`, `UnhandledCredentials`, `StaleNonce` | 401 (407 in proxy mode) with challenges |
+   * | `MalformedCredentials` | 400 with challenges |
+   * | `LoginDenied` | 403 |
+   * | `TooManyAttempts` (a throttle) | 429 with `Retry-After` |
+   * | `StoreUnavailable`, `LoginTimeout` | 503 with `Retry-After` |
+   * | anything else | 500 |
+   */
+  refusal (error: unknown, request: HttpRequestLike = NO_REQUEST): GuardRefusal {
+    let status: number
+    let message: string
+    let code: string
+    let logLevel: 'error' | 'warn' | undefined
+    let challenge = true
+    let retryAfter: string | undefined
+    if (error === undefined) {
+      // Schemes whose challenges never change (Basic) hand back the same array: so is the refusal, then.
+      const challenges = this.#challenges(request, false)
+      const last = this.#lastNoCredentials
+      if (last !== undefined && last.challenges === challenges) return last
+      const refusal: GuardRefusal = {
+        kind: 'refused', status: this.#refusedStatus, code: 'ERR_CRED_UNAUTHORIZED', message: 'Authentication required', challenges,
+        retryAfter: undefined, body: this.#noCredentialsBody, error: undefined, logLevel: undefined
+      }
+      this.#lastNoCredentials = refusal
+      return refusal
+    } else if (error instanceof MalformedCredentials) {
+      status = 400; code = error.code; message = 'Malformed credentials'
+    } else if (error instanceof LoginDenied) {
+      status = 403; code = error.code; message = 'Access denied'; challenge = false
+    } else if (error instanceof TooManyAttempts) {
+      status = 429; code = error.code; message = 'Too many failed attempts, try again later'; challenge = false; retryAfter = String(error.retryAfter)
+    } else if (error instanceof LoginFailed) {
+      status = this.#refusedStatus; code = error.code; message = 'Invalid credentials'
+    } else if (error instanceof StoreUnavailable || error instanceof LoginTimeout) {
+      status = 503; code = error.code; message = 'Authentication is unavailable, try again later'; challenge = false; logLevel = 'warn'
+      retryAfter = RETRY_AFTER_SECONDS
+    } else {
+      status = 500; code = 'ERR_CRED_INTERNAL'; message = 'Internal Server Error'; challenge = false; logLevel = 'error'
+    }
+    const body = JSON.stringify({ statusCode: status, code, error: STATUS_TEXT[status], message })
+    const challenges = challenge ? this.#challenges(request, error instanceof StaleNonce) : []
+    return { kind: 'refused', status, code, message, challenges, retryAfter, body, error, logLevel }
+  }
+
+  /**
+   * For credentials that cover the body: before the body is read, something to pass it through that hashes it,
+   * when this request's `Authorization` asks for it; `undefined` otherwise.
+   */
+  bodyHasher (request: GuardRequest): ReturnType<NonNullable<HttpAuthScheme['bodyHasher']>> {
+    const authorization = request.headers[this.authorizationHeader]
+    if (typeof authorization !== 'string') return undefined
+    for (const scheme of this.bodySchemes) {
+      if (!hasScheme(authorization, scheme.name)) continue
+      return scheme.bodyHasher?.(authorization)
+    }
+    return undefined
+  }
+
+  /** Runs a late or refused avatar's `logout`, reporting failures to `onLogoutError`. */
+  logout (logout: Logout): void {
+    runLogout(logout, this.#onLogoutError)
   }
 
   #challenges (request: HttpRequestLike, stale: boolean): readonly string[] {
