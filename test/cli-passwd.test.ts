@@ -1,7 +1,7 @@
 // `fastify-cred passwd` against the file system as deployments have it: a file shared with a server through its
 // group, a symbolic link to the file, a file with CRLF line endings. Apache's own htpasswd makes and checks the files.
 import t from 'tap'
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { chmod, chown, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { needProgram } from './helpers/binaries.js'
-import { CLI, cliBuilt, runCommand } from './helpers/cli.js'
+import { CLI, cliBuilt, runCommand, runProgram } from './helpers/cli.js'
 
 const run = promisify(execFile)
 const htpasswd = needProgram('htpasswd', 'apache2-utils')
@@ -17,20 +17,6 @@ const htpasswd = needProgram('htpasswd', 'apache2-utils')
 if (cliBuilt !== false) t.plan(0, cliBuilt)
 const dir = await mkdtemp(join(tmpdir(), 'fastify-cred-passwd-'))
 t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-
-/** Runs `program args…` with `input` on standard input, answering the exit code and both outputs. */
-async function runWithInput (program: string, args: readonly string[], input: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  return await new Promise((resolve, reject) => {
-    const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], env })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
-    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
-    child.once('error', reject)
-    child.once('close', (code) => { resolve({ code, stdout, stderr }) })
-    child.stdin.end(input)
-  })
-}
 
 /** Whether Apache's htpasswd accepts `password` for `user` in `file`. */
 async function apacheAccepts (file: string, user: string, password: string): Promise<boolean> {
@@ -72,7 +58,7 @@ t.test('passwd run by the file\'s non-root owner keeps its group and mode (the s
   // A plain environment: tap's NODE_OPTIONS would make the child write coverage data where this user cannot.
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' }
   const asUser = async (args: readonly string[], input: string): Promise<{ code: number | null, stdout: string, stderr: string }> =>
-    await runWithInput(setpriv.path as string, [`--reuid=${uid}`, `--regid=${ownGid}`, '--init-groups', process.execPath, CLI, ...args], input, env)
+    await runProgram(setpriv.path as string, [`--reuid=${uid}`, `--regid=${ownGid}`, '--init-groups', process.execPath, CLI, ...args], { input, env })
 
   // The deployment of the issue: owner:group 0640, the server running as a member of the group.
   const file = join(home, 'users.htpasswd')

@@ -10,28 +10,10 @@ import { UsernamePassword } from '../lib/cred/index.js'
 import { makeChecker } from '../lib/strcred/index.js'
 import { curl, curlRequest } from './helpers/curl.js'
 import { cliBuilt, runCommand, startServe } from './helpers/cli.js'
+import { markerPackage } from './helpers/marker-package.js'
 
 const root = await mkdtemp(join(tmpdir(), 'fastify-cred-discovery-'))
 t.teardown(async () => { await rm(root, { recursive: true, force: true }) })
-
-/**
- * A package in `nodeModules` declaring `field` whose module, if it is ever imported, writes `marker` (and exports a
- * factory for each of `types` that lets everyone in).
- */
-async function markerPackage (nodeModules: string, name: string, field: Record<string, unknown>, marker: string, types: string[] = []): Promise<void> {
-  const dir = join(nodeModules, name)
-  await mkdir(dir, { recursive: true })
-  await writeFile(join(dir, 'package.json'), JSON.stringify({ name, type: 'module', 'fastify-cred': field }))
-  await writeFile(join(dir, 'factory.js'), [
-    "import { writeFileSync } from 'node:fs'",
-    `writeFileSync(${JSON.stringify(marker)}, 'this package ran\\n')`,
-    `export default ${JSON.stringify(types)}.map((authType) => ({`,
-    "  authType, argStringFormat: '<anything>', authHelp: 'Lets everyone in.', credentialInterfaces: [],",
-    "  generateChecker: () => ({ credentialInterfaces: [], requestAvatarId: () => 'everyone' })",
-    '}))',
-    ''
-  ].join('\n'))
-}
 
 t.test('issue #20 item 7: nothing is loaded from the working directory or its ancestors, nor a package no spec names', async (t) => {
   // <tree>/node_modules holds a package whose factory would leave a marker and an old-style declaration (no

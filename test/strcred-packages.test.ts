@@ -14,6 +14,7 @@ import {
 } from '../lib/strcred/index.js'
 import { curl, curlRequest } from './helpers/curl.js'
 import { cliBuilt, runCommand, startServe } from './helpers/cli.js'
+import { markerPackage } from './helpers/marker-package.js'
 
 const repo = fileURLToPath(new URL('..', import.meta.url))
 const fixtures = fileURLToPath(new URL('fixtures/strcred/', import.meta.url))
@@ -28,25 +29,6 @@ async function appWith (name: string, packages: Record<string, string>): Promise
   for (const [installedAs, fixture] of Object.entries(packages)) await cp(join(fixtures, fixture), join(app, 'node_modules', installedAs), { recursive: true })
   await writeFile(join(app, 'package.json'), JSON.stringify({ name, private: true }))
   return app
-}
-
-/**
- * A package in `nodeModules` declaring `field` whose module, if it is ever imported, writes `marker` (and exports a
- * factory for each of `types` that lets everyone in).
- */
-async function markerPackage (nodeModules: string, name: string, field: Record<string, unknown>, marker: string, types: string[] = []): Promise<void> {
-  const dir = join(nodeModules, name)
-  await mkdir(dir, { recursive: true })
-  await writeFile(join(dir, 'package.json'), JSON.stringify({ name, type: 'module', 'fastify-cred': field }))
-  await writeFile(join(dir, 'factory.js'), [
-    "import { writeFileSync } from 'node:fs'",
-    `writeFileSync(${JSON.stringify(marker)}, 'this package ran\\n')`,
-    `export default ${JSON.stringify(types)}.map((authType) => ({`,
-    "  authType, argStringFormat: '<anything>', authHelp: 'Lets everyone in.', credentialInterfaces: [],",
-    "  generateChecker: () => ({ credentialInterfaces: [], requestAvatarId: () => 'everyone' })",
-    '}))',
-    ''
-  ].join('\n'))
 }
 
 const app = await appWith('app', { 'fastify-cred-example': 'fastify-cred-example', '@acme/cred-scoped': 'scoped-example' })

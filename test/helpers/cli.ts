@@ -14,10 +14,10 @@ export interface CliRun {
 
 interface Teardownable { teardown (fn: () => void | Promise<void>): void }
 
-/** Runs `fastify-cred args…` to completion, with `input` on its standard input (a pipe, not a terminal). */
-export async function runCommand (args: readonly string[], options: { cwd?: string, env?: NodeJS.ProcessEnv, input?: string } = {}): Promise<CliRun> {
+/** Runs `program args…` to completion, with `input` on its standard input (a pipe, not a terminal). */
+export async function runProgram (program: string, args: readonly string[], options: { cwd?: string, env?: NodeJS.ProcessEnv, input?: string } = {}): Promise<CliRun> {
   return await new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(program, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
@@ -26,6 +26,11 @@ export async function runCommand (args: readonly string[], options: { cwd?: stri
     child.once('close', (code) => { resolve({ code, stdout, stderr }) })
     child.stdin.end(options.input ?? '')
   })
+}
+
+/** Runs `fastify-cred args…` to completion, with `input` on its standard input (a pipe, not a terminal). */
+export async function runCommand (args: readonly string[], options: { cwd?: string, env?: NodeJS.ProcessEnv, input?: string } = {}): Promise<CliRun> {
+  return await runProgram(process.execPath, [CLI, ...args], options)
 }
 
 /**
