@@ -54,6 +54,14 @@ t.test('a success resets the user name, not the address', async (t) => {
   t.equal(retryAfterOf(() => throttle.acquire({ username: 'carol', address: '192.0.2.7' })), 1, 'the address kept its four failures')
 })
 
+t.test('Portal.login records a success also when the mind gives no address (a protocol that knows none)', async (t) => {
+  const c = clock()
+  const portal = new Portal(new SimpleRealm().serve(IUser, (id) => ({ name: String(id) })), [await CountingChecker.create({ alice: 'wonderland' })], { throttle: new MemoryThrottle({ userThreshold: 3, now: c.now }) })
+  for (let i = 0; i < 2; i++) await t.rejects(portal.login(new UsernamePassword('alice', `wrong ${i}`), null, IUser))
+  t.equal((await portal.login(new UsernamePassword('alice', 'wonderland'), null, IUser)).avatarId, 'alice', 'two failures, then the right password')
+  for (let i = 0; i < 2; i++) await t.rejects(portal.login(new UsernamePassword('alice', `again ${i}`), null, IUser), { code: 'ERR_CRED_UNAUTHORIZED' }, 'the success cleared the earlier failures: no 429 yet')
+})
+
 t.test('per address: many user names from one network are throttled together', async (t) => {
   const c = clock()
   const throttle = new MemoryThrottle({ userThreshold: 100, addressThreshold: 5, now: c.now })

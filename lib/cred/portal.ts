@@ -153,7 +153,7 @@ export class Portal<Mind = unknown> {
   }
 
   #reachRealm<Is extends AvatarInterfaces> (credentials: Credentials, client: LoginClient | undefined, avatarId: AvatarId, mind: Mind, interfaces: Is): LoginResultFor<Is> | Promise<LoginResultFor<Is>> {
-    if (client !== undefined) this.recordSuccess(credentials, client)
+    this.recordSuccess(credentials, client)
     return this.requestAvatar(avatarId, mind, ...interfaces)
   }
 
@@ -268,7 +268,6 @@ function unhandledMessage (credentials: unknown): string {
   return `No checker for ${provides.map((i: Interface<unknown>) => i.name).join(', ') || 'credentials that provide no interface'}`
 }
 
-/** The name the throttle counts: the checker's key for `username` (one per user of its store), else the name. */
 /** Who is trying, as the throttle counts: the store's key for the user name (`throttleKey`) and the address. */
 function attemptOf (checker: CredentialsChecker, credentials: Credentials, client: LoginClient | undefined): LoginAttempt {
   const username = (credentials as { username?: unknown }).username
@@ -283,6 +282,7 @@ function tellThrottle (throttle: LoginThrottle, attempt: LoginAttempt, succeeded
   } catch {}
 }
 
+/** The name the throttle counts: the checker's key for `username` (one per user of its store), else the name. */
 function throttleKeyOf (checker: CredentialsChecker, username: string): string {
   if (typeof checker.throttleKey !== 'function') return username
   let key: unknown
