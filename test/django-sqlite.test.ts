@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { copyFile, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -11,7 +10,7 @@ import type { PasswordHasher } from '../lib/hashers/index.js'
 import { InvalidOption, StoreUnavailable, UnauthorizedLogin, UsernamePassword, closeCheckers, resolveCheckers } from '../lib/index.js'
 import { curl, curlRequest } from './helpers/curl.js'
 import { buildDjangoApp, whoami } from './helpers/django-app.js'
-import { DJANGO_SQLITE, djangoUser, djangoUsers } from './helpers/django-fixtures.js'
+import { DJANGO_SQLITE, djangoSqliteCopy, djangoUser, djangoUsers } from './helpers/django-fixtures.js'
 
 // DjangoChecker on the SQLite database Django 3.2's `migrate` made (test/fixtures/django/db.sqlite3), read-only.
 
@@ -88,10 +87,7 @@ t.test('django: specs and checkers without a decoy take it from the database: it
   t.same(calls, [await counted.decoy()], 'that decoy is the one check an unknown user runs')
 
   // A database whose users mostly hash with bcrypt at cost 5: the decoy is bcrypt at cost 5.
-  const dir = await mkdtemp(join(tmpdir(), 'django-decoy-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  const path = join(dir, 'db.sqlite3')
-  await copyFile(DJANGO_SQLITE, path)
+  const path = await djangoSqliteCopy(t)
   const { default: Database } = await import('better-sqlite3')
   const db = new Database(path)
   const bcrypt5 = await djangoBcryptPlain.hash?.('x', { rounds: 5 }) as string
@@ -104,8 +100,7 @@ t.test('django: specs and checkers without a decoy take it from the database: it
   t.match(calls, [/^bcrypt\$\$2b\$05\$/], 'bcrypt at the cost most users have')
 
   // No usable password at all: Django 5.2's default hasher and cost.
-  const empty = join(dir, 'empty.sqlite3')
-  await copyFile(DJANGO_SQLITE, empty)
+  const empty = await djangoSqliteCopy(t, 'empty.sqlite3')
   const db2 = new Database(empty)
   db2.prepare("UPDATE auth_user SET password = '!unusable'").run()
   db2.close()
@@ -149,10 +144,7 @@ t.test('e-mail logins and a model without an active flag', async (t) => {
 })
 
 t.test('a custom user model: its own table and group table', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'django-custom-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  const path = join(dir, 'db.sqlite3')
-  await copyFile(DJANGO_SQLITE, path)
+  const path = await djangoSqliteCopy(t)
   const { default: Database } = await import('better-sqlite3')
   const db = new Database(path)
   // What `accounts.User(AbstractBaseUser, PermissionsMixin)` with USERNAME_FIELD = 'login' and no is_active would hold.

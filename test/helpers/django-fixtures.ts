@@ -1,4 +1,7 @@
 import { readFileSync } from 'node:fs'
+import { copyFile, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 // The fixtures made by Django itself (test/fixtures/django/make-fixtures.py), read by the tests without Django.
@@ -7,6 +10,18 @@ const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/dja
 
 /** Django's example database (made by `migrate`), to open read-only. */
 export const DJANGO_SQLITE = fixture('db.sqlite3')
+
+/**
+ * A writable copy of Django's example database, `name` in a temporary folder of its own that goes at teardown.
+ * Call it again with another `name` for a second copy in the same test (each in its own folder).
+ */
+export async function djangoSqliteCopy (t: { teardown (fn: () => Promise<void>): void }, name = 'db.sqlite3'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'fastify-cred-django-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const path = join(dir, name)
+  await copyFile(DJANGO_SQLITE, path)
+  return path
+}
 
 export interface DjangoVector {
   readonly hasher: string | null
