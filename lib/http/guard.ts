@@ -218,7 +218,7 @@ export class HttpAuthGuard<Mind = unknown> {
     } catch (err) {
       return this.refusal(err, request)
     }
-    const attempt = new Attempt(request, mind, scheme, entityBody)
+    const attempt = new Attempt(request, mind, scheme, entityBody, this.#clientOf(request))
     if (isThenable(credentials)) return this.#later(attempt, credentials, this.#withCredentials)
     return this.#withCredentials(attempt, credentials)
   }
@@ -228,7 +228,12 @@ export class HttpAuthGuard<Mind = unknown> {
    * login, deadline and refusals as `authenticate`, without a scheme.
    */
   authenticateCredentials (credentials: Credentials, request: GuardRequest, mind: Mind): GuardOutcome | Promise<GuardOutcome> {
-    return this.#checkPassword(new Attempt(request, mind, undefined, undefined), credentials)
+    return this.#checkPassword(new Attempt(request, mind, undefined, undefined, this.#clientOf(request)), credentials)
+  }
+
+  /** What the portal's throttle learns of the client: the address, as the server established it. */
+  #clientOf (request: GuardRequest): LoginClient | undefined {
+    return this.portal.throttle === undefined ? undefined : { address: request.ip }
   }
 
   #schemeFor (authorization: string): HttpAuthScheme | undefined {
@@ -260,7 +265,7 @@ export class HttpAuthGuard<Mind = unknown> {
     attempt.credentials = credentials
     let avatarId: AvatarId | Promise<AvatarId>
     try {
-      avatarId = this.portal.requestAvatarId(credentials, attempt.client(this.portal))
+      avatarId = this.portal.requestAvatarId(credentials, attempt.client)
     } catch (err) {
       return this.#fail(attempt, err)
     }
@@ -285,7 +290,7 @@ export class HttpAuthGuard<Mind = unknown> {
   #requestAvatar (attempt: Attempt<Mind>): GuardOutcome | Promise<GuardOutcome> {
     const credentials = attempt.credentials as Credentials
     // Only a login that reaches the realm is a success for the throttle (a replay refused by `confirm` is not).
-    if (this.portal.throttle !== undefined) this.portal.recordSuccess(credentials, attempt.client(this.portal))
+    this.portal.recordSuccess(credentials, attempt.client)
     let result: PortalLogin<unknown> | Promise<PortalLogin<unknown>>
     try {
       result = this.portal.requestAvatar(attempt.avatarId as AvatarId, attempt.mind, ...this.interfaces)
@@ -439,21 +444,15 @@ class Attempt<Mind> {
   avatarId: AvatarId | undefined = undefined
   /** When the login must be over (ms since the epoch): 0 until a step answers a promise, Infinity with no timeout. */
   deadlineAt = 0
-  #client: LoginClient | undefined = undefined
 
   constructor (
     readonly request: GuardRequest,
     readonly mind: Mind,
     readonly scheme: HttpAuthScheme | undefined,
-    readonly entityBody: EntityBody | undefined
+    readonly entityBody: EntityBody | undefined,
+    /** What the throttle learns of the client; undefined when the portal has no throttle. */
+    readonly client: LoginClient | undefined
   ) {}
-
-  /** What the throttle learns of the client (only a portal with a throttle asks). */
-  client (portal: Portal<Mind>): LoginClient | undefined {
-    if (portal.throttle === undefined) return undefined
-    this.#client ??= { address: this.request.ip }
-    return this.#client
-  }
 }
 const EMPTY_BODY: EntityBody = Object.freeze({ bytes: new Uint8Array(0) })
 
