@@ -3,7 +3,7 @@
  * Fastify; the default export is the Fastify plugin.
  *
  * Every public name is listed here by name: a module's helpers stay internal unless they appear below
- * (`test/package-exports.test.ts` fails when the list changes without the test being told).
+ * (`test/package/exports.test.ts` fails when the list changes without the test being told).
  */
 
 // The core: interfaces, credentials, checkers' and realms' contracts, the Portal, errors.

@@ -2,7 +2,7 @@
  * The plugin and the checkers explain set-up mistakes in their options' words (`digest: { algorithms: ['MD5'] }`,
  * `authenticationRealm`, `HtdigestChecker(path)`): right for a program that wrote those options, foreign to someone
  * who typed `fastify-cred serve …`. The command says the same in its flags' words. Each rewrite is tested against the
- * message the library really raises (test/cli-messages.test.ts), so a reworded library message shows up there.
+ * message the library really raises (test/cli/messages.test.ts), so a reworded library message shows up there.
  */
 
 /** A value as it would be typed after a flag: as it is when the shell leaves it alone, otherwise single-quoted. */

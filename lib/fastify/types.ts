@@ -20,7 +20,7 @@ export type CredAvatar = CredTypes extends { avatar: infer A } ? A : unknown
  * `app.credAuthenticate`'s signature. Declared out here, not inline in the augmentation below: TypeScript's
  * declaration emit drops an import that is used only inside a `declare module` block, so the published `.d.ts`
  * named `FastifyReply` without importing it and failed to compile for consumers with `skipLibCheck: false`
- * (`test/consumer-package.test.ts` compiles the packed package that way).
+ * (`test/package/consumer.test.ts` compiles the packed package that way).
  */
 type CredAuthenticateHook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
 

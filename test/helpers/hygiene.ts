@@ -1,7 +1,7 @@
 // Secrets hygiene for every test app: everything an app logs and every response body it sends is kept (per test
 // process), with every Authorization header it received, and checked for test passwords and full Authorization
 // headers. `buildApp` (test/helpers/app.ts) wires each app it builds in, so every plugin test file that uses it
-// also checks this when its process exits (a leak fails that file); test/secrets-hygiene.test.ts asserts on it.
+// also checks this when its process exits (a leak fails that file); test/fastify/secrets-hygiene.test.ts asserts on it.
 import type { FastifyInstance } from 'fastify'
 
 /** The passwords of the test users (helpers/app.ts) and the ones tests register. */
