@@ -12,9 +12,9 @@ export const memoryFactory: CheckerFactory = {
   authType: 'memory',
   argStringFormat: 'user:pass[:user:pass…]',
   authHelp: `
-Users and plaintext passwords given in the spec itself, as Twisted's "memory" type: for development, tests and demos.
-Passwords cannot contain ":" (the separator); write ";;" for a ";". To keep a password out of the command line and
-the process list, name one user and give the password as an option:
+Users and plaintext passwords given in the spec itself, as Twisted's "memory" type: for development, tests and
+demos. Passwords cannot contain ":" (the separator); write ";;" for a ";". To keep a password out of the command
+line and the process list, name one user and give the password as an option:
   memory:alice;password-env=ALICE_PASSWORD`,
   credentialInterfaces: InMemoryChecker.credentialInterfaces,
   options,
