@@ -79,22 +79,22 @@ function formatOption (option: CheckerFactoryOption, nameWidth: number): string 
   const text = (value: unknown): value is string => typeof value === 'string' && value !== ''
   // One sentence for each field. A short one is kept on one line ("Default: 5s."), and so is an example, so that it
   // can be copied; a long one wraps between words.
-  const parts: string[][] = []
-  const sentence = (phrase: string): string[] => {
-    const whole = phrase.charAt(0).toUpperCase() + phrase.slice(1) + (phrase.endsWith('.') ? '' : '.')
-    return whole.length <= SHORT_SENTENCE ? [whole] : whole.split(' ')
+  const words: string[] = []
+  const sentence = (phrase: string): void => {
+    const whole = phrase.charAt(0).toUpperCase() + phrase.slice(1).replace(/\s+/g, ' ') + (phrase.endsWith('.') ? '' : '.')
+    words.push(...(whole.length <= SHORT_SENTENCE ? [whole] : whole.split(' ')))
   }
-  if (text(option.help)) parts.push(sentence(option.help))
-  if (option.required === true) parts.push(['Required.'])
-  else if (text(option.required)) parts.push(sentence(`required ${option.required}`))
-  if (text(option.values)) parts.push(sentence(`values: ${option.values}`))
-  if (text(option.default)) parts.push(sentence(`default: ${option.default}`))
-  if (option.secret === true) parts.push(sentence(`also ${option.name}-file=PATH or ${option.name}-env=VAR`))
-  if (text(option.example)) parts.push([`E.g. ${option.name}=${option.example}`])
+  if (text(option.help)) sentence(option.help)
+  if (option.required === true) sentence('required')
+  else if (text(option.required)) sentence(`required ${option.required}`)
+  if (text(option.values)) sentence(`values: ${option.values}`)
+  if (text(option.default)) sentence(`default: ${option.default}`)
+  if (option.secret === true) sentence(`also ${option.name}-file=PATH or ${option.name}-env=VAR`)
+  if (text(option.example)) words.push(`E.g. ${option.name}=${option.example}`)
   const lines: string[] = []
   let line = optionName(option).padEnd(nameWidth)
   let empty = true
-  parts.flat().forEach((word) => {
+  for (const word of words) {
     if (!empty && line.length + 1 + word.length > HELP_WIDTH) {
       lines.push(line)
       line = ' '.repeat(nameWidth)
@@ -102,7 +102,7 @@ function formatOption (option: CheckerFactoryOption, nameWidth: number): string 
     }
     line += (empty ? '' : ' ') + word
     empty = false
-  })
+  }
   lines.push(line)
   return lines.map((l) => l.trimEnd() + '\n').join('')
 }
