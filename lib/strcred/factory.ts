@@ -1,12 +1,28 @@
 import type { Credentials, CredentialsChecker, Interface } from '../cred/index.js'
 import { InvalidOption } from '../cred/index.js'
 
-/** An option an auth type accepts in its spec (`;name=value`). */
+/**
+ * An option an auth type accepts in its spec (`;name=value`), described for `--help-auth-type`: the help prints one
+ * line per option from these fields, so what they say is all the documentation an option gets.
+ *
+ * @example
+ * { name: 'table', help: 'the user table', default: 'auth_user', example: 'accounts_user' }
+ * { name: 'timeout', help: 'how long a query may take', values: 'a duration (30s, 500ms, 5m, 1h)', default: '5s' }
+ * { name: 'token', help: 'the token', required: true, secret: true }
+ */
 export interface CheckerFactoryOption {
   /** Lower-case name, e.g. `table`, `base-dn`. */
   readonly name: string
-  /** One line for `--help-auth-type`. */
+  /** What it is, a short phrase without a final period (`the user table`). */
   readonly help: string
+  /** `true` when every spec of the type must give it; a phrase when only some must (`unless query is given`). */
+  readonly required?: boolean | string
+  /** What applies when it is not given (`auth_user`, `5s`, `an anonymous search`). */
+  readonly default?: string
+  /** The values it takes when they are not free text (`yes or no`, `base, one or sub`, `a duration (30s, 5m)`). */
+  readonly values?: string
+  /** A value to show (`accounts_user`); printed as `name=example`. */
+  readonly example?: string
   /**
    * A secret (a password): may also be given as `name-file=PATH` or `name-env=VAR`, and is never printed in an
    * error message.
@@ -50,7 +66,7 @@ export interface CheckerArguments {
  *   argStringFormat: 'user;token-env=VAR',
  *   authHelp: 'One user whose password is a token from the environment.',
  *   credentialInterfaces: [IUsernamePassword],
- *   options: [{ name: 'token', help: 'the token', secret: true }],
+ *   options: [{ name: 'token', help: 'the token', required: true, secret: true }],
  *   generateChecker (argString, args) {
  *     const token = args.options.get('token') ?? args.fail('the token option is required')
  *     return { credentialInterfaces: [IUsernamePassword], requestAvatarId: (c) => { … } }
@@ -62,7 +78,10 @@ export interface CheckerFactory {
   readonly authType: string
   /** One line: the argument's shape, e.g. `user:pass[:user:pass…]`. */
   readonly argStringFormat: string
-  /** Several lines: what the type is for and its options. */
+  /**
+   * Several lines: what the type is for, and example specs. Its options are described by `options`, from which
+   * `--help-auth-type` prints them (a factory without `options` data may describe them here instead).
+   */
   readonly authHelp: string
   /** The credential interfaces its checkers serve. */
   readonly credentialInterfaces: readonly Interface<Credentials>[]

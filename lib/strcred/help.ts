@@ -1,7 +1,7 @@
 import { InvalidOption } from '../cred/index.js'
 import { findCheckerPackages } from './discover.js'
 import type { CheckerPackageSearch, PluginSearchOptions } from './discover.js'
-import type { CheckerFactoryRegistry } from './factory.js'
+import type { CheckerFactoryOption, CheckerFactoryRegistry } from './factory.js'
 import { SHARED_OPTIONS, loadCheckerFactories } from './make-checker.js'
 
 /**
@@ -39,7 +39,8 @@ export function formatAuthHelp (registry: CheckerFactoryRegistry, found?: Checke
 }
 
 /**
- * One auth type's help, as Twisted's `--help-auth-type` prints it: the format, then the indented help.
+ * One auth type's help, as Twisted's `--help-auth-type` prints it: the format, the indented help, then each option
+ * from the factory's `options` data (what it is, whether it is required, its values, its default, an example).
  *
  * @throws {InvalidOption} an unknown type, naming the valid ones.
  */
@@ -55,15 +56,55 @@ export function formatAuthTypeHelp (registry: CheckerFactoryRegistry, authType: 
   if (source !== 'built-in' && source !== undefined) out += `Provided by package: ${source}\n`
   out += '\n'
   for (const line of factory.authHelp.trim().split('\n')) out += `  ${line.trimEnd()}\n`
-  const documented = factory.authHelp.includes('Options:')
   const options = factory.options ?? []
-  if (!documented && options.length > 0) {
-    out += '  Options:\n'
-    for (const option of options) out += `    ${option.name}=…`.padEnd(24) + `${option.help}${option.secret === true ? ` (or ${option.name}-file=, ${option.name}-env=)` : ''}\n`
-  }
-  out += '  Shared options:\n'
-  for (const option of SHARED_OPTIONS) out += `    ${option.name}=…`.padEnd(24) + `${option.help}\n`
+  const nameWidth = Math.max(...[...options, ...SHARED_OPTIONS].map((o) => optionName(o).length)) + 2
+  // A factory without `options` data (a third-party one may describe its options in authHelp) gets no section.
+  if (options.length > 0) out += '  Options:\n' + options.map((o) => formatOption(o, nameWidth)).join('')
+  out += '  Shared options:\n' + SHARED_OPTIONS.map((o) => formatOption(o, nameWidth)).join('')
   return out + '\n'
+}
+
+/** Lines of `--help-auth-type` are wrapped to this width. */
+const HELP_WIDTH = 118
+const OPTION_INDENT = '    '
+const SHORT_SENTENCE = 40
+
+const optionName = (option: CheckerFactoryOption): string => `${OPTION_INDENT}${option.name}=…`
+
+/**
+ * One option's entry: its name, then a sentence for what it is and for each of its other fields, wrapped under one
+ * another. Fields a third-party factory left out, or gave as something other than text, are skipped.
+ */
+function formatOption (option: CheckerFactoryOption, nameWidth: number): string {
+  const text = (value: unknown): value is string => typeof value === 'string' && value !== ''
+  // One sentence for each field. A short one is kept on one line ("Default: 5s."), and so is an example, so that it
+  // can be copied; a long one wraps between words.
+  const words: string[] = []
+  const sentence = (phrase: string): void => {
+    const whole = phrase.charAt(0).toUpperCase() + phrase.slice(1).replace(/\s+/g, ' ') + (phrase.endsWith('.') ? '' : '.')
+    words.push(...(whole.length <= SHORT_SENTENCE ? [whole] : whole.split(' ')))
+  }
+  if (text(option.help)) sentence(option.help)
+  if (option.required === true) sentence('required')
+  else if (text(option.required)) sentence(`required ${option.required}`)
+  if (text(option.values)) sentence(`values: ${option.values}`)
+  if (text(option.default)) sentence(`default: ${option.default}`)
+  if (option.secret === true) sentence(`also ${option.name}-file=PATH or ${option.name}-env=VAR`)
+  if (text(option.example)) words.push(`E.g. ${option.name}=${option.example}`)
+  const lines: string[] = []
+  let line = optionName(option).padEnd(nameWidth)
+  let empty = true
+  for (const word of words) {
+    if (!empty && line.length + 1 + word.length > HELP_WIDTH) {
+      lines.push(line)
+      line = ' '.repeat(nameWidth)
+      empty = true
+    }
+    line += (empty ? '' : ' ') + word
+    empty = false
+  }
+  lines.push(line)
+  return lines.map((l) => l.trimEnd() + '\n').join('')
 }
 
 /**

@@ -40,6 +40,7 @@ t.test('--help for every command, the auth tables, and exit codes', async (t) =>
   const one = await runCommand(['--help-auth-type', 'ldap'])
   t.equal(one.code, 0)
   t.match(one.stdout, /^Usage: --auth ldap:ArgString\nArgString format: <ldap\[s\]:\/\/host\[:port\]>;base-dn=…/)
+  t.match(one.stdout, /\n {2}Options:\n {4}base-dn=… +Search users under this DN, then bind as the entry found\. Required unless user-dn is given\.\n/, 'each option, from the factory\'s data')
   const viaServe = await runCommand(['serve', '--help-auth-type', 'memory'])
   t.match(viaServe.stdout, /ArgString format: user:pass\[:user:pass…\]/, 'serve accepts --help-auth-type too')
 })

@@ -50,6 +50,7 @@ t.test('a package declaring "fastify-cred": { "authTypes", "checkerFactories" } 
   t.match(help, /\n {2}example +\(--help-auth-type example\) +\(from fastify-cred-example\)\n/)
   t.match(await authTypeHelpText('example', plugins), /ArgString format: <user>;token=…\nProvided by package: fastify-cred-example/)
   t.match(formatAuthTypeHelp(registry, 'example'), /Provided by package: fastify-cred-example/)
+  t.match(formatAuthTypeHelp(registry, 'example'), /\n {2}Options:\n {4}token=… +The token\. Required\. Also token-file=PATH or token-env=VAR\.\n/, 'a package\'s options are printed from its options data')
 
   const checker = await makeChecker('example:carol;token-env=CAROL_TOKEN', { ...plugins, env: { CAROL_TOKEN: 't0ken' } })
   t.equal(await checker.requestAvatarId(new UsernamePassword('carol', 't0ken')), 'carol')
