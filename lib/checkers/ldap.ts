@@ -159,6 +159,8 @@ const SERVER_SIDE_CODES = new Set([
 ])
 const INVALID_CREDENTIALS = 49
 
+const closed = (): StoreUnavailable => new StoreUnavailable('LdapChecker is closed')
+
 const PLACEHOLDER = '{username}'
 const REFUSED = 'Invalid user name or password'
 const MAX_USERNAME_LENGTH = 256
@@ -191,7 +193,7 @@ class Pool {
   /** A connection, opened when none is idle and the pool is not full; else the first to be given back. */
   async acquire (): Promise<Connection> {
     while (true) {
-      if (this.#closed) throw new StoreUnavailable('LdapChecker is closed')
+      if (this.#closed) throw closed()
       const idle = this.#idle.pop()
       if (idle !== undefined) {
         if (idle.alive) return idle
@@ -376,6 +378,7 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
    * @throws {MissingPeerDependency} `ldapts` is not installed.
    */
   async requestAvatarId (credentials: IUsernamePassword): Promise<string> {
+    if (this.#closed) throw closed()
     const { username, password } = credentials
     // Refused for every user alike, so no request is needed to keep this from telling anything.
     if (typeof password !== 'string' || password === '' || typeof username !== 'string' || username === '' ||
@@ -434,7 +437,7 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
     return kept.entry
   }
 
-  /** Closes every connection. Logins after this are `StoreUnavailable`. */
+  /** Closes every connection. Idempotent and final: logins after this reject with `StoreUnavailable`. */
   async close (): Promise<void> {
     this.#closed = true
     this.#pool.close()
@@ -470,7 +473,7 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
   }
 
   async #driverLoaded (): Promise<Ldapts> {
-    if (this.#closed) throw new StoreUnavailable('LdapChecker is closed')
+    if (this.#closed) throw closed()
     this.#driver ??= this.#loadDriver().then((mod) => {
       const m = mod as Partial<Ldapts> & { default?: Partial<Ldapts> }
       const driver = typeof m.Client === 'function' ? m : m.default
@@ -529,7 +532,7 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
       return connection
     } catch (err) {
       connection.close()
-      throw this.#unavailable(driver, err, 'cannot connect')
+      throw this.#unavailable(err, 'cannot connect')
     }
   }
 
@@ -549,7 +552,7 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
           await connection.client.bind(search.bindDn, search.bindPassword)
         } catch (err) {
           connection.close()
-          throw this.#unavailable(driver, err, 'the service account cannot bind')
+          throw this.#unavailable(err, 'the service account cannot bind')
         }
       }
       return connection
@@ -580,7 +583,7 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
         if (resultCode && (err as { code: number }).code === 32) {
           throw new StoreUnavailable(`LdapChecker: search.base ${JSON.stringify(search.base)} does not exist or is not visible to the ${search.bindDn === undefined ? 'anonymous search' : 'service account'}`, { cause: err })
         }
-        throw this.#unavailable(driver, err, 'search failed')
+        throw this.#unavailable(err, 'search failed')
       }
     }
   }
@@ -601,14 +604,14 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
           if (err instanceof driver.ResultCodeError) {
             const code = (err as { code: number }).code
             if (code === INVALID_CREDENTIALS) return undefined
-            if (SERVER_SIDE_CODES.has(code)) { healthy = false; throw this.#unavailable(driver, err, 'bind failed') }
+            if (SERVER_SIDE_CODES.has(code)) { healthy = false; throw this.#unavailable(err, 'bind failed') }
             // Any other refusal of a user's bind (unwillingToPerform for a locked account, invalidDNSyntax for a
             // name that makes no DN, …) is the user's, and looks exactly like a wrong password.
             return undefined
           }
           healthy = false
           if (attempt === 0 && !connection.alive) continue // the server closed it while idle: one fresh try
-          throw this.#unavailable(driver, err, 'bind failed')
+          throw this.#unavailable(err, 'bind failed')
         }
         if (readEntry === 'no') return { entry: undefined }
         try {
@@ -618,7 +621,7 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
           if (readEntry === 'optional' && err instanceof driver.ResultCodeError) return { entry: undefined }
           // The password was right: a failure to read the entry is the directory's (ACLs, an outage), not the user's.
           healthy = err instanceof driver.ResultCodeError
-          throw this.#unavailable(driver, err, "reading the user's entry failed")
+          throw this.#unavailable(err, "reading the user's entry failed")
         }
       } finally {
         this.#pool.release(connection, healthy)
@@ -626,12 +629,9 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
     }
   }
 
-  #unavailable (driver: Ldapts, err: unknown, what: string): Error {
-    if (err instanceof StoreUnavailable || err instanceof MissingPeerDependency || err instanceof InvalidOption) return err
-    const detail = err instanceof driver.ResultCodeError
-      ? `LDAP result ${(err as { code: number }).code} ${(err as Error).message}`
-      : (err as { code?: unknown } | null)?.code !== undefined ? `${String((err as { code: unknown }).code)} ${(err as Error).message}` : (err as Error)?.message
-    return new StoreUnavailable(`LdapChecker: ${what} at ${this.#url}: ${String(detail)}`, { cause: err })
+  #unavailable (err: unknown, what: string): Error {
+    if (err instanceof MissingPeerDependency || err instanceof InvalidOption) return err
+    return StoreUnavailable.from(err, `LdapChecker: ${what} at ${this.#url}`)
   }
 }
 

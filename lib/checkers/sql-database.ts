@@ -15,7 +15,10 @@ export interface SqlDatabase {
   readonly dialect: SqlDialect
   /** Runs `sql` with `params` bound to its placeholders. Rejects with `StoreUnavailable` when the database cannot answer. */
   query (sql: string, params: readonly unknown[]): Promise<readonly SqlRow[]>
-  /** Closes the connections; a later query reopens them. */
+  /**
+   * Closes the connections. Idempotent and final: a later query rejects with `StoreUnavailable`. (A `SqlChecker`
+   * closes a database only when it opened it from a string; one you pass in stays yours to close.)
+   */
   close (): Promise<void>
 }
 
@@ -65,12 +68,8 @@ export function dialectOf (database: string): SqlDialect {
   return 'sqlite'
 }
 
-const unavailable = (err: unknown): StoreUnavailable => {
-  if (err instanceof StoreUnavailable) return err
-  const code = (err as { code?: unknown } | null)?.code
-  // The driver's message can name the server and database; it goes in `cause`, for the operator's log only.
-  return new StoreUnavailable(`The user database did not answer${typeof code === 'string' ? ` (${code})` : ''}`, { cause: err })
-}
+const unavailable = (err: unknown): StoreUnavailable => StoreUnavailable.from(err, 'The user database did not answer')
+const closedDatabase = (): StoreUnavailable => new StoreUnavailable('The user database was closed')
 
 /**
  * Opens (lazily, on the first query) one of the built-in drivers for a database string:
@@ -131,27 +130,33 @@ function postgresDatabase (connectionString: string, timeout: number, poolSize: 
 
 /**
  * A database behind a driver's pool, opened on the first query (and again after a failed open), its query errors
- * turned into `StoreUnavailable`, closed by `close()`.
+ * turned into `StoreUnavailable`, closed for good by `close()`.
  */
 function pooledDatabase<Pool extends { end (): Promise<unknown> }> (
   dialect: SqlDialect, open: () => Promise<Pool>, query: (pool: Pool, sql: string, params: readonly unknown[]) => Promise<SqlRow[]>
 ): SqlDatabase {
   let pool: Promise<Pool> | undefined
+  let closed = false
+  let ending: Promise<void> | undefined
   return {
     dialect,
     query: async (sql, params) => {
+      if (closed) throw closedDatabase()
       pool ??= open().catch((err: unknown) => { pool = undefined; throw err })
       const ready = await pool
       try {
         return await query(ready, sql, params)
       } catch (err) {
-        throw unavailable(err)
+        throw closed ? closedDatabase() : unavailable(err)
       }
     },
     close: async () => {
-      const closing = pool
+      closed = true
+      const opened = pool
       pool = undefined
-      if (closing !== undefined) await (await closing).end()
+      // A second close() waits for the first one's end.
+      ending ??= opened === undefined ? Promise.resolve() : opened.then(async (ready) => { await ready.end() }, () => {})
+      await ending
     }
   }
 }
@@ -255,7 +260,8 @@ const resolveSqlite = optionalPeer('better-sqlite3', 'A SQLite user database', a
 function sqliteDatabase (path: string, timeout: number): SqlDatabase {
   let current: SqliteWorker | undefined
   let nextId = 0
-  let closes = 0
+  let closed = false
+  let ending: Promise<void> | undefined
 
   // The worker holds the process open while it runs a query (even one this thread gave up on: that ends by its
   // deadline) and while it closes; an idle database never keeps a server or a script from exiting.
@@ -299,10 +305,10 @@ function sqliteDatabase (path: string, timeout: number): SqlDatabase {
   return {
     dialect: 'sqlite',
     query: async (sql, params) => {
-      const opened = closes
+      if (closed) throw closedDatabase()
       const moduleUrl = await resolveSqlite()
       // close() was called while this query looked for the driver: it is closed too, not sent to a new worker.
-      if (closes !== opened) throw new StoreUnavailable('The user database was closed')
+      if (closed) throw closedDatabase()
       const owner = current ??= spawn(moduleUrl)
       return await new Promise<SqlRow[]>((resolve, reject) => {
         const id = nextId++
@@ -321,17 +327,20 @@ function sqliteDatabase (path: string, timeout: number): SqlDatabase {
       })
     },
     close: async () => {
-      closes++
+      closed = true
       const owner = current
       current = undefined
-      if (owner === undefined) return
-      failAll(owner, new StoreUnavailable('The user database was closed'))
-      Atomics.store(owner.closed, 0, 1)
-      Atomics.notify(owner.closed, 0)
-      owner.closing = true
-      hold(owner)
-      owner.worker.postMessage({ close: true })
-      await owner.exited
+      if (owner !== undefined) {
+        failAll(owner, closedDatabase())
+        Atomics.store(owner.closed, 0, 1)
+        Atomics.notify(owner.closed, 0)
+        owner.closing = true
+        hold(owner)
+        owner.worker.postMessage({ close: true })
+        ending = owner.exited
+      }
+      // A second close() waits for the worker the first one stopped.
+      await ending
     }
   }
 }

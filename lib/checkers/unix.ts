@@ -136,6 +136,7 @@ export class UnixChecker implements CredentialsChecker<IUsernamePassword> {
   readonly #queue: Array<() => void> = []
   #running = 0
   #binding: Promise<PamAuthenticate> | undefined
+  #closed = false
 
   /** @throws {InvalidOption} for a bad service name or limits. */
   constructor (options: UnixCheckerOptions = {}) {
@@ -164,10 +165,12 @@ export class UnixChecker implements CredentialsChecker<IUsernamePassword> {
    *
    * @throws {UnauthorizedLogin} wrong password, unknown user, expired or locked account, `nologin`/`false` shell,
    * `root` (one message for all).
-   * @throws {StoreUnavailable} PAM cannot consult its database, or too many logins are waiting for PAM.
+   * @throws {StoreUnavailable} PAM cannot consult its database, too many logins are waiting for PAM, or the checker
+   * is closed.
    * @throws {MissingPeerDependency} `node-linux-pam` is not installed.
    */
   async requestAvatarId (credentials: IUsernamePassword): Promise<string> {
+    if (this.#closed) throw new StoreUnavailable('UnixChecker is closed')
     const { username, password } = credentials
     if (typeof username !== 'string' || typeof password !== 'string' || username === '' || password === '' ||
         username.includes('\0') || password.includes('\0') ||
@@ -202,6 +205,14 @@ export class UnixChecker implements CredentialsChecker<IUsernamePassword> {
     }
   }
 
+  /**
+   * Refuses every later login with `StoreUnavailable` (PAM holds nothing between calls; logins already running
+   * finish). Idempotent.
+   */
+  async close (): Promise<void> {
+    this.#closed = true
+  }
+
   async #pam (authenticate: PamAuthenticate, username: string, password: string): Promise<number> {
     return await new Promise<number>((resolve) => {
       authenticate({ username, password, serviceName: this.#service }, (err, code) => {
@@ -217,7 +228,7 @@ export class UnixChecker implements CredentialsChecker<IUsernamePassword> {
     try {
       account = await this.#lookupAccount(username)
     } catch (err) {
-      throw new StoreUnavailable('UnixChecker: the account database (getent passwd) did not answer', { cause: err })
+      throw StoreUnavailable.from(err, 'UnixChecker: the account database (getent passwd) did not answer')
     }
     if (account === undefined) return undefined
     if (!this.#allowRoot && account.uid === 0) return undefined

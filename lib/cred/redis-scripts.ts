@@ -99,10 +99,12 @@ export class RedisScripts {
     }
   }
 
+  /** True once `close()` was called: every run rejects with `StoreUnavailable`. */
+  get closed (): boolean { return this.#closed }
+
   /** `err` as the `StoreUnavailable` it means (ioredis messages name the failure, never a password). */
   unavailable (err: unknown): StoreUnavailable {
-    if (err instanceof StoreUnavailable) return err
-    return new StoreUnavailable(`${this.#owner}: Redis is unavailable: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    return StoreUnavailable.from(err, `${this.#owner}: Redis is unavailable`)
   }
 
   /**

@@ -178,7 +178,8 @@ export class RedisNonceStore implements NonceStore {
   }
 
   /**
-   * Quits the client the store created; a client given by the app is left open (the app closes it).
+   * Quits the client the store created; a client given by the app is left open (the app closes it). Idempotent and
+   * final: afterwards `claim` and `connect` reject with `StoreUnavailable`.
    *
    * @example
    * app.addHook('onClose', () => store.close())

@@ -137,6 +137,8 @@ export class RedisThrottle implements LoginThrottle {
    * `StoreUnavailable` when Redis cannot answer (unless `failOpen`).
    */
   acquire (attempt: LoginAttempt): Promise<void> {
+    // Closed is final, whatever failOpen says: a closed throttle lets nothing through.
+    if (this.#redis.closed) return Promise.reject(new StoreUnavailable('RedisThrottle is closed'))
     const policy = this.#policy
     const { user, address } = attemptKeys(policy, attempt)
     const keys: string[] = []
@@ -158,6 +160,7 @@ export class RedisThrottle implements LoginThrottle {
 
   /** One round trip: counts a failure against the user name and the address, or deletes the user name's count. Never rejects. */
   record (attempt: LoginAttempt, succeeded: boolean): Promise<void> {
+    if (this.#redis.closed) return Promise.resolve()
     const policy = this.#policy
     const { user, address } = attemptKeys(policy, attempt)
     let done: Promise<unknown>
@@ -173,7 +176,10 @@ export class RedisThrottle implements LoginThrottle {
     return done.then(() => undefined, (err: unknown) => { this.#report(this.#redis.unavailable(err)) })
   }
 
-  /** Quits the client the throttle created; a client given by the app is left open. */
+  /**
+   * Quits the client the throttle created; a client given by the app is left open. Idempotent and final: afterwards
+   * `acquire` rejects with `StoreUnavailable` (also with `failOpen`) and `record` does nothing.
+   */
   async close (): Promise<void> {
     await this.#redis.close()
   }

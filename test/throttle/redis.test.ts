@@ -148,6 +148,22 @@ t.test('with a real redis-server', { skip: redisServerProgram.skip }, async (t) 
     t.equal(status, 200, 'Redis back: logs in again')
   })
 
+  t.test('close() is idempotent and final, also failing open; an app\'s client stays open', async (t) => {
+    const client = new Redis(redis.port, redis.host)
+    t.teardown(() => { client.disconnect() })
+    const errors: StoreUnavailableType[] = []
+    for (const connection of [redis.url, client] as const) {
+      const throttle = new RedisThrottle(connection, { keyPrefix: prefix(), failOpen: true, onError: (err) => { errors.push(err) } })
+      await throttle.acquire({ username: 'alice', address: undefined })
+      await throttle.close()
+      await throttle.close()
+      await t.rejects(throttle.acquire({ username: 'alice', address: undefined }), StoreUnavailable, 'closed: refused though failOpen')
+      await throttle.record({ username: 'alice', address: undefined }, false)
+    }
+    t.same(errors, [], 'closing is no outage: onError heard nothing')
+    t.equal(await client.ping(), 'PONG', "the app's client is still open")
+  })
+
   t.test('Redis frozen: a check gives up after the timeout', async (t) => {
     const throttle = throttleFor({ keyPrefix: prefix(), timeout: 200 })
     await throttle.acquire({ username: 'alice', address: undefined })
