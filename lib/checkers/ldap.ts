@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto'
 import { Socket } from 'node:net'
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls'
 import {
-  IUsernamePassword, InvalidOption, MissingPeerDependency, StoreUnavailable, UnauthorizedLogin, withinDeadline,
-  isModuleNotFound
+  IUsernamePassword, InvalidOption, MissingPeerDependency, StoreUnavailable, UnauthorizedLogin, withinDeadline
 } from '../cred/index.js'
 import type { CredentialsChecker, Interface } from '../cred/index.js'
+import { loadDriver } from '../drivers/index.js'
 import { ldapNameKey } from './name-keys.js'
 
 /**
@@ -113,11 +113,6 @@ export interface LdapCheckerOptions {
   poolSize?: number
   /** How long `entryFor` keeps an entry after its login, in ms. Default 60000. */
   entryTtl?: number
-  /**
-   * Internal, for tests only: replaces `import('ldapts')`, to simulate a missing driver.
-   * @internal
-   */
-  loadDriver?: () => Promise<unknown>
 }
 
 type SearchSettings = Required<Pick<LdapSearchOptions, 'base' | 'filter' | 'scope'>> & Pick<LdapSearchOptions, 'bindDn' | 'bindPassword'>
@@ -143,8 +138,6 @@ interface Ldapts {
   ResultCodeError: abstract new (...args: never[]) => Error & { code: number }
   FilterParser: { parseString (filter: string): unknown }
 }
-
-const importLdapts = async (): Promise<unknown> => await import('ldapts')
 
 /** LDAP result codes (RFC 4511 appendix A) that mean the server, not the user, is the problem. */
 const SERVER_SIDE_CODES = new Set([
@@ -295,7 +288,6 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
   readonly #throttleKey: (username: string) => string
   readonly #timeout: number
   readonly #entryTtl: number
-  readonly #loadDriver: () => Promise<unknown>
   readonly #pool: Pool
   readonly #entries = new Map<string, { entry: LdapEntry, expires: number }>()
   #driver: Promise<Ldapts> | undefined
@@ -353,7 +345,6 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
     if (!Number.isInteger(poolSize) || poolSize < 1) throw new InvalidOption('LdapChecker: poolSize is a positive integer')
     this.#entryTtl = options.entryTtl ?? 60_000
     if (!Number.isFinite(this.#entryTtl) || this.#entryTtl < 0) throw new InvalidOption('LdapChecker: entryTtl is a number of milliseconds')
-    this.#loadDriver = options.loadDriver ?? importLdapts
     this.#pool = new Pool(async () => await this.#connect(), poolSize)
   }
 
@@ -474,7 +465,7 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
 
   async #driverLoaded (): Promise<Ldapts> {
     if (this.#closed) throw closed()
-    this.#driver ??= this.#loadDriver().then((mod) => {
+    this.#driver ??= loadDriver('ldapts', 'LdapChecker').then((mod) => {
       const m = mod as Partial<Ldapts> & { default?: Partial<Ldapts> }
       const driver = typeof m.Client === 'function' ? m : m.default
       if (typeof driver?.Client !== 'function' || typeof driver.ResultCodeError !== 'function' || driver.FilterParser === undefined) {
@@ -488,9 +479,6 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
         }
       }
       return driver as Ldapts
-    }, (err: unknown) => {
-      if (isModuleNotFound(err, 'ldapts')) throw new MissingPeerDependency('LdapChecker needs the ldapts package: install ldapts (npm install ldapts@8)', { cause: err })
-      throw err
     })
     try {
       return await this.#driver

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads'
-import { InvalidOption, StoreUnavailable, optionalPeer } from '../cred/index.js'
+import { InvalidOption, StoreUnavailable } from '../cred/index.js'
+import { loadDriver } from '../drivers/index.js'
 
 /** The SQL dialects the built-in drivers speak: placeholders are `$1` on PostgreSQL, `?` on the others. */
 export type SqlDialect = 'sqlite' | 'postgres' | 'mysql'
@@ -35,8 +36,10 @@ export interface SqlConnectionOptions {
   poolSize?: number
 }
 
-const loadPg = optionalPeer('pg', 'A postgres:// user database', async () => await import('pg'))
-const loadMysql = optionalPeer('mysql2', 'A mysql:// user database', async () => await import('mysql2/promise'))
+type PgModule = typeof import('pg')
+type MysqlModule = typeof import('mysql2/promise')
+const loadPg = async (): Promise<PgModule> => await loadDriver('pg', 'A postgres:// user database') as PgModule
+const loadMysql = async (): Promise<MysqlModule> => await loadDriver('mysql2', 'A mysql:// user database') as MysqlModule
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]*$/
 
@@ -104,7 +107,6 @@ export function openSqlDatabase (database: string, options: SqlConnectionOptions
   return sqliteDatabase(database.replace(/^sqlite:(\/\/)?/i, ''), timeout)
 }
 
-type PgModule = Awaited<ReturnType<typeof loadPg>>
 type PgPool = InstanceType<PgModule['Pool']>
 
 function postgresDatabase (connectionString: string, timeout: number, poolSize: number): SqlDatabase {
@@ -161,7 +163,6 @@ function pooledDatabase<Pool extends { end (): Promise<unknown> }> (
   }
 }
 
-type MysqlModule = Awaited<ReturnType<typeof loadMysql>>
 type MysqlPool = ReturnType<MysqlModule['createPool']>
 
 function mysqlDatabase (uri: string, timeout: number, poolSize: number): SqlDatabase {
@@ -255,7 +256,7 @@ interface SqliteWorker {
 }
 
 /** Where better-sqlite3 is, for the worker to import; resolving it loads nothing on this thread. */
-const resolveSqlite = optionalPeer('better-sqlite3', 'A SQLite user database', async () => import.meta.resolve('better-sqlite3'))
+const resolveSqlite = async (): Promise<string> => String(await loadDriver('better-sqlite3', 'A SQLite user database'))
 
 function sqliteDatabase (path: string, timeout: number): SqlDatabase {
   let current: SqliteWorker | undefined

@@ -5,7 +5,7 @@ import { MissingPeerDependency, StoreUnavailable, TooManyAttempts, formatBasic }
 import type { LoginAttempt, StoreUnavailable as StoreUnavailableType } from '../../lib/index.js'
 import { RedisThrottle } from '../../lib/throttle/index.js'
 import type { RedisThrottleClient, RedisThrottleOptions } from '../../lib/throttle/index.js'
-import { kLoadDriver } from '../../lib/throttle/redis.js'
+import { overrideDriver } from '../../lib/drivers/index.js'
 import { buildApp } from '../helpers/app.js'
 import { CountingChecker } from '../helpers/counting-checker.js'
 import { redisServerProgram, startRedis } from '../helpers/redis-server.js'
@@ -26,7 +26,8 @@ t.test('the module never imports ioredis statically', async (t) => {
 
 t.test('missing ioredis: MissingPeerDependency, also when failing open (a set-up error, not an outage)', async (t) => {
   const missing = async (): Promise<unknown> => { throw Object.assign(new Error("Cannot find package 'ioredis'"), { code: 'ERR_MODULE_NOT_FOUND' }) }
-  const throttle = new RedisThrottle('redis://127.0.0.1:1', { failOpen: true, [kLoadDriver]: missing })
+  t.teardown(overrideDriver('ioredis', missing))
+  const throttle = new RedisThrottle('redis://127.0.0.1:1', { failOpen: true })
   await t.rejects(throttle.acquire({ username: 'a', address: undefined }), MissingPeerDependency)
   await t.rejects(throttle.acquire({ username: 'a', address: undefined }), /install ioredis/)
   await throttle.close()
