@@ -1,5 +1,5 @@
 import { hash, randomBytes } from 'node:crypto'
-import { IUsernamePassword, InvalidOption, isOrExtends, isThenable } from '../cred/index.js'
+import { IUsernamePassword, InvalidOption, StoreUnavailable, isOrExtends, isThenable } from '../cred/index.js'
 import type { AvatarId, CheckerSetup, Credentials, CredentialsChecker, Interface } from '../cred/index.js'
 import type { ReloadingChecker } from './watched-file.js'
 
@@ -29,6 +29,7 @@ interface Entry {
  *   and `HtdigestChecker` do), so a removed user or a changed password takes effect with the file.
  * - Concurrent logins with the same credentials share one verification.
  * - Other credentials (Digest, whose response changes with every nonce) pass straight through.
+ * - It owns the checker it wraps: `close()` closes both.
  *
  * @example
  * import { CachingChecker, HtpasswdChecker } from 'fastify-cred'
@@ -47,6 +48,8 @@ export class CachingChecker<C extends Credentials = Credentials> implements Cred
   readonly #inFlight = new Map<string, Promise<AvatarId>>()
   /** Bumped on every reload: a verification that started before it must not be remembered after it. */
   #generation = 0
+  readonly #stopListening: (() => void) | undefined
+  #closing: Promise<void> | undefined
 
   constructor (checker: CredentialsChecker<C>, options: CachingCheckerOptions = {}) {
     if (checker === null || typeof checker !== 'object' || typeof checker.requestAvatarId !== 'function') {
@@ -61,7 +64,7 @@ export class CachingChecker<C extends Credentials = Credentials> implements Cred
     this.#maxEntries = maxEntries
     this.credentialInterfaces = checker.credentialInterfaces
     const reloading = checker as Partial<ReloadingChecker>
-    if (typeof reloading.onReload === 'function') reloading.onReload(() => { this.clear() })
+    this.#stopListening = typeof reloading.onReload === 'function' ? reloading.onReload(() => { this.clear() }) : undefined
   }
 
   /** How many logins are remembered now. */
@@ -83,7 +86,22 @@ export class CachingChecker<C extends Credentials = Credentials> implements Cred
     return typeof this.#checker.throttleKey === 'function' ? this.#checker.throttleKey(username) : username
   }
 
+  /**
+   * Forgets every remembered login and closes the wrapped checker (a wrapper owns what it wraps). Idempotent and
+   * final: afterwards every login rejects with `StoreUnavailable`.
+   */
+  async close (): Promise<void> {
+    this.#closing ??= (async () => {
+      this.clear()
+      this.#stopListening?.()
+      await this.#checker.close?.()
+    })()
+    await this.#closing
+  }
+
+  /** @throws StoreUnavailable once closed; otherwise what the wrapped checker throws. */
   requestAvatarId (credentials: C): AvatarId | PromiseLike<AvatarId> {
+    if (this.#closing !== undefined) throw new StoreUnavailable('CachingChecker is closed')
     const password = (credentials as Partial<IUsernamePassword>).password
     if (typeof password !== 'string' || !providesPassword(credentials)) return this.#checker.requestAvatarId(credentials)
     const username = (credentials as unknown as IUsernamePassword).username

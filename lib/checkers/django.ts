@@ -124,21 +124,21 @@ export class DjangoChecker extends SqlChecker {
    * The user's row and group names, for a realm to build its avatar from (as the seed's realm does with Django's
    * `User`); undefined when no single user has that name. `name` matches as in a login; pass the avatar id.
    *
-   * @throws StoreUnavailable when the database cannot answer.
+   * @throws StoreUnavailable when the database cannot answer, or the checker is closed.
    * @example
    * const user = await checker.loadUser('alice')
    * // { id: 1, username: 'alice', email: 'alice@example.com', isStaff: false, groups: ['readers'], … }
    */
   async loadUser (name: string): Promise<DjangoUser | undefined> {
     const d = this.#dialect
-    const rows = await this.database.query(`SELECT * FROM ${this.#table} WHERE ${this.#usernameColumn} = ${placeholder(1, d)}`, [name])
+    const rows = await this.query(`SELECT * FROM ${this.#table} WHERE ${this.#usernameColumn} = ${placeholder(1, d)}`, [name])
     if (rows.length !== 1) return undefined
     const { password: _secret, ...row } = rows[0] as SqlRow
     const id = row.id as number | string
     let groups: string[] = []
     if (this.#groupsTable !== null) {
       const q = (identifier: string): string => quoteIdentifier(identifier, d)
-      const found = await this.database.query(
+      const found = await this.query(
         `SELECT g.${q('name')} AS name FROM ${this.#groupTable} g JOIN ${this.#groupsTable} ug ON ug.${q('group_id')} = g.${q('id')} ` +
         `WHERE ug.${q('user_id')} = ${placeholder(1, d)}`, [id])
       groups = found.map((g) => text(g.name)).sort()

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import {
-  IUsernameDigestHash, IUsernamePassword, InvalidOption, UnauthorizedLogin, constantTimeEqualStrings, digestHa1, isOrExtends
+  IUsernameDigestHash, IUsernamePassword, InvalidOption, StoreUnavailable, UnauthorizedLogin, constantTimeEqualStrings, digestHa1,
+  isOrExtends
 } from '../cred/index.js'
 import type { CheckerSetup, Credentials, CredentialsChecker, Interface } from '../cred/index.js'
 import { LINES_PER_SLICE, WatchedFile, apacheLines, parseNow } from './watched-file.js'
@@ -86,6 +87,7 @@ export class HtdigestChecker implements CredentialsChecker<IUsernameDigestHash |
   readonly #basicRealm: string | undefined
   /** Checked when the user is unknown, so that path costs what a wrong password costs. Never a real HA1. */
   readonly #decoyHa1 = randomBytes(16).toString('hex')
+  #closed = false
 
   constructor (path: string, options: HtdigestCheckerOptions = {}) {
     if (options.realm !== undefined && typeof options.realm !== 'string') throw new InvalidOption('HtdigestChecker: realm must be a string')
@@ -142,12 +144,21 @@ export class HtdigestChecker implements CredentialsChecker<IUsernameDigestHash |
     return problems
   }
 
+  /** @throws UnauthorizedLogin for a wrong password or an unknown user; StoreUnavailable once closed. */
   requestAvatarId (credentials: IUsernameDigestHash | IUsernamePassword): string | Promise<string> {
+    if (this.#closed) throw new StoreUnavailable('HtdigestChecker is closed')
     const pending = this.#file.refreshIfDue()
     return pending === undefined ? this.#check(credentials) : pending.then(() => this.#check(credentials))
   }
 
+  /** Stops looking at the file (it holds no handle between looks); afterwards every login throws `StoreUnavailable`. Idempotent. */
+  async close (): Promise<void> {
+    this.#closed = true
+    this.#file.close()
+  }
+
   #check (credentials: IUsernameDigestHash | IUsernamePassword): string {
+    if (this.#closed) throw new StoreUnavailable('HtdigestChecker is closed')
     const realms = this.#file.value
     if (isDigest(credentials)) {
       const ha1 = realms.get(credentials.realm)?.get(credentials.username)

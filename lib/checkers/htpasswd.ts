@@ -1,4 +1,4 @@
-import { IUsernamePassword, InvalidOption, UnauthorizedLogin } from '../cred/index.js'
+import { IUsernamePassword, InvalidOption, StoreUnavailable, UnauthorizedLogin } from '../cred/index.js'
 import type { CredentialsChecker, Interface } from '../cred/index.js'
 import { HTPASSWD_HASHERS, identifyHasher } from '../hashers/index.js'
 import type { PasswordHasher } from '../hashers/index.js'
@@ -110,6 +110,8 @@ export function * parseHtpasswdSliced (text: string, hashers: readonly PasswordH
   return { ok: true, value: { users, dominant }, warnings }
 }
 
+const closed = (): StoreUnavailable => new StoreUnavailable('HtpasswdChecker is closed')
+
 /** `parseHtpasswdSliced` run straight through. */
 export function parseHtpasswd (text: string, hashers: readonly PasswordHasher[]): ParseOutcome<ParsedHtpasswd> {
   return parseNow(parseHtpasswdSliced(text, hashers))
@@ -146,6 +148,7 @@ export class HtpasswdChecker implements CredentialsChecker<IUsernamePassword>, R
   static readonly credentialInterfaces: readonly Interface<IUsernamePassword>[] = Object.freeze([IUsernamePassword])
   readonly credentialInterfaces: readonly Interface<IUsernamePassword>[] = HtpasswdChecker.credentialInterfaces
   readonly #file: WatchedFile<HtpasswdContents>
+  #closed = false
 
   constructor (path: string, options: HtpasswdCheckerOptions = {}) {
     const hashers = options.hashers ?? HTPASSWD_HASHERS
@@ -183,11 +186,19 @@ export class HtpasswdChecker implements CredentialsChecker<IUsernamePassword>, R
   }
 
   requestAvatarId (credentials: IUsernamePassword): Promise<string> {
+    if (this.#closed) return Promise.reject(closed())
     const pending = this.#file.refreshIfDue()
     return pending === undefined ? this.#check(credentials) : pending.then(async () => await this.#check(credentials))
   }
 
+  /** Stops looking at the file (it holds no handle between looks); afterwards every login rejects with `StoreUnavailable`. Idempotent. */
+  async close (): Promise<void> {
+    this.#closed = true
+    this.#file.close()
+  }
+
   async #check (credentials: IUsernamePassword): Promise<string> {
+    if (this.#closed) throw closed()
     const { users, decoy } = this.#file.value
     const user = users.get(credentials.username)
     const password = credentials.password

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto'
 import { Socket } from 'node:net'
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls'
 import {
-  IUsernamePassword, InvalidOption, MissingPeerDependency, StoreUnavailable, UnauthorizedLogin, withinDeadline,
-  isModuleNotFound
+  IUsernamePassword, InvalidOption, MissingPeerDependency, StoreUnavailable, UnauthorizedLogin, withinDeadline
 } from '../cred/index.js'
 import type { CredentialsChecker, Interface } from '../cred/index.js'
+import { loadDriver } from '../drivers/index.js'
 import { ldapNameKey } from './name-keys.js'
 
 /**
@@ -113,11 +113,6 @@ export interface LdapCheckerOptions {
   poolSize?: number
   /** How long `entryFor` keeps an entry after its login, in ms. Default 60000. */
   entryTtl?: number
-  /**
-   * Internal, for tests only: replaces `import('ldapts')`, to simulate a missing driver.
-   * @internal
-   */
-  loadDriver?: () => Promise<unknown>
 }
 
 type SearchSettings = Required<Pick<LdapSearchOptions, 'base' | 'filter' | 'scope'>> & Pick<LdapSearchOptions, 'bindDn' | 'bindPassword'>
@@ -144,8 +139,6 @@ interface Ldapts {
   FilterParser: { parseString (filter: string): unknown }
 }
 
-const importLdapts = async (): Promise<unknown> => await import('ldapts')
-
 /** LDAP result codes (RFC 4511 appendix A) that mean the server, not the user, is the problem. */
 const SERVER_SIDE_CODES = new Set([
   1, // operationsError
@@ -158,6 +151,8 @@ const SERVER_SIDE_CODES = new Set([
   80 // other
 ])
 const INVALID_CREDENTIALS = 49
+
+const closed = (): StoreUnavailable => new StoreUnavailable('LdapChecker is closed')
 
 const PLACEHOLDER = '{username}'
 const REFUSED = 'Invalid user name or password'
@@ -191,7 +186,7 @@ class Pool {
   /** A connection, opened when none is idle and the pool is not full; else the first to be given back. */
   async acquire (): Promise<Connection> {
     while (true) {
-      if (this.#closed) throw new StoreUnavailable('LdapChecker is closed')
+      if (this.#closed) throw closed()
       const idle = this.#idle.pop()
       if (idle !== undefined) {
         if (idle.alive) return idle
@@ -293,7 +288,6 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
   readonly #throttleKey: (username: string) => string
   readonly #timeout: number
   readonly #entryTtl: number
-  readonly #loadDriver: () => Promise<unknown>
   readonly #pool: Pool
   readonly #entries = new Map<string, { entry: LdapEntry, expires: number }>()
   #driver: Promise<Ldapts> | undefined
@@ -351,7 +345,6 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
     if (!Number.isInteger(poolSize) || poolSize < 1) throw new InvalidOption('LdapChecker: poolSize is a positive integer')
     this.#entryTtl = options.entryTtl ?? 60_000
     if (!Number.isFinite(this.#entryTtl) || this.#entryTtl < 0) throw new InvalidOption('LdapChecker: entryTtl is a number of milliseconds')
-    this.#loadDriver = options.loadDriver ?? importLdapts
     this.#pool = new Pool(async () => await this.#connect(), poolSize)
   }
 
@@ -376,6 +369,7 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
    * @throws {MissingPeerDependency} `ldapts` is not installed.
    */
   async requestAvatarId (credentials: IUsernamePassword): Promise<string> {
+    if (this.#closed) throw closed()
     const { username, password } = credentials
     // Refused for every user alike, so no request is needed to keep this from telling anything.
     if (typeof password !== 'string' || password === '' || typeof username !== 'string' || username === '' ||
@@ -434,7 +428,7 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
     return kept.entry
   }
 
-  /** Closes every connection. Logins after this are `StoreUnavailable`. */
+  /** Closes every connection. Idempotent and final: logins after this reject with `StoreUnavailable`. */
   async close (): Promise<void> {
     this.#closed = true
     this.#pool.close()
@@ -470,8 +464,8 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
   }
 
   async #driverLoaded (): Promise<Ldapts> {
-    if (this.#closed) throw new StoreUnavailable('LdapChecker is closed')
-    this.#driver ??= this.#loadDriver().then((mod) => {
+    if (this.#closed) throw closed()
+    this.#driver ??= loadDriver('ldapts', 'LdapChecker').then((mod) => {
       const m = mod as Partial<Ldapts> & { default?: Partial<Ldapts> }
       const driver = typeof m.Client === 'function' ? m : m.default
       if (typeof driver?.Client !== 'function' || typeof driver.ResultCodeError !== 'function' || driver.FilterParser === undefined) {
@@ -485,9 +479,6 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
         }
       }
       return driver as Ldapts
-    }, (err: unknown) => {
-      if (isModuleNotFound(err, 'ldapts')) throw new MissingPeerDependency('LdapChecker needs the ldapts package: install ldapts (npm install ldapts@8)', { cause: err })
-      throw err
     })
     try {
       return await this.#driver
@@ -529,7 +520,7 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
       return connection
     } catch (err) {
       connection.close()
-      throw this.#unavailable(driver, err, 'cannot connect')
+      throw this.#unavailable(err, 'cannot connect')
     }
   }
 
@@ -549,7 +540,7 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
           await connection.client.bind(search.bindDn, search.bindPassword)
         } catch (err) {
           connection.close()
-          throw this.#unavailable(driver, err, 'the service account cannot bind')
+          throw this.#unavailable(err, 'the service account cannot bind')
         }
       }
       return connection
@@ -580,7 +571,7 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
         if (resultCode && (err as { code: number }).code === 32) {
           throw new StoreUnavailable(`LdapChecker: search.base ${JSON.stringify(search.base)} does not exist or is not visible to the ${search.bindDn === undefined ? 'anonymous search' : 'service account'}`, { cause: err })
         }
-        throw this.#unavailable(driver, err, 'search failed')
+        throw this.#unavailable(err, 'search failed')
       }
     }
   }
@@ -601,14 +592,14 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
           if (err instanceof driver.ResultCodeError) {
             const code = (err as { code: number }).code
             if (code === INVALID_CREDENTIALS) return undefined
-            if (SERVER_SIDE_CODES.has(code)) { healthy = false; throw this.#unavailable(driver, err, 'bind failed') }
+            if (SERVER_SIDE_CODES.has(code)) { healthy = false; throw this.#unavailable(err, 'bind failed') }
             // Any other refusal of a user's bind (unwillingToPerform for a locked account, invalidDNSyntax for a
             // name that makes no DN, …) is the user's, and looks exactly like a wrong password.
             return undefined
           }
           healthy = false
           if (attempt === 0 && !connection.alive) continue // the server closed it while idle: one fresh try
-          throw this.#unavailable(driver, err, 'bind failed')
+          throw this.#unavailable(err, 'bind failed')
         }
         if (readEntry === 'no') return { entry: undefined }
         try {
@@ -618,7 +609,7 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
           if (readEntry === 'optional' && err instanceof driver.ResultCodeError) return { entry: undefined }
           // The password was right: a failure to read the entry is the directory's (ACLs, an outage), not the user's.
           healthy = err instanceof driver.ResultCodeError
-          throw this.#unavailable(driver, err, "reading the user's entry failed")
+          throw this.#unavailable(err, "reading the user's entry failed")
         }
       } finally {
         this.#pool.release(connection, healthy)
@@ -626,12 +617,9 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
     }
   }
 
-  #unavailable (driver: Ldapts, err: unknown, what: string): Error {
-    if (err instanceof StoreUnavailable || err instanceof MissingPeerDependency || err instanceof InvalidOption) return err
-    const detail = err instanceof driver.ResultCodeError
-      ? `LDAP result ${(err as { code: number }).code} ${(err as Error).message}`
-      : (err as { code?: unknown } | null)?.code !== undefined ? `${String((err as { code: unknown }).code)} ${(err as Error).message}` : (err as Error)?.message
-    return new StoreUnavailable(`LdapChecker: ${what} at ${this.#url}: ${String(detail)}`, { cause: err })
+  #unavailable (err: unknown, what: string): Error {
+    if (err instanceof MissingPeerDependency || err instanceof InvalidOption) return err
+    return StoreUnavailable.from(err, `LdapChecker: ${what} at ${this.#url}`)
   }
 }
 

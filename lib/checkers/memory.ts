@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import {
-  ContractViolation, IUsernameDigestHash, IUsernameHashedPassword, IUsernamePassword, InvalidOption, UnauthorizedLogin,
+  ContractViolation, IUsernameDigestHash, IUsernameHashedPassword, IUsernamePassword, InvalidOption, StoreUnavailable, UnauthorizedLogin,
   constantTimeEqualStrings, digestHa1, digestHashName, secretDigest
 } from '../cred/index.js'
 import type { CredentialsChecker, Interface, PasswordCheckable } from '../cred/index.js'
@@ -75,6 +75,7 @@ export class InMemoryChecker implements CredentialsChecker<PasswordCheckable> {
   readonly #caseSensitive: boolean
   /** Checked against when the user is unknown, so that path costs what a wrong password costs. */
   readonly #decoy: StoredUser = storedUser('', randomBytes(16).toString('base64'))
+  #closed = false
 
   constructor (users: Record<string, string> | Iterable<readonly [string, string]> = {}, options: InMemoryCheckerOptions = {}) {
     this.#caseSensitive = options.caseSensitive ?? true
@@ -94,7 +95,9 @@ export class InMemoryChecker implements CredentialsChecker<PasswordCheckable> {
     return Array.from(this.#users.values(), (user) => user.username).values()
   }
 
+  /** @throws UnauthorizedLogin for a wrong password or an unknown user; StoreUnavailable once closed. */
   requestAvatarId (credentials: PasswordCheckable): string {
+    if (this.#closed) throw new StoreUnavailable('InMemoryChecker is closed')
     if (typeof credentials.username !== 'string') throw new ContractViolation('InMemoryChecker: the credentials have no string `username`')
     const user = this.#users.get(this.#key(credentials.username))
     const against = user ?? this.#decoy
@@ -106,6 +109,12 @@ export class InMemoryChecker implements CredentialsChecker<PasswordCheckable> {
       : isDigest(credentials) ? credentials.checkHash(ha1Of(against, credentials, this.#caseSensitive)) : checkPasswordOf(credentials, against.password)
     if (user === undefined || !matched) throw new UnauthorizedLogin('Invalid user name or password')
     return user.username
+  }
+
+  /** Forgets every user; afterwards every login throws `StoreUnavailable`. Idempotent. */
+  async close (): Promise<void> {
+    this.#closed = true
+    this.#users.clear()
   }
 
   #key (username: string): string {

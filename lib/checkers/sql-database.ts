@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads'
-import { InvalidOption, StoreUnavailable, optionalPeer } from '../cred/index.js'
+import { InvalidOption, StoreUnavailable } from '../cred/index.js'
+import { loadDriver } from '../drivers/index.js'
 
 /** The SQL dialects the built-in drivers speak: placeholders are `$1` on PostgreSQL, `?` on the others. */
 export type SqlDialect = 'sqlite' | 'postgres' | 'mysql'
@@ -15,7 +16,10 @@ export interface SqlDatabase {
   readonly dialect: SqlDialect
   /** Runs `sql` with `params` bound to its placeholders. Rejects with `StoreUnavailable` when the database cannot answer. */
   query (sql: string, params: readonly unknown[]): Promise<readonly SqlRow[]>
-  /** Closes the connections; a later query reopens them. */
+  /**
+   * Closes the connections. Idempotent and final: a later query rejects with `StoreUnavailable`. (A `SqlChecker`
+   * closes a database only when it opened it from a string; one you pass in stays yours to close.)
+   */
   close (): Promise<void>
 }
 
@@ -32,8 +36,10 @@ export interface SqlConnectionOptions {
   poolSize?: number
 }
 
-const loadPg = optionalPeer('pg', 'A postgres:// user database', async () => await import('pg'))
-const loadMysql = optionalPeer('mysql2', 'A mysql:// user database', async () => await import('mysql2/promise'))
+type PgModule = typeof import('pg')
+type MysqlModule = typeof import('mysql2/promise')
+const loadPg = async (): Promise<PgModule> => await loadDriver('pg', 'A postgres:// user database') as PgModule
+const loadMysql = async (): Promise<MysqlModule> => await loadDriver('mysql2', 'A mysql:// user database') as MysqlModule
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]*$/
 
@@ -65,12 +71,8 @@ export function dialectOf (database: string): SqlDialect {
   return 'sqlite'
 }
 
-const unavailable = (err: unknown): StoreUnavailable => {
-  if (err instanceof StoreUnavailable) return err
-  const code = (err as { code?: unknown } | null)?.code
-  // The driver's message can name the server and database; it goes in `cause`, for the operator's log only.
-  return new StoreUnavailable(`The user database did not answer${typeof code === 'string' ? ` (${code})` : ''}`, { cause: err })
-}
+const unavailable = (err: unknown): StoreUnavailable => StoreUnavailable.from(err, 'The user database did not answer')
+const closedDatabase = (): StoreUnavailable => new StoreUnavailable('The user database was closed')
 
 /**
  * Opens (lazily, on the first query) one of the built-in drivers for a database string:
@@ -105,7 +107,6 @@ export function openSqlDatabase (database: string, options: SqlConnectionOptions
   return sqliteDatabase(database.replace(/^sqlite:(\/\/)?/i, ''), timeout)
 }
 
-type PgModule = Awaited<ReturnType<typeof loadPg>>
 type PgPool = InstanceType<PgModule['Pool']>
 
 function postgresDatabase (connectionString: string, timeout: number, poolSize: number): SqlDatabase {
@@ -131,32 +132,37 @@ function postgresDatabase (connectionString: string, timeout: number, poolSize: 
 
 /**
  * A database behind a driver's pool, opened on the first query (and again after a failed open), its query errors
- * turned into `StoreUnavailable`, closed by `close()`.
+ * turned into `StoreUnavailable`, closed for good by `close()`.
  */
 function pooledDatabase<Pool extends { end (): Promise<unknown> }> (
   dialect: SqlDialect, open: () => Promise<Pool>, query: (pool: Pool, sql: string, params: readonly unknown[]) => Promise<SqlRow[]>
 ): SqlDatabase {
   let pool: Promise<Pool> | undefined
+  let closed = false
+  let ending: Promise<void> | undefined
   return {
     dialect,
     query: async (sql, params) => {
+      if (closed) throw closedDatabase()
       pool ??= open().catch((err: unknown) => { pool = undefined; throw err })
       const ready = await pool
       try {
         return await query(ready, sql, params)
       } catch (err) {
-        throw unavailable(err)
+        throw closed ? closedDatabase() : unavailable(err)
       }
     },
     close: async () => {
-      const closing = pool
+      closed = true
+      const opened = pool
       pool = undefined
-      if (closing !== undefined) await (await closing).end()
+      // A second close() waits for the first one's end.
+      ending ??= opened === undefined ? Promise.resolve() : opened.then(async (ready) => { await ready.end() }, () => {})
+      await ending
     }
   }
 }
 
-type MysqlModule = Awaited<ReturnType<typeof loadMysql>>
 type MysqlPool = ReturnType<MysqlModule['createPool']>
 
 function mysqlDatabase (uri: string, timeout: number, poolSize: number): SqlDatabase {
@@ -250,12 +256,13 @@ interface SqliteWorker {
 }
 
 /** Where better-sqlite3 is, for the worker to import; resolving it loads nothing on this thread. */
-const resolveSqlite = optionalPeer('better-sqlite3', 'A SQLite user database', async () => import.meta.resolve('better-sqlite3'))
+const resolveSqlite = async (): Promise<string> => String(await loadDriver('better-sqlite3', 'A SQLite user database'))
 
 function sqliteDatabase (path: string, timeout: number): SqlDatabase {
   let current: SqliteWorker | undefined
   let nextId = 0
-  let closes = 0
+  let closed = false
+  let ending: Promise<void> | undefined
 
   // The worker holds the process open while it runs a query (even one this thread gave up on: that ends by its
   // deadline) and while it closes; an idle database never keeps a server or a script from exiting.
@@ -299,10 +306,10 @@ function sqliteDatabase (path: string, timeout: number): SqlDatabase {
   return {
     dialect: 'sqlite',
     query: async (sql, params) => {
-      const opened = closes
+      if (closed) throw closedDatabase()
       const moduleUrl = await resolveSqlite()
       // close() was called while this query looked for the driver: it is closed too, not sent to a new worker.
-      if (closes !== opened) throw new StoreUnavailable('The user database was closed')
+      if (closed) throw closedDatabase()
       const owner = current ??= spawn(moduleUrl)
       return await new Promise<SqlRow[]>((resolve, reject) => {
         const id = nextId++
@@ -321,17 +328,20 @@ function sqliteDatabase (path: string, timeout: number): SqlDatabase {
       })
     },
     close: async () => {
-      closes++
+      closed = true
       const owner = current
       current = undefined
-      if (owner === undefined) return
-      failAll(owner, new StoreUnavailable('The user database was closed'))
-      Atomics.store(owner.closed, 0, 1)
-      Atomics.notify(owner.closed, 0)
-      owner.closing = true
-      hold(owner)
-      owner.worker.postMessage({ close: true })
-      await owner.exited
+      if (owner !== undefined) {
+        failAll(owner, closedDatabase())
+        Atomics.store(owner.closed, 0, 1)
+        Atomics.notify(owner.closed, 0)
+        owner.closing = true
+        hold(owner)
+        owner.worker.postMessage({ close: true })
+        ending = owner.exited
+      }
+      // A second close() waits for the worker the first one stopped.
+      await ending
     }
   }
 }

@@ -1,4 +1,4 @@
-import { IUsernamePassword, InvalidOption, UnauthorizedLogin } from '../cred/index.js'
+import { IUsernamePassword, InvalidOption, StoreUnavailable, UnauthorizedLogin } from '../cred/index.js'
 import type { CredentialsChecker, Interface } from '../cred/index.js'
 import type { PasswordHasher } from '../hashers/hasher.js'
 import { exactNameKey, mysqlNameKey } from './name-keys.js'
@@ -7,7 +7,10 @@ import type { SqlConnectionOptions, SqlDatabase, SqlDialect, SqlRow } from './sq
 
 /** What a SQL checker needs to know about its table. */
 export interface SqlCheckerOptions extends SqlConnectionOptions {
-  /** A connection string or SQLite file path (see `openSqlDatabase`), or a `SqlDatabase` of your own. */
+  /**
+   * A connection string or SQLite file path (see `openSqlDatabase`: the checker opens it, and `close()` closes it),
+   * or a `SqlDatabase` of your own (yours to close: `close()` leaves it open).
+   */
   database: string | SqlDatabase
   /**
    * One parameterised query, its only parameter the user name (`$1` on PostgreSQL, `?` on MySQL and SQLite). It
@@ -88,7 +91,10 @@ export class SqlChecker implements CredentialsChecker<IUsernamePassword> {
   readonly #decoyLike: string | undefined
   readonly #decoyQuery: string | undefined
   readonly #throttleKey: (username: string) => string
+  /** True when the database was opened here (from a string): `close()` closes it. */
+  readonly #ownsDatabase: boolean
   #decoy: Promise<{ hasher: PasswordHasher, encoded: string }> | undefined
+  #closing: Promise<void> | undefined
 
   constructor (options: SqlCheckerOptions) {
     const name = new.target.name
@@ -104,6 +110,7 @@ export class SqlChecker implements CredentialsChecker<IUsernamePassword> {
     if (decoyQuery !== undefined && (typeof decoyQuery !== 'string' || decoyQuery.trim() === '')) throw new InvalidOption(`${name}: \`decoyQuery\` must be a SQL query answering stored hashes as "password"`)
     if (throttleKey !== undefined && typeof throttleKey !== 'function') throw new InvalidOption(`${name}: \`throttleKey\` must be a function from a user name to its key`)
     this.database = typeof database === 'string' ? openSqlDatabase(database, options) : checkDatabase(database, name)
+    this.#ownsDatabase = typeof database === 'string'
     this.#query = query
     this.#hashers = Object.freeze([...hashers])
     this.#decoyLike = decoy
@@ -131,6 +138,7 @@ export class SqlChecker implements CredentialsChecker<IUsernamePassword> {
    * await checker.decoy() // 'pbkdf2_sha256$260000$…': an unknown user costs 260,000 PBKDF2 iterations
    */
   async decoy (): Promise<string> {
+    this.#assertOpen()
     return (await this.#decoyMade()).encoded
   }
 
@@ -138,9 +146,10 @@ export class SqlChecker implements CredentialsChecker<IUsernamePassword> {
   get dialect (): SqlDialect { return this.database.dialect }
 
   async requestAvatarId (credentials: IUsernamePassword): Promise<string> {
+    this.#assertOpen()
     // The decoy is made at the first login, alongside it, so the first unknown user does not pay for making it.
     this.#decoyMade().catch(() => {})
-    const rows = await this.database.query(this.#query, [credentials.username])
+    const rows = await this.query(this.#query, [credentials.username])
     // More than one row (e-mail addresses are not unique in Django) identifies nobody: refuse, as for no row.
     const row: SqlRow | undefined = rows.length === 1 ? rows[0] : undefined
     const encoded = row?.password
@@ -157,9 +166,23 @@ export class SqlChecker implements CredentialsChecker<IUsernamePassword> {
     return key === '' ? credentials.username : key
   }
 
-  /** Closes the database's connections (call it from the app's `onClose`). */
+  /**
+   * Closes the database when the checker opened it (from a string); a `SqlDatabase` passed in is left open (its
+   * owner closes it). Idempotent and final: afterwards every call rejects with `StoreUnavailable`.
+   */
   async close (): Promise<void> {
-    await this.database.close()
+    this.#closing ??= this.#ownsDatabase ? this.database.close() : Promise.resolve()
+    await this.#closing
+  }
+
+  /** Runs `sql` on the database, or rejects with `StoreUnavailable` once the checker is closed. */
+  protected async query (sql: string, params: readonly unknown[]): Promise<readonly SqlRow[]> {
+    this.#assertOpen()
+    return await this.database.query(sql, params)
+  }
+
+  #assertOpen (): void {
+    if (this.#closing !== undefined) throw new StoreUnavailable(`${this.constructor.name} is closed`)
   }
 
   /**
@@ -198,7 +221,7 @@ export class SqlChecker implements CredentialsChecker<IUsernamePassword> {
   /** A hash of the most common format and cost among `decoyQuery`'s, as the file checkers pick their decoys. */
   async #dominantHash (): Promise<string | undefined> {
     if (this.#decoyQuery === undefined) return undefined
-    const rows = await this.database.query(this.#decoyQuery, [])
+    const rows = await this.query(this.#decoyQuery, [])
     const counts = new Map<string, { count: number, like: string }>()
     let best: { count: number, like: string } | undefined
     for (const row of rows) {

@@ -1,11 +1,9 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { basename } from 'node:path'
-import {
-  IUsernamePassword, InvalidOption, MissingPeerDependency, StoreUnavailable, UnauthorizedLogin,
-  isModuleNotFound
-} from '../cred/index.js'
+import { IUsernamePassword, InvalidOption, MissingPeerDependency, StoreUnavailable, UnauthorizedLogin } from '../cred/index.js'
 import type { CredentialsChecker, Interface } from '../cred/index.js'
+import { loadDriver } from '../drivers/index.js'
 
 export interface UnixCheckerOptions {
   /**
@@ -31,11 +29,6 @@ export interface UnixCheckerOptions {
   /** Let in `root` (any account with uid 0). Default `false`. */
   allowRoot?: boolean
   /**
-   * Internal, for tests only: replaces `import('node-linux-pam')`, to simulate a missing or failing binding.
-   * @internal
-   */
-  loadDriver?: () => Promise<unknown>
-  /**
    * Internal, for tests only: replaces the account lookup (`getent passwd <name>`).
    * @internal
    */
@@ -59,8 +52,6 @@ type PamAuthenticate = (
   options: { username: string, password: string, serviceName?: string },
   callback: (err: Error | null, code: number) => void
 ) => void
-
-const importBinding = async (): Promise<unknown> => await import('node-linux-pam')
 
 /**
  * PAM return codes (`security/_pam_types.h`) that mean the password database could not be consulted, not that the
@@ -126,7 +117,6 @@ export class UnixChecker implements CredentialsChecker<IUsernamePassword> {
   readonly #service: string
   readonly #maxConcurrent: number
   readonly #maxQueued: number
-  readonly #loadDriver: () => Promise<unknown>
   readonly #allowNoLoginShell: boolean
   readonly #allowRoot: boolean
   readonly #lookupAccount: (username: string) => Promise<UnixAccount | undefined>
@@ -136,6 +126,7 @@ export class UnixChecker implements CredentialsChecker<IUsernamePassword> {
   readonly #queue: Array<() => void> = []
   #running = 0
   #binding: Promise<PamAuthenticate> | undefined
+  #closed = false
 
   /** @throws {InvalidOption} for a bad service name or limits. */
   constructor (options: UnixCheckerOptions = {}) {
@@ -148,7 +139,6 @@ export class UnixChecker implements CredentialsChecker<IUsernamePassword> {
     this.#maxQueued = options.maxQueued ?? 64
     if (!Number.isInteger(this.#maxConcurrent) || this.#maxConcurrent < 1) throw new InvalidOption('UnixChecker: maxConcurrent is a positive integer')
     if (!Number.isInteger(this.#maxQueued) || this.#maxQueued < 0) throw new InvalidOption('UnixChecker: maxQueued is a whole number')
-    this.#loadDriver = options.loadDriver ?? importBinding
     this.#allowNoLoginShell = options.allowNoLoginShell === true
     this.#allowRoot = options.allowRoot === true
     this.#lookupAccount = options.lookupAccount ?? getentPasswd
@@ -164,10 +154,12 @@ export class UnixChecker implements CredentialsChecker<IUsernamePassword> {
    *
    * @throws {UnauthorizedLogin} wrong password, unknown user, expired or locked account, `nologin`/`false` shell,
    * `root` (one message for all).
-   * @throws {StoreUnavailable} PAM cannot consult its database, or too many logins are waiting for PAM.
+   * @throws {StoreUnavailable} PAM cannot consult its database, too many logins are waiting for PAM, or the checker
+   * is closed.
    * @throws {MissingPeerDependency} `node-linux-pam` is not installed.
    */
   async requestAvatarId (credentials: IUsernamePassword): Promise<string> {
+    if (this.#closed) throw new StoreUnavailable('UnixChecker is closed')
     const { username, password } = credentials
     if (typeof username !== 'string' || typeof password !== 'string' || username === '' || password === '' ||
         username.includes('\0') || password.includes('\0') ||
@@ -202,6 +194,14 @@ export class UnixChecker implements CredentialsChecker<IUsernamePassword> {
     }
   }
 
+  /**
+   * Refuses every later login with `StoreUnavailable` (PAM holds nothing between calls; logins already running
+   * finish). Idempotent.
+   */
+  async close (): Promise<void> {
+    this.#closed = true
+  }
+
   async #pam (authenticate: PamAuthenticate, username: string, password: string): Promise<number> {
     return await new Promise<number>((resolve) => {
       authenticate({ username, password, serviceName: this.#service }, (err, code) => {
@@ -217,7 +217,7 @@ export class UnixChecker implements CredentialsChecker<IUsernamePassword> {
     try {
       account = await this.#lookupAccount(username)
     } catch (err) {
-      throw new StoreUnavailable('UnixChecker: the account database (getent passwd) did not answer', { cause: err })
+      throw StoreUnavailable.from(err, 'UnixChecker: the account database (getent passwd) did not answer')
     }
     if (account === undefined) return undefined
     if (!this.#allowRoot && account.uid === 0) return undefined
@@ -226,16 +226,11 @@ export class UnixChecker implements CredentialsChecker<IUsernamePassword> {
   }
 
   async #load (): Promise<PamAuthenticate> {
-    this.#binding ??= this.#loadDriver().then((mod) => {
+    this.#binding ??= loadDriver('node-linux-pam', 'UnixChecker').then((mod) => {
       const m = mod as { pamAuthenticate?: unknown, default?: { pamAuthenticate?: unknown } }
       const authenticate = m.pamAuthenticate ?? m.default?.pamAuthenticate
       if (typeof authenticate !== 'function') throw new MissingPeerDependency('UnixChecker: the node-linux-pam module has no pamAuthenticate; install node-linux-pam 0.2 (npm install node-linux-pam)')
       return authenticate as PamAuthenticate
-    }, (err: unknown) => {
-      if (isModuleNotFound(err, 'node-linux-pam')) {
-        throw new MissingPeerDependency('UnixChecker needs the node-linux-pam package: install node-linux-pam (npm install node-linux-pam; it builds against libpam0g-dev)', { cause: err })
-      }
-      throw err
     })
     try {
       return await this.#binding

@@ -140,6 +140,7 @@ export class WatchedFile<T> {
   #lastCheck: number
   #checking: Promise<void> | undefined
   #lastWarning: string | undefined
+  #closed = false
 
   /**
    * @param what the checker's name for messages (`'HtpasswdChecker'`)
@@ -183,9 +184,16 @@ export class WatchedFile<T> {
   }
 
   refreshIfDue (): Promise<void> | undefined {
+    if (this.#closed) return undefined
     if (this.#checking !== undefined) return this.#checking
     if (Date.now() - this.#lastCheck < this.#checkInterval) return undefined
     return this.refresh()
+  }
+
+  /** Forgets the reload listeners; the file is never looked at again (`refreshIfDue` answers `undefined`). */
+  close (): void {
+    this.#closed = true
+    this.#listeners.clear()
   }
 
   /** Looks at the file now (one look at a time); settles once done, never rejects. */

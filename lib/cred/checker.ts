@@ -34,6 +34,14 @@ export interface CredentialsChecker<C extends Credentials = Credentials> {
    * Must be cheap and synchronous: no store is asked.
    */
   throttleKey? (username: string): string
+  /**
+   * Optional: releases what the checker holds (pools, connections, worker threads, timers). Idempotent: a second
+   * call resolves at once. Final: afterwards every login (and every other call that would ask the store) rejects
+   * with `StoreUnavailable`; nothing reopens. What the caller passed in (a database object, a client) stays the
+   * caller's to close; what the checker opened itself (from a URL or options) it closes. A checker wrapping another
+   * (`CachingChecker`) closes the one it wraps.
+   */
+  close? (): Promise<void>
 }
 
 /** What a protocol tells checkers about itself at set-up (see `CredentialsChecker.setupProblems`). */

@@ -74,6 +74,24 @@ export class NoAvatarInterface extends CredError {
  */
 export class StoreUnavailable extends CredError {
   override readonly code: string = 'ERR_CRED_STORE_UNAVAILABLE'
+
+  /**
+   * `err` as the `StoreUnavailable` it means: `err` itself when it is one already, else a new one whose message is
+   * `owner` followed by the failure's code and message (a driver's text names a host or a timeout, never a password
+   * tried), with `err` as its `cause`.
+   *
+   * @param owner Who failed, and doing what: `'LdapChecker: bind failed at ldap://ldap.example.org'`.
+   * @example
+   * try { await pool.query(sql, params) } catch (err) { throw StoreUnavailable.from(err, 'The user database did not answer') }
+   * // StoreUnavailable: The user database did not answer: connect ECONNREFUSED 127.0.0.1:5432
+   */
+  static from (err: unknown, owner: string): StoreUnavailable {
+    if (err instanceof StoreUnavailable) return err
+    const { code, message } = (typeof err === 'object' && err !== null ? err : { message: String(err) }) as { code?: unknown, message?: unknown }
+    const text = typeof message === 'string' ? message : ''
+    const named = (typeof code === 'string' || typeof code === 'number') && !text.includes(String(code)) ? `${String(code)} ${text}` : text
+    return new StoreUnavailable(named.trim() === '' ? owner : `${owner}: ${named.trim()}`, { cause: err })
+  }
 }
 
 /**

@@ -31,4 +31,10 @@ export interface LoginThrottle {
    * or bugs. Its failures are ignored: it must not turn a login into an error.
    */
   record (attempt: LoginAttempt, succeeded: boolean): void | PromiseLike<void>
+  /**
+   * Optional: releases connections and timers. Idempotent and final: afterwards `acquire` rejects (or throws) with
+   * `StoreUnavailable` (also for a throttle that fails open) and `record` does nothing. A client the caller passed
+   * in stays open (the caller closes it).
+   */
+  close? (): Promise<void>
 }

@@ -62,7 +62,10 @@ export interface PluginSettings {
   readonly mind: (request: FastifyRequest, reply: FastifyReply) => unknown
   /** Digest schemes built here, closed with the server. */
   readonly owned: readonly DigestScheme[]
-  /** Closes what the plugin built from checker specs (pools, connections, file watchers). */
+  /**
+   * Closes the checkers the plugin built from specs (their pools, connections, worker threads). Checker objects the
+   * app passed in stay the app's to close.
+   */
   readonly close: () => Promise<void>
 }
 

@@ -1,5 +1,5 @@
 import type { PasswordHasher } from './hasher.js'
-import { optionalPeer } from '../cred/index.js'
+import { loadDriver } from '../drivers/index.js'
 import { randomSecret } from './common.js'
 
 /** The slice of the native `bcrypt` package used here (its promise API, computed on libuv's threadpool). */
@@ -9,23 +9,10 @@ interface BcryptModule {
   genSalt (rounds: number, minor: 'a' | 'b'): Promise<string>
 }
 
-/** Internal, for tests only: replaces `import('bcrypt')`, to simulate a missing package. */
-export const bcryptImport = { load: async (): Promise<unknown> => await import('bcrypt' as string) }
-
-let loader: (() => Promise<BcryptModule>) | undefined
-let loaderFor: unknown
-
 /** The native `bcrypt` package (optional peer dependency), loaded on first use; a failure is not remembered. */
 async function loadBcrypt (): Promise<BcryptModule> {
-  if (loader === undefined || loaderFor !== bcryptImport.load) {
-    const load = bcryptImport.load
-    loaderFor = load
-    loader = optionalPeer('bcrypt', 'bcrypt password hashes', async (): Promise<BcryptModule> => {
-      const loaded = await load()
-      return ((loaded as { default?: unknown }).default ?? loaded) as BcryptModule
-    })
-  }
-  return await loader()
+  const loaded = await loadDriver('bcrypt', 'Verifying bcrypt password hashes')
+  return ((loaded as { default?: unknown }).default ?? loaded) as BcryptModule
 }
 
 /** `$2a$`, `$2b$`, `$2y$` (Apache, PHP) with a two-digit cost and 53 characters of salt and checksum. */

@@ -1,6 +1,7 @@
 import { hash as oneShotHash, pbkdf2, randomBytes, scrypt } from 'node:crypto'
 import type { ScryptOptions } from 'node:crypto'
-import { constantTimeEqualStrings, optionalPeer } from '../cred/index.js'
+import { constantTimeEqualStrings } from '../cred/index.js'
+import { loadDriver } from '../drivers/index.js'
 import { bcryptCost, bcryptHash, bcryptVerify, isBcryptHash } from './bcrypt.js'
 import { desCryptHasher } from './des-crypt.js'
 import type { PasswordHasher } from './hasher.js'
@@ -101,10 +102,10 @@ export const djangoPbkdf2Sha1: PasswordHasher = pbkdf2Hasher('pbkdf2_sha1', 'sha
 
 type Argon2Module = typeof import('argon2')
 /** The native `argon2` package (optional peer dependency), loaded on first use. */
-const loadArgon2 = optionalPeer('argon2', "Verifying Django's argon2 password hashes", async (): Promise<Argon2Module> => {
-  const mod = await import('argon2') as Argon2Module & { default?: Argon2Module }
+async function loadArgon2 (): Promise<Argon2Module> {
+  const mod = await loadDriver('argon2', "Verifying Django's argon2 password hashes") as Argon2Module & { default?: Argon2Module }
   return mod.default ?? mod
-})
+}
 
 /** `argon2$argon2id$v=19$m=…,t=…,p=…$salt$hash`, or the older `argon2i` and version-less (v=16) encodings. */
 const ARGON2 = /^argon2\$(argon2id|argon2i|argon2d)\$(?:v=(16|19)\$)?m=([0-9]{1,10}),t=([0-9]{1,10}),p=([0-9]{1,3})\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/

@@ -19,7 +19,6 @@ export { plainHasher } from './plain.js'
 export { sha1Hasher } from './sha1.js'
 export { ShaCryptHasher, sha256CryptHasher, sha512CryptHasher } from './sha-crypt.js'
 export { HashWorkerPool, hashWorkers } from './worker-pool.js'
-export { optionalPeer } from '../cred/index.js'
 
 /**
  * Every format Apache's `htpasswd` writes, in the order they are tried: the prefixed formats first, then DES

@@ -324,10 +324,7 @@ function afterClaim (claim: NonceClaim): void {
   if (claim !== 'accepted') throw new StoreUnavailable('The nonce store answered neither accepted, replayed nor forgotten')
 }
 
-function storeUnavailable (err: unknown): StoreUnavailable {
-  if (err instanceof StoreUnavailable) return err
-  return new StoreUnavailable('The Digest nonce store failed', { cause: err })
-}
+const storeUnavailable = (err: unknown): StoreUnavailable => StoreUnavailable.from(err, 'The Digest nonce store failed')
 
 /**
  * True when a Digest `uri` names the request-target `url`: the same string (query included), or an absolute URI

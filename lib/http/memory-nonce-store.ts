@@ -1,4 +1,4 @@
-import { InvalidOption } from '../cred/index.js'
+import { InvalidOption, StoreUnavailable } from '../cred/index.js'
 import type { NonceClaim, NonceStore } from './nonce-store.js'
 
 export interface MemoryNonceStoreOptions {
@@ -73,6 +73,7 @@ export class MemoryNonceStore implements NonceStore {
   #timer: ReturnType<typeof setInterval> | undefined
   readonly #now: () => number
   readonly #monotonic: () => number
+  #closed = false
 
   constructor (options: MemoryNonceStoreOptions = {}) {
     const maxEntries = options.maxEntries ?? 100_000
@@ -100,7 +101,9 @@ export class MemoryNonceStore implements NonceStore {
     return this.#entries.has(nonce)
   }
 
+  /** @throws StoreUnavailable once the store is closed. */
   claim (nonce: string, nc: number, issuedAt: number, expiresAt: number): NonceClaim {
+    if (this.#closed) throw new StoreUnavailable('MemoryNonceStore is closed')
     const entry = this.#entries.get(nonce)
     if (entry === undefined) {
       if (issuedAt <= this.#floor) return 'forgotten'
@@ -150,9 +153,12 @@ export class MemoryNonceStore implements NonceStore {
     }
   }
 
+  /** Stops the sweep timer and forgets every nonce; afterwards `claim` throws `StoreUnavailable`. Idempotent. */
   async close (): Promise<void> {
+    this.#closed = true
     if (this.#timer !== undefined) clearInterval(this.#timer)
     this.#timer = undefined
+    this.#entries.clear()
   }
 
   /** Before an insertion (`now` on the monotonic clock): drops up to a few expired entries at the head, then evicts while full. */

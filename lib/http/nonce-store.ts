@@ -25,6 +25,9 @@ export interface NonceStore {
    * Only synchronous stores answer; others leave it out.
    */
   has? (nonce: string): boolean
-  /** Releases connections and timers. */
+  /**
+   * Releases connections and timers. Idempotent and final: afterwards `claim` rejects (or throws) with
+   * `StoreUnavailable` and `has` answers false. A client the caller passed in stays open (the caller closes it).
+   */
   close? (): Promise<void>
 }

@@ -1,9 +1,10 @@
 import { hash } from 'node:crypto'
-import { InvalidOption, RedisScripts, StoreUnavailable, kLoadDriver } from '../cred/index.js'
-import type { RedisClientLike, RedisConnectionOptions } from '../cred/index.js'
+import { InvalidOption, StoreUnavailable } from '../cred/index.js'
+import { RedisScripts } from '../drivers/index.js'
+import type { RedisClientLike, RedisConnectionOptions } from '../drivers/index.js'
 import type { NonceClaim, NonceStore } from './nonce-store.js'
 
-export type { RedisClientLike, RedisConnectionOptions } from '../cred/index.js'
+export type { RedisClientLike, RedisConnectionOptions } from '../drivers/index.js'
 
 export interface RedisNonceStoreOptions {
   /** Prefix of every key the store writes. Default `'fastify-cred:nonce:'`. */
@@ -14,9 +15,6 @@ export interface RedisNonceStoreOptions {
    */
   timeout?: number
 }
-
-/** The tests' hook to simulate a missing ioredis (not exported from the package). */
-export { kLoadDriver }
 
 const DEFAULT_PREFIX = 'fastify-cred:nonce:'
 const DEFAULT_TIMEOUT = 1000
@@ -143,11 +141,11 @@ export class RedisNonceStore implements NonceStore {
   readonly timeout: number
   readonly #redis: RedisScripts
 
-  constructor (connection: RedisClientLike | string | RedisConnectionOptions, options: RedisNonceStoreOptions & { [kLoadDriver]?: () => Promise<unknown> } = {}) {
+  constructor (connection: RedisClientLike | string | RedisConnectionOptions, options: RedisNonceStoreOptions = {}) {
     if (options === null || typeof options !== 'object') throw new InvalidOption('RedisNonceStore: options must be an object, e.g. { keyPrefix }')
     const keyPrefix = options.keyPrefix ?? DEFAULT_PREFIX
     if (typeof keyPrefix !== 'string' || keyPrefix === '') throw new InvalidOption('RedisNonceStore: `keyPrefix` must be a non-empty string')
-    this.#redis = new RedisScripts('RedisNonceStore', connection, options.timeout ?? DEFAULT_TIMEOUT, options[kLoadDriver])
+    this.#redis = new RedisScripts('RedisNonceStore', connection, options.timeout ?? DEFAULT_TIMEOUT)
     this.keyPrefix = keyPrefix
     this.timeout = this.#redis.timeout
   }
@@ -178,7 +176,8 @@ export class RedisNonceStore implements NonceStore {
   }
 
   /**
-   * Quits the client the store created; a client given by the app is left open (the app closes it).
+   * Quits the client the store created; a client given by the app is left open (the app closes it). Idempotent and
+   * final: afterwards `claim` and `connect` reject with `StoreUnavailable`.
    *
    * @example
    * app.addHook('onClose', () => store.close())

@@ -1,11 +1,11 @@
 export { CheckerFactoryRegistry } from './factory.js'
 export type { CheckerArguments, CheckerFactory, CheckerFactoryOption, FactorySource } from './factory.js'
 export {
-  makeChecker, resolveCheckers, checkersFromEnvironment, parseAuthEnvironment, loadCheckerFactories, SHARED_OPTIONS
+  makeChecker, resolveCheckers, checkersFromEnvironment, parseAuthEnvironment, loadCheckerFactories, SHARED_OPTIONS, closeCheckers
 } from './make-checker.js'
 export type { MakeCheckerOptions } from './make-checker.js'
 export {
-  builtinCheckerFactories, closeCheckers, anonymousFactory, memoryFactory, fileFactory, htdigestFactory, djangoFactory, sqlFactory,
+  builtinCheckerFactories, anonymousFactory, memoryFactory, fileFactory, htdigestFactory, djangoFactory, sqlFactory,
   ldapFactory, unixFactory
 } from './builtins.js'
 export {

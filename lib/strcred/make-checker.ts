@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { InvalidOption } from '../cred/index.js'
 import type { CredentialsChecker } from '../cred/index.js'
-import { builtinCheckerFactories, wrapInCache } from './builtins.js'
+import { builtinCheckerFactories } from './builtins.js'
 import { discoverCheckerFactories, findCheckerPackages, pluginDirsFromEnvironment } from './discover.js'
 import type { PluginSearchOptions } from './discover.js'
 import { CheckerFactoryRegistry } from './factory.js'
@@ -98,7 +98,24 @@ export async function makeChecker (spec: string, options: MakeCheckerOptions = {
   if (checker === null || typeof checker !== 'object' || typeof checker.requestAvatarId !== 'function' || !Array.isArray(checker.credentialInterfaces)) {
     throw new InvalidOption(`The factory of auth type "${authType}" did not return a checker ({ credentialInterfaces, requestAvatarId })`)
   }
-  return cache === undefined ? checker : await wrapInCache(checker, cache)
+  if (cache === undefined) return checker
+  const { CachingChecker } = await import('../checkers/caching.js')
+  return new CachingChecker(checker, cache)
+}
+
+/**
+ * Releases what checkers hold (database pools, directory connections, worker threads): calls `close()` on each
+ * checker that has one, all at once (a `CachingChecker`, as a `cache=` option makes, closes the checker it wraps).
+ * Call it when the server stops; errors are ignored (a pool that is already gone is fine).
+ *
+ * @example
+ * const checkers = await resolveCheckers(['django:postgres://app@db/app;password-env=PGPASSWORD'])
+ * app.addHook('onClose', async () => { await closeCheckers(checkers) })
+ */
+export async function closeCheckers (checkers: Iterable<CredentialsChecker>): Promise<void> {
+  await Promise.all(Array.from(checkers, async (checker) => {
+    try { await checker.close?.() } catch {}
+  }))
 }
 
 async function resolveOptions (

@@ -1,4 +1,4 @@
-import { InvalidOption, TooManyAttempts } from '../cred/index.js'
+import { InvalidOption, StoreUnavailable, TooManyAttempts } from '../cred/index.js'
 import type { LoginAttempt, LoginThrottle } from '../cred/index.js'
 import { TOO_MANY, attemptKeys, backOff, resolvePolicy } from './policy.js'
 import type { ThrottleOptions, ThrottlePolicy } from './policy.js'
@@ -57,6 +57,7 @@ export class MemoryThrottle implements LoginThrottle {
   /** Slots free for reuse (forgotten counts), and how many slots were ever used. */
   #free: number[] = []
   #used = 0
+  #closed = false
 
   constructor (options: MemoryThrottleOptions = {}) {
     this.#policy = resolvePolicy('MemoryThrottle', options)
@@ -75,9 +76,10 @@ export class MemoryThrottle implements LoginThrottle {
   /**
    * Throws `TooManyAttempts` when the user name or the address must wait; returns otherwise.
    *
-   * @throws TooManyAttempts with `retryAfter` in whole seconds.
+   * @throws TooManyAttempts with `retryAfter` in whole seconds; StoreUnavailable once closed.
    */
   acquire (attempt: LoginAttempt): void {
+    if (this.#closed) throw new StoreUnavailable('MemoryThrottle is closed')
     const policy = this.#policy
     const now = policy.now()
     const { user, address } = attemptKeys(policy, attempt)
@@ -87,6 +89,7 @@ export class MemoryThrottle implements LoginThrottle {
 
   /** Counts a failure against the user name and the address, or resets the user name's count on success. */
   record (attempt: LoginAttempt, succeeded: boolean): void {
+    if (this.#closed) return
     const policy = this.#policy
     const { user, address } = attemptKeys(policy, attempt)
     if (succeeded) {
@@ -109,6 +112,12 @@ export class MemoryThrottle implements LoginThrottle {
     this.#oldest = this.#newest = -1
     this.#free = []
     this.#used = 0
+  }
+
+  /** Forgets every count; afterwards `acquire` throws `StoreUnavailable` and `record` does nothing. Idempotent. */
+  async close (): Promise<void> {
+    this.#closed = true
+    this.clear()
   }
 
   #wait (key: string | undefined, threshold: number, now: number): number {

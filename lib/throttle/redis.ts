@@ -1,6 +1,8 @@
 import { hash } from 'node:crypto'
-import { InvalidOption, MissingPeerDependency, RedisScripts, StoreUnavailable, TooManyAttempts, kLoadDriver } from '../cred/index.js'
-import type { LoginAttempt, LoginThrottle, RedisClientLike, RedisConnectionOptions } from '../cred/index.js'
+import { InvalidOption, MissingPeerDependency, StoreUnavailable, TooManyAttempts } from '../cred/index.js'
+import type { LoginAttempt, LoginThrottle } from '../cred/index.js'
+import { RedisScripts } from '../drivers/index.js'
+import type { RedisClientLike, RedisConnectionOptions } from '../drivers/index.js'
 import { TOO_MANY, attemptKeys, resolvePolicy } from './policy.js'
 import type { ThrottleOptions, ThrottlePolicy } from './policy.js'
 
@@ -23,9 +25,6 @@ export interface RedisThrottleOptions extends ThrottleOptions {
   /** Told every Redis failure (a check or a count), e.g. to log it. Must not throw. */
   onError?: (error: StoreUnavailable) => void
 }
-
-/** The tests' hook to simulate a missing ioredis (not exported from the package). */
-export { kLoadDriver }
 
 /**
  * KEYS: the counts to check (user name, address). ARGV: now, baseDelay, maxDelay, forgetAfter, then one threshold
@@ -109,14 +108,14 @@ export class RedisThrottle implements LoginThrottle {
    * options (the throttle then owns its client: no offline queue, no retries, `timeout` as command timeout).
    * @throws InvalidOption for a bad option.
    */
-  constructor (connection: RedisThrottleClient | string | RedisThrottleConnection, options: RedisThrottleOptions & { [kLoadDriver]?: () => Promise<unknown> } = {}) {
+  constructor (connection: RedisThrottleClient | string | RedisThrottleConnection, options: RedisThrottleOptions = {}) {
     this.#policy = resolvePolicy('RedisThrottle', options)
     const keyPrefix = options.keyPrefix ?? 'fastify-cred:throttle:'
     if (typeof keyPrefix !== 'string' || keyPrefix === '') throw new InvalidOption('RedisThrottle: `keyPrefix` must be a non-empty string')
     const failOpen = options.failOpen ?? false
     if (typeof failOpen !== 'boolean') throw new InvalidOption('RedisThrottle: `failOpen` must be true or false')
     if (options.onError !== undefined && typeof options.onError !== 'function') throw new InvalidOption('RedisThrottle: `onError` must be a function')
-    this.#redis = new RedisScripts('RedisThrottle', connection, options.timeout ?? 1000, options[kLoadDriver])
+    this.#redis = new RedisScripts('RedisThrottle', connection, options.timeout ?? 1000)
     this.keyPrefix = keyPrefix
     this.timeout = this.#redis.timeout
     this.failOpen = failOpen
@@ -137,6 +136,8 @@ export class RedisThrottle implements LoginThrottle {
    * `StoreUnavailable` when Redis cannot answer (unless `failOpen`).
    */
   acquire (attempt: LoginAttempt): Promise<void> {
+    // Closed is final, whatever failOpen says: a closed throttle lets nothing through.
+    if (this.#redis.closed) return Promise.reject(new StoreUnavailable('RedisThrottle is closed'))
     const policy = this.#policy
     const { user, address } = attemptKeys(policy, attempt)
     const keys: string[] = []
@@ -158,6 +159,7 @@ export class RedisThrottle implements LoginThrottle {
 
   /** One round trip: counts a failure against the user name and the address, or deletes the user name's count. Never rejects. */
   record (attempt: LoginAttempt, succeeded: boolean): Promise<void> {
+    if (this.#redis.closed) return Promise.resolve()
     const policy = this.#policy
     const { user, address } = attemptKeys(policy, attempt)
     let done: Promise<unknown>
@@ -173,7 +175,10 @@ export class RedisThrottle implements LoginThrottle {
     return done.then(() => undefined, (err: unknown) => { this.#report(this.#redis.unavailable(err)) })
   }
 
-  /** Quits the client the throttle created; a client given by the app is left open. */
+  /**
+   * Quits the client the throttle created; a client given by the app is left open. Idempotent and final: afterwards
+   * `acquire` rejects with `StoreUnavailable` (also with `failOpen`) and `record` does nothing.
+   */
   async close (): Promise<void> {
     await this.#redis.close()
   }

@@ -8,6 +8,7 @@ import {
 import type { CredentialsChecker, PasswordCheckable } from '../../lib/cred/index.js'
 import { CachingChecker, HtpasswdChecker, InMemoryChecker } from '../../lib/checkers/index.js'
 import { HTPASSWD_HASHERS } from '../../lib/hashers/index.js'
+import { closeCheckers } from '../../lib/strcred/index.js'
 import type { PasswordHasher } from '../../lib/hashers/index.js'
 import { apacheSkip, htpasswd, tempDir } from '../helpers/apache.js'
 
@@ -122,4 +123,27 @@ t.test('a remembered login still sees the file change within checkInterval', asy
   t.equal(await checker.requestAvatarId(basic('alice', 'pw')), 'alice')
   await writeFile(file, 'bob:{SHA}' + (await import('node:crypto')).hash('sha1', 'pw', 'base64') + '\n')
   await t.rejects(async () => await checker.requestAvatarId(basic('alice', 'pw')), UnauthorizedLogin, 'a cache hit looks at the file first')
+})
+
+t.test('close() closes the wrapped checker, once however often it is called; then every login is StoreUnavailable', async (t) => {
+  const inner = new InMemoryChecker({ a: '1' })
+  let closes = 0
+  const spy: CredentialsChecker<PasswordCheckable> = {
+    credentialInterfaces: inner.credentialInterfaces,
+    requestAvatarId: (c) => inner.requestAvatarId(c),
+    close: async () => { closes++; await inner.close() }
+  }
+  const checker = new CachingChecker(spy)
+  t.equal(checker.requestAvatarId(basic('a', '1')), 'a')
+  await Promise.all([checker.close(), checker.close()])
+  await checker.close()
+  t.equal(closes, 1, 'the wrapped checker is closed once')
+  t.equal(checker.size, 0, 'nothing remembered')
+  await t.rejects(async () => await checker.requestAvatarId(basic('a', '1')), StoreUnavailable, 'a remembered login is not served after close()')
+
+  // closeCheckers just calls close(): the wrapper passes it on, nothing is unwrapped.
+  let innerCloses = 0
+  const wrapped = new CachingChecker({ ...spy, close: async () => { innerCloses++ } })
+  await closeCheckers([wrapped])
+  t.equal(innerCloses, 1, 'closeCheckers closed the checker inside the cache through the wrapper')
 })

@@ -243,15 +243,20 @@ t.test('the README example runs as built: node dist/examples/django-server.js, c
 t.test('your own SqlDatabase; flags as drivers give them; option checks', async (t) => {
   const seen: unknown[][] = []
   const rows: Record<string, SqlRow[]> = { bob: [{ password: djangoUser('bob').encoded, active: 't' }], off: [{ password: djangoUser('bob').encoded, active: false }] }
+  let ownCloses = 0
   const own: SqlDatabase = {
     dialect: 'postgres',
     query: async (_sql, params) => { seen.push([...params]); return rows[String(params[0])] ?? [] },
-    close: async () => {}
+    close: async () => { ownCloses++ }
   }
   const checker = new SqlChecker({ database: own, query: 'SELECT … WHERE name = $1', hashers: DJANGO_HASHERS, decoy: cheapDecoy })
   t.equal(await checker.requestAvatarId(login('bob', 'builder')), 'bob')
   await t.rejects(checker.requestAvatarId(login('off', 'builder')), UnauthorizedLogin)
   t.same(seen, [['bob'], ['off']], 'the name only ever travels as a parameter')
+  await checker.close()
+  t.equal(ownCloses, 0, "close() leaves a database the caller passed in open: it is the caller's to close")
+  await t.rejects(checker.requestAvatarId(login('bob', 'builder')), StoreUnavailable, 'but the checker itself is closed for good')
+  t.same(seen, [['bob'], ['off']], 'and asks the database nothing more')
   const down: SqlDatabase = { dialect: 'mysql', query: async () => { throw new StoreUnavailable('down') }, close: async () => {} }
   await t.rejects(new DjangoChecker({ database: down, decoy: cheapDecoy }).requestAvatarId(login('bob', 'builder')), StoreUnavailable)
 

@@ -176,11 +176,9 @@ t.test('an unknown user does the work of a wrong password: counted hash calls', 
 })
 
 t.test('bcrypt not installed: a warning at load, MissingPeerDependency at login', async (t) => {
-  const { bcryptImport } = await import('../../lib/hashers/bcrypt.js')
+  const { overrideDriver } = await import('../../lib/drivers/index.js')
   const { MissingPeerDependency } = await import('../../lib/cred/index.js')
-  const original = bcryptImport.load
-  t.teardown(() => { bcryptImport.load = original })
-  bcryptImport.load = async () => { throw new Error("Cannot find package 'bcrypt'") }
+  t.teardown(overrideDriver('bcrypt', async () => { throw new Error("Cannot find package 'bcrypt'") }))
   const dir = await tempDir(t)
   const file = join(dir, 'htpasswd')
   await writeFile(file, 'alice:$2y$04$' + 'a'.repeat(53) + '\n')

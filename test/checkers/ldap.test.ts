@@ -8,6 +8,7 @@ import { Filter } from 'ldapts'
 import { InvalidOption, MissingPeerDependency, Portal, SimpleRealm, StoreUnavailable, TooManyAttempts, UnauthorizedLogin, UsernamePassword, defineInterface } from '../../lib/cred/index.js'
 import { MemoryThrottle } from '../../lib/throttle/index.js'
 import { LdapChecker, escapeDnValue, escapeFilterValue } from '../../lib/checkers/index.js'
+import { overrideDriver } from '../../lib/drivers/index.js'
 import type { LdapCheckerOptions } from '../../lib/checkers/index.js'
 import { cred } from '../../lib/fastify/index.js'
 import { curl, curlRequest } from '../helpers/curl.js'
@@ -99,14 +100,11 @@ t.test('the module never imports ldapts statically; missing ldapts is MissingPee
   const source = await readFile(new URL('../../lib/checkers/ldap.ts', import.meta.url), 'utf8')
   t.same(source.split('\n').filter((line) => /^\s*(import|export)\b(?!\s+type\b).*['"]ldapts['"]/.test(line)), [], 'no value import of ldapts')
   let loads = 0
-  const checker = new LdapChecker({
-    url: 'ldap://127.0.0.1:1',
-    userDn: 'uid={username},dc=x',
-    loadDriver: async () => {
-      loads++
-      throw Object.assign(new Error("Cannot find package 'ldapts'"), { code: 'ERR_MODULE_NOT_FOUND' })
-    }
-  })
+  t.teardown(overrideDriver('ldapts', async () => {
+    loads++
+    throw Object.assign(new Error("Cannot find package 'ldapts'"), { code: 'ERR_MODULE_NOT_FOUND' })
+  }))
+  const checker = new LdapChecker({ url: 'ldap://127.0.0.1:1', userDn: 'uid={username},dc=x' })
   t.equal(loads, 0, 'not loaded when built')
   const err = await login(checker, 'alice', 'pw')
   t.ok(err instanceof MissingPeerDependency)

@@ -7,6 +7,7 @@ import Fastify from 'fastify'
 import t from 'tap'
 import { InvalidOption, MissingPeerDependency, SimpleRealm, StoreUnavailable, UnauthorizedLogin, UsernamePassword, defineInterface } from '../../lib/cred/index.js'
 import { UnixChecker } from '../../lib/checkers/index.js'
+import { overrideDriver } from '../../lib/drivers/index.js'
 import { cred } from '../../lib/fastify/index.js'
 import { needProgram, serversRequired } from '../helpers/binaries.js'
 import { curl, curlRequest } from '../helpers/curl.js'
@@ -57,23 +58,26 @@ t.test('the module never imports the PAM binding statically; a missing one is Mi
   const source = await readFile(new URL('../../lib/checkers/unix.ts', import.meta.url), 'utf8')
   t.same(source.split('\n').filter((line) => /^\s*(import|export)\b(?!\s+type\b).*['"]node-linux-pam['"]/.test(line)), [])
   let loads = 0
-  const checker = new UnixChecker({
-    loadDriver: async () => {
-      loads++
-      throw Object.assign(new Error("Cannot find package 'node-linux-pam'"), { code: 'ERR_MODULE_NOT_FOUND' })
-    }
+  const restore = overrideDriver('node-linux-pam', async () => {
+    loads++
+    throw Object.assign(new Error("Cannot find package 'node-linux-pam'"), { code: 'ERR_MODULE_NOT_FOUND' })
   })
+  t.teardown(restore)
+  const checker = new UnixChecker()
   const err = await login(checker, 'alice', 'pw')
   t.ok(err instanceof MissingPeerDependency)
   t.match((err as Error).message, /npm install node-linux-pam/)
   await login(checker, 'alice', 'pw')
   t.equal(loads, 2, 'tried again on the next login')
-  t.ok(await login(new UnixChecker({ loadDriver: async () => ({ nothing: true }) }), 'alice', 'pw') instanceof MissingPeerDependency)
+  restore()
+  t.teardown(overrideDriver('node-linux-pam', async () => ({ nothing: true })))
+  t.ok(await login(new UnixChecker(), 'alice', 'pw') instanceof MissingPeerDependency)
 })
 
 t.test('refused before PAM: empty password, NUL, over-long (fault-injection binding counts the calls)', async (t) => {
   const fake = fakeBinding(() => 0)
-  const checker = new UnixChecker({ loadDriver: async () => fake.module })
+  t.teardown(overrideDriver('node-linux-pam', async () => fake.module))
+  const checker = new UnixChecker()
   for (const [username, password] of [['alice', ''], ['', 'pw'], ['alice', 'pw\0junk'], ['ali\0ce', 'pw'], ['alice', 'é'.repeat(257)], ['a'.repeat(257), 'pw']]) {
     t.ok(await login(checker, username as string, password as string) instanceof UnauthorizedLogin, `${JSON.stringify(username)} / ${JSON.stringify(password).slice(0, 20)}`)
   }
@@ -83,7 +87,8 @@ t.test('refused before PAM: empty password, NUL, over-long (fault-injection bind
 t.test('PAM codes: database trouble is StoreUnavailable, every other failure a refusal', async (t) => {
   const codes: Record<string, number> = { authinfo: 9, system: 4, auth: 7, unknown: 10, expired: 13, newtok: 12, maxtries: 11 }
   const fake = fakeBinding((call) => codes[call.username] ?? 0)
-  const checker = new UnixChecker({ service: 'my-app', loadDriver: async () => fake.module })
+  t.teardown(overrideDriver('node-linux-pam', async () => fake.module))
+  const checker = new UnixChecker({ service: 'my-app' })
   const results = Object.keys(codes).map(async (name) => await login(checker, name, 'pw'))
   let done = false
   const all = Promise.all(results).finally(() => { done = true })
@@ -99,7 +104,8 @@ t.test('PAM codes: database trouble is StoreUnavailable, every other failure a r
 
 t.test('at most maxConcurrent PAM calls at once; a full queue is StoreUnavailable', async (t) => {
   const fake = fakeBinding(() => 0)
-  const checker = new UnixChecker({ maxConcurrent: 2, maxQueued: 3, loadDriver: async () => fake.module, lookupAccount: async (name) => ({ name, uid: 1000, shell: '/bin/sh' }) })
+  t.teardown(overrideDriver('node-linux-pam', async () => fake.module))
+  const checker = new UnixChecker({ maxConcurrent: 2, maxQueued: 3, lookupAccount: async (name) => ({ name, uid: 1000, shell: '/bin/sh' }) })
   const logins = Array.from({ length: 6 }, async (_, i) => await login(checker, `user${i}`, 'pw'))
   await settle()
   t.equal(fake.inFlight(), 2, 'two PAM calls running')
@@ -147,7 +153,8 @@ t.test("every refusal waits PAM's failure delay: a right password refused afterw
     const account = accounts[name]
     return account === undefined ? undefined : { name, ...account }
   }
-  const checker = new UnixChecker({ loadDriver: async () => fake.module, lookupAccount, now: () => clock })
+  t.teardown(overrideDriver('node-linux-pam', async () => fake.module))
+  const checker = new UnixChecker({ lookupAccount, now: () => clock })
   const work = async (name: string, password: string): Promise<{ result: string | Error, calls: PamCall[] }> => {
     fake.calls.length = 0
     const result = await login(checker, name, password)
@@ -174,11 +181,11 @@ t.test("every refusal waits PAM's failure delay: a right password refused afterw
   }
   const wrongRoot = await work('root', 'wrong')
   t.equal(wrongRoot.calls.length, 1, 'root with a wrong password: one delayed call, as anyone')
-  const permissive = new UnixChecker({ loadDriver: async () => fake.module, lookupAccount, allowNoLoginShell: true, allowRoot: true })
+  const permissive = new UnixChecker({ lookupAccount, allowNoLoginShell: true, allowRoot: true })
   t.equal(await login(permissive, 'daemon', 'pw'), 'daemon', 'allowNoLoginShell lets a nologin account in')
   t.equal(await login(permissive, 'root', 'pw'), 'root', 'allowRoot lets root in')
-  t.equal(await login(new UnixChecker({ loadDriver: async () => fake.module, lookupAccount, allowRoot: true }), 'sync', 'pw') instanceof UnauthorizedLogin, true, 'allowRoot alone does not allow /bin/false')
-  const broken = new UnixChecker({ loadDriver: async () => fake.module, lookupAccount: async () => { throw new Error('getent failed') } })
+  t.equal(await login(new UnixChecker({ lookupAccount, allowRoot: true }), 'sync', 'pw') instanceof UnauthorizedLogin, true, 'allowRoot alone does not allow /bin/false')
+  const broken = new UnixChecker({ lookupAccount: async () => { throw new Error('getent failed') } })
   t.ok(await login(broken, 'alice', 'pw') instanceof StoreUnavailable, 'an account database that does not answer is StoreUnavailable')
 })
 
@@ -217,8 +224,11 @@ t.test('against the real PAM and a throw-away account', { skip: realSkip }, asyn
     const { pamAuthenticate } = await import('node-linux-pam')
     return { pamAuthenticate: (call: PamCall, callback: Callback) => { counted.push(call.username); pamAuthenticate(call, callback) } }
   }
-  const strict = new UnixChecker({ loadDriver: countingReal })
+  const restoreReal = overrideDriver('node-linux-pam', countingReal)
+  t.teardown(restoreReal)
+  const strict = new UnixChecker()
   t.ok(await login(strict, name, password) instanceof UnauthorizedLogin, 'a nologin account is refused by default, with the right password')
+  restoreReal()
   t.equal(counted.length, 2, 'after PAM accepted it, one more (failing) PAM call waited the failure delay')
   t.not(counted[1], name, 'for a name that does not exist')
   const checker = new UnixChecker({ allowNoLoginShell: true })
@@ -247,7 +257,8 @@ t.test('against the real PAM and a throw-away account', { skip: realSkip }, asyn
     await run(chage.path as string, ['-E', '0', name])
     t.teardown(async () => { await run(chage.path as string, ['-E', '-1', name]) })
     counted.length = 0
-    const expired = new UnixChecker({ allowNoLoginShell: true, loadDriver: countingReal })
+    t.teardown(overrideDriver('node-linux-pam', countingReal))
+    const expired = new UnixChecker({ allowNoLoginShell: true })
     t.ok(await login(expired, name, password) instanceof UnauthorizedLogin)
     t.equal(counted.length, 2, 'PAM_ACCT_EXPIRED is followed by one failing pam_authenticate, which PAM delays')
   })
@@ -258,7 +269,8 @@ t.test('against the real PAM and a throw-away account', { skip: realSkip }, asyn
     t.comment(stdout.split('\n')[0] ?? '')
     await run(chage.path as string, ['-d', '0', name])
     counted.length = 0
-    const mustChange = new UnixChecker({ allowNoLoginShell: true, loadDriver: countingReal })
+    t.teardown(overrideDriver('node-linux-pam', countingReal))
+    const mustChange = new UnixChecker({ allowNoLoginShell: true })
     t.ok(await login(mustChange, name, password) instanceof UnauthorizedLogin)
     t.equal(counted.length, 2, 'PAM_NEW_AUTHTOK_REQD is followed by one failing pam_authenticate')
   })

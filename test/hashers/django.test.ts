@@ -1,10 +1,11 @@
 import { scrypt as scryptCallback } from 'node:crypto'
 import t from 'tap'
 import {
-  DJANGO_HASHERS, bcryptHasher, findDjangoHasher, identifyDjangoHasherName, optionalPeer,
+  DJANGO_HASHERS, bcryptHasher, findDjangoHasher, identifyDjangoHasherName,
   djangoArgon2, djangoBcryptPlain, djangoBcryptSha256, djangoPbkdf2Sha1, djangoPbkdf2Sha256, djangoSaltedMd5, djangoScrypt,
   djangoUnsaltedMd5, djangoUnsaltedSha1, djangoCrypt
 } from '../../lib/hashers/index.js'
+import { optionalPeer } from '../../lib/drivers/index.js'
 import { MissingPeerDependency } from '../../lib/index.js'
 import { djangoVectors } from '../helpers/django-fixtures.js'
 

@@ -7,7 +7,7 @@ import {
   sha256CryptHasher, sha512CryptHasher, verifyPassword
 } from '../../lib/hashers/index.js'
 import type { PasswordHasher } from '../../lib/hashers/index.js'
-import { bcryptImport } from '../../lib/hashers/bcrypt.js'
+import { overrideDriver } from '../../lib/drivers/index.js'
 import { apacheSkip, htpasswd, htpasswdVerifies, tempDir } from '../helpers/apache.js'
 import type { HtpasswdFormat } from '../helpers/apache.js'
 
@@ -109,13 +109,12 @@ t.test('the pure-JavaScript formats leave the event loop free', async (t) => {
 })
 
 t.test('bcrypt missing: MissingPeerDependency naming the package', async (t) => {
-  const original = bcryptImport.load
-  t.teardown(() => { bcryptImport.load = original })
-  bcryptImport.load = async () => { throw Object.assign(new Error("Cannot find package 'bcrypt'"), { code: 'ERR_MODULE_NOT_FOUND' }) }
+  const restore = overrideDriver('bcrypt', async () => { throw Object.assign(new Error("Cannot find package 'bcrypt'"), { code: 'ERR_MODULE_NOT_FOUND' }) })
+  t.teardown(restore)
   const error = await bcryptHasher.verify('x', '$2y$04$' + 'a'.repeat(53)).catch((err: unknown) => err)
   t.type(error, MissingPeerDependency)
   t.match((error as Error).message, /npm install bcrypt/)
-  bcryptImport.load = original
+  restore()
   t.equal(await bcryptHasher.verify('x', await bcryptHasher.hash?.('x', { cost: 4 }) as string), true, 'works again once installed')
 })
 

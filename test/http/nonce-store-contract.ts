@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import type { Test } from 'tap'
+import { StoreUnavailable } from '../../lib/cred/index.js'
 import type { NonceClaim, NonceStore } from '../../lib/http/nonce-store.js'
 
 /**
  * The agreed nonce-count semantics every NonceStore must follow (notes/CONTEXT.md): per nonce the highest nc seen
  * and a 64-wide window below it. nc > highest → accepted; highest-64 < nc <= highest and unseen → accepted;
- * otherwise replayed. A nonce the store does not know is recorded on its first claim.
+ * otherwise replayed. A nonce the store does not know is recorded on its first claim. A store with `close()`: closing
+ * is idempotent and final (every later claim fails with `StoreUnavailable`).
  *
  * `makeStore` is called once per subtest; stores with `close()` are closed at the end of the subtest.
  *
@@ -116,6 +118,19 @@ export async function nonceStoreContract (t: Test, makeStore: () => NonceStore |
     t.equal(outcomes.filter((o) => o === 'replayed').length, 49)
     const mixed = await Promise.all([2, 3, 2, 3, 2, 3].map(async (nc) => await claim(nc)))
     t.equal(mixed.filter((o) => o === 'accepted').length, 2, 'one for nc 2, one for nc 3')
+  })
+
+  await t.test('close() is idempotent and final: every later claim fails with StoreUnavailable', async (t) => {
+    const { store, claim, nonce } = await setup(t)
+    if (store.close === undefined) { t.pass('this store has nothing to close'); return }
+    t.equal(await claim(1), 'accepted')
+    await store.close()
+    await store.close()
+    for (const nc of [1, 2]) {
+      const outcome = await claim(nc).then((claimed) => claimed, (err: unknown) => err)
+      t.type(outcome, StoreUnavailable, `nc ${nc} after close(): StoreUnavailable, neither accepted nor replayed`)
+    }
+    if (store.has !== undefined) t.notOk(store.has(nonce), 'and it vouches for no nonce it held')
   })
 
   await t.test('agrees with a reference model over a long random sequence', async (t) => {

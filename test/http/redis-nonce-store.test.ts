@@ -5,7 +5,7 @@ import { Redis } from 'ioredis'
 import { InvalidOption, MissingPeerDependency, RedisNonceStore, StoreUnavailable } from '../../lib/index.js'
 import type { NonceClaim } from '../../lib/index.js'
 import type { Test } from 'tap'
-import { kLoadDriver } from '../../lib/http/redis-nonce-store.js'
+import { overrideDriver } from '../../lib/drivers/index.js'
 import { nonceStoreContract } from './nonce-store-contract.js'
 import { redisServerProgram, startRedis } from '../helpers/redis-server.js'
 
@@ -30,9 +30,9 @@ t.test('the module never imports ioredis statically (htpasswd users need not ins
   const source = await readFile(new URL('../../lib/http/redis-nonce-store.ts', import.meta.url), 'utf8')
   const staticImports = source.split('\n').filter((line) => /^\s*(import|export)\b(?!\s+type\b).*['"]ioredis['"]/.test(line) || /require\(\s*['"]ioredis/.test(line))
   t.same(staticImports, [], 'no value import of ioredis at top level')
-  const loader = await readFile(new URL('../../lib/cred/redis-scripts.ts', import.meta.url), 'utf8')
-  t.same(loader.split('\n').filter((line) => /^\s*(import|export)\b(?!\s+type\b).*['"]ioredis['"]/.test(line)), [], 'nor does the shared Redis connection')
-  t.match(loader, /import\(\s*'ioredis'\s*\)/, 'which loads it with a dynamic import')
+  const connection = await readFile(new URL('../../lib/drivers/redis-scripts.ts', import.meta.url), 'utf8')
+  t.same(connection.split('\n').filter((line) => /^\s*(import|export)\b(?!\s+type\b).*['"]ioredis['"]/.test(line)), [], 'nor does the shared Redis connection')
+  t.match(connection, /loadDriver\('ioredis'/, 'which loads it through the drivers layer, with a dynamic import')
 })
 
 t.test('missing ioredis: MissingPeerDependency naming the package, only on first use', async (t) => {
@@ -41,7 +41,9 @@ t.test('missing ioredis: MissingPeerDependency naming the package, only on first
     loads++
     throw Object.assign(new Error("Cannot find package 'ioredis' imported from lib/http/redis-nonce-store.ts"), { code: 'ERR_MODULE_NOT_FOUND' })
   }
-  const store = new RedisNonceStore('redis://127.0.0.1:1', { [kLoadDriver]: missing })
+  const restore = overrideDriver('ioredis', missing)
+  t.teardown(restore)
+  const store = new RedisNonceStore('redis://127.0.0.1:1')
   t.equal(loads, 0, 'constructing the store does not load the driver')
   const err = await store.claim(fresh(), 1, Date.now(), Date.now() + 60_000).then(() => undefined, (e: unknown) => e)
   t.ok(err instanceof MissingPeerDependency, 'a MissingPeerDependency')
@@ -49,7 +51,9 @@ t.test('missing ioredis: MissingPeerDependency naming the package, only on first
   t.equal((err as MissingPeerDependency).code, 'ERR_CRED_MISSING_PEER_DEPENDENCY')
   await t.rejects(store.connect(), MissingPeerDependency, 'connect() says the same')
   t.equal(loads, 2, 'tried again on the next use (the app may install it and retry)')
-  const broken = new RedisNonceStore({ port: 1 }, { [kLoadDriver]: async () => ({ default: 42 }) })
+  restore()
+  t.teardown(overrideDriver('ioredis', async () => ({ default: 42 })))
+  const broken = new RedisNonceStore({ port: 1 })
   await t.rejects(broken.connect(), MissingPeerDependency, 'a module without a Redis class')
   await store.close()
 })

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,12 +9,38 @@ import t from 'tap'
 const run = promisify(execFile)
 const root = new URL('../..', import.meta.url).pathname
 
+const DRIVERS = ['bcrypt', 'argon2', 'pg', 'mysql2', 'better-sqlite3', 'ldapts', 'node-linux-pam', 'ioredis']
+
+/** Every TypeScript source under lib/, as [path relative to lib/, text]. */
+async function libSources (): Promise<Array<[string, string]>> {
+  const files = (await readdir(join(root, 'lib'), { recursive: true })).filter((f) => f.endsWith('.ts'))
+  return await Promise.all(files.map(async (f): Promise<[string, string]> => [f, await readFile(join(root, 'lib', f), 'utf8')]))
+}
+
+t.test('drivers load one way: only lib/drivers imports a driver package, and lib/cred imports nothing of lib/drivers', async (t) => {
+  const sources = await libSources()
+  const importsOf = (text: string): string[] =>
+    // Value imports and exports (a multi-line list included), dynamic imports and resolves; `import type` and
+    // `typeof import()` load nothing.
+    [...text.matchAll(/(?:^|\n)\s*(?:import|export)(?!\s+type\b)[^'";]*?from\s+['"]([^'"]+)['"]|(?<!typeof\s*)import(?:\.meta\.resolve)?\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1] ?? m[2] ?? '')
+  const driverImports = sources.flatMap(([file, text]) => importsOf(text)
+    .filter((name) => DRIVERS.some((d) => name === d || name.startsWith(`${d}/`)))
+    .map((name) => `${file}: ${name}`))
+  t.same(DRIVERS.filter((d) => !driverImports.some((line) => line.startsWith('drivers/') && line.split(': ')[1]?.split('/')[0] === d)), [], 'lib/drivers loads every driver')
+  t.same(driverImports.filter((line) => !line.startsWith('drivers/')), [], 'and nowhere but lib/drivers')
+  const coreUsesDrivers = sources.filter(([file, text]) => file.startsWith('cred/') && importsOf(text).some((name) => name.includes('/drivers/')))
+  t.same(coreUsesDrivers.map(([file]) => file), [], 'the core imports nothing of lib/drivers')
+  t.notOk(sources.some(([file]) => /^cred\/(peer-dependency|redis-scripts)\.ts$/.test(file)), 'nor holds a loader or a Redis connection')
+  const publicEntry = sources.find(([file]) => file === 'index.ts')?.[1] ?? ''
+  t.notMatch(publicEntry, /overrideDriver|loadDriver|optionalPeer|kLoadDriver|RedisScripts/, "the drivers layer's functions are not public")
+})
+
 // The built checkers and hashers copied where no node_modules can be found: every driver and native hasher is really
 // absent, so each first use must say which package to install (no mock of the module loader).
 t.test('without the optional packages, first use names the package to install', { skip: existsSync(`${root}dist/lib/checkers/index.js`) ? false : 'run `npm run build` first' }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'fastify-cred-no-peers-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
-  for (const folder of ['cred', 'checkers', 'hashers']) await cp(join(root, 'dist/lib', folder), join(dir, 'lib', folder), { recursive: true })
+  for (const folder of ['cred', 'drivers', 'checkers', 'hashers']) await cp(join(root, 'dist/lib', folder), join(dir, 'lib', folder), { recursive: true })
   await writeFile(join(dir, 'package.json'), '{ "type": "module" }')
   const script = `
     import { DjangoChecker, SqlChecker, InMemoryChecker } from './lib/checkers/index.js'

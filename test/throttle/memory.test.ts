@@ -1,6 +1,6 @@
 import Fastify from 'fastify'
 import t from 'tap'
-import cred, { Portal, SimpleRealm, TooManyAttempts, UsernamePassword, formatBasic } from '../../lib/index.js'
+import cred, { Portal, SimpleRealm, StoreUnavailable, TooManyAttempts, UsernamePassword, formatBasic } from '../../lib/index.js'
 import { MemoryThrottle, addressGroup } from '../../lib/throttle/index.js'
 import { IUser, buildApp } from '../helpers/app.js'
 import { CountingChecker } from '../helpers/counting-checker.js'
@@ -228,4 +228,17 @@ t.test('a Portal without HTTP: the address comes from the mind (POP3, SSH)', asy
   c.advance(1000)
   const { avatar } = await portal.login(new UsernamePassword('alice', 'wonderland'), mind, IUser)
   t.equal(avatar.name, 'alice')
+})
+
+t.test('close() is idempotent and final: every later acquire throws StoreUnavailable, record does nothing', async (t) => {
+  const throttle = new MemoryThrottle({ userThreshold: 1, baseDelay: 60_000 })
+  const alice = { username: 'alice', address: '192.0.2.1' }
+  throttle.record(alice, false)
+  t.throws(() => { throttle.acquire(alice) }, TooManyAttempts, 'open: alice waits')
+  await throttle.close()
+  await throttle.close()
+  t.equal(throttle.size, 0, 'the counts are gone')
+  t.throws(() => { throttle.acquire({ username: 'bob', address: undefined }) }, StoreUnavailable, 'closed: even a user with no count is refused')
+  throttle.record(alice, false)
+  t.equal(throttle.size, 0, 'record does nothing once closed')
 })

@@ -5,7 +5,7 @@ import { MissingPeerDependency, StoreUnavailable, TooManyAttempts, formatBasic }
 import type { LoginAttempt, StoreUnavailable as StoreUnavailableType } from '../../lib/index.js'
 import { RedisThrottle } from '../../lib/throttle/index.js'
 import type { RedisThrottleClient, RedisThrottleOptions } from '../../lib/throttle/index.js'
-import { kLoadDriver } from '../../lib/throttle/redis.js'
+import { overrideDriver } from '../../lib/drivers/index.js'
 import { buildApp } from '../helpers/app.js'
 import { CountingChecker } from '../helpers/counting-checker.js'
 import { redisServerProgram, startRedis } from '../helpers/redis-server.js'
@@ -26,7 +26,8 @@ t.test('the module never imports ioredis statically', async (t) => {
 
 t.test('missing ioredis: MissingPeerDependency, also when failing open (a set-up error, not an outage)', async (t) => {
   const missing = async (): Promise<unknown> => { throw Object.assign(new Error("Cannot find package 'ioredis'"), { code: 'ERR_MODULE_NOT_FOUND' }) }
-  const throttle = new RedisThrottle('redis://127.0.0.1:1', { failOpen: true, [kLoadDriver]: missing })
+  t.teardown(overrideDriver('ioredis', missing))
+  const throttle = new RedisThrottle('redis://127.0.0.1:1', { failOpen: true })
   await t.rejects(throttle.acquire({ username: 'a', address: undefined }), MissingPeerDependency)
   await t.rejects(throttle.acquire({ username: 'a', address: undefined }), /install ioredis/)
   await throttle.close()
@@ -146,6 +147,22 @@ t.test('with a real redis-server', { skip: redisServerProgram.skip }, async (t) 
       if (status !== 200) await sleep(100)
     }
     t.equal(status, 200, 'Redis back: logs in again')
+  })
+
+  t.test('close() is idempotent and final, also failing open; an app\'s client stays open', async (t) => {
+    const client = new Redis(redis.port, redis.host)
+    t.teardown(() => { client.disconnect() })
+    const errors: StoreUnavailableType[] = []
+    for (const connection of [redis.url, client] as const) {
+      const throttle = new RedisThrottle(connection, { keyPrefix: prefix(), failOpen: true, onError: (err) => { errors.push(err) } })
+      await throttle.acquire({ username: 'alice', address: undefined })
+      await throttle.close()
+      await throttle.close()
+      await t.rejects(throttle.acquire({ username: 'alice', address: undefined }), StoreUnavailable, 'closed: refused though failOpen')
+      await throttle.record({ username: 'alice', address: undefined }, false)
+    }
+    t.same(errors, [], 'closing is no outage: onError heard nothing')
+    t.equal(await client.ping(), 'PONG', "the app's client is still open")
   })
 
   t.test('Redis frozen: a check gives up after the timeout', async (t) => {

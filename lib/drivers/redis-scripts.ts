@@ -1,6 +1,5 @@
-import { InvalidOption, MissingPeerDependency, StoreUnavailable } from './errors.js'
-import { isModuleNotFound } from './peer-dependency.js'
-import { withinDeadline } from './thenable.js'
+import { InvalidOption, MissingPeerDependency, StoreUnavailable, withinDeadline } from '../cred/index.js'
+import { loadDriver } from './load-driver.js'
 
 /**
  * What the Redis-backed stores (the Digest nonce store, the login throttle) share: a client that is either the
@@ -39,14 +38,6 @@ interface OwnedClient extends RedisClientLike {
 }
 type RedisConstructor = new (...args: unknown[]) => OwnedClient
 
-/**
- * Not exported from the package: the tests' way to replace `import('ioredis')` and simulate a missing driver.
- * @internal
- */
-export const kLoadDriver: unique symbol = Symbol('fastify-cred.loadDriver')
-
-const importIoredis = async (): Promise<unknown> => await import('ioredis')
-
 const isClient = (value: unknown): value is RedisClientLike =>
   typeof value === 'object' && value !== null &&
   typeof (value as RedisClientLike).evalsha === 'function' && typeof (value as RedisClientLike).eval === 'function'
@@ -65,7 +56,6 @@ export class RedisScripts {
   readonly #owner: string
   readonly #given: RedisClientLike | undefined
   readonly #connection: { url?: string, options: RedisConnectionOptions } | undefined
-  readonly #loadDriver: () => Promise<unknown>
   readonly #timedOut: () => StoreUnavailable
   #client: RedisClientLike | undefined
   #owned: OwnedClient | undefined
@@ -78,14 +68,13 @@ export class RedisScripts {
    * and owned here: no offline queue, no retries, `timeout` as its command and connect timeout).
    * @throws InvalidOption for anything else, or a bad timeout.
    */
-  constructor (owner: string, connection: RedisClientLike | string | RedisConnectionOptions, timeout: number, loadDriver: () => Promise<unknown> = importIoredis) {
+  constructor (owner: string, connection: RedisClientLike | string | RedisConnectionOptions, timeout: number) {
     if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) {
       throw new InvalidOption(`${owner}: \`timeout\` must be a positive number of milliseconds, got ${String(timeout)}`)
     }
     this.#owner = owner
     this.timeout = timeout
     this.#timedOut = () => new StoreUnavailable(`${owner}: Redis did not answer within ${timeout} ms`)
-    this.#loadDriver = loadDriver
     if (isClient(connection)) {
       this.#given = connection
       this.#client = connection
@@ -99,10 +88,12 @@ export class RedisScripts {
     }
   }
 
+  /** True once `close()` was called: every run rejects with `StoreUnavailable`. */
+  get closed (): boolean { return this.#closed }
+
   /** `err` as the `StoreUnavailable` it means (ioredis messages name the failure, never a password). */
   unavailable (err: unknown): StoreUnavailable {
-    if (err instanceof StoreUnavailable) return err
-    return new StoreUnavailable(`${this.#owner}: Redis is unavailable: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    return StoreUnavailable.from(err, `${this.#owner}: Redis is unavailable`)
   }
 
   /**
@@ -160,14 +151,7 @@ export class RedisScripts {
   async #start (): Promise<RedisClientLike> {
     let owned = this.#owned
     if (owned === undefined) {
-      let mod: unknown
-      try {
-        mod = await this.#loadDriver()
-      } catch (err) {
-        if (isModuleNotFound(err, 'ioredis')) throw new MissingPeerDependency(`${this.#owner} needs the ioredis package: install ioredis (npm install ioredis)`, { cause: err })
-        throw err
-      }
-      const Redis = constructorOf(mod)
+      const Redis = constructorOf(await loadDriver('ioredis', this.#owner))
       if (Redis === undefined) throw new MissingPeerDependency(`${this.#owner}: the ioredis module has no Redis class; install ioredis 5 or 6 (npm install ioredis)`)
       const connection = this.#connection
       if (connection === undefined) throw new InvalidOption(`${this.#owner}: no connection to open`)
