@@ -7,7 +7,7 @@ export type { MakeCheckerOptions } from './make-checker.js'
 export {
   builtinCheckerFactories, anonymousFactory, memoryFactory, fileFactory, htdigestFactory, djangoFactory, sqlFactory,
   ldapFactory, unixFactory
-} from './builtins.js'
+} from './types/index.js'
 export {
   discoverCheckerFactories, findCheckerPackages, defaultPluginDirs, pluginDirsFromEnvironment, PACKAGE_FIELD, PLUGINS_ENV
 } from './discover.js'

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { InvalidOption } from '../cred/index.js'
 import type { CredentialsChecker } from '../cred/index.js'
-import { builtinCheckerFactories } from './builtins.js'
+import { builtinCheckerFactories } from './types/index.js'
 import { discoverCheckerFactories, findCheckerPackages, pluginDirsFromEnvironment } from './discover.js'
 import type { PluginSearchOptions } from './discover.js'
 import { CheckerFactoryRegistry } from './factory.js'
