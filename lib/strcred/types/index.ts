@@ -1,4 +1,6 @@
-// The built-in auth types, one module each (as Twisted's plugins/cred_<type>.py).
+// The built-in auth types, one module each (as Twisted's plugins/cred_<type>.py). Each type imports its store's
+// checker module (and through it, its driver) on first use, so a spec for one store loads nothing of the others:
+// `memory:` costs no database driver, `file:` no LDAP client.
 import type { CheckerFactory } from '../factory.js'
 import { anonymousFactory } from './anonymous.js'
 import { djangoFactory } from './django.js'
