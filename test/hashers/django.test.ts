@@ -5,7 +5,7 @@ import {
   djangoArgon2, djangoBcryptPlain, djangoBcryptSha256, djangoPbkdf2Sha1, djangoPbkdf2Sha256, djangoSaltedMd5, djangoScrypt,
   djangoUnsaltedMd5, djangoUnsaltedSha1, djangoCrypt
 } from '../../lib/hashers/index.js'
-import { MissingPeerDependency } from '../../lib/index.js'
+import { MissingPeerDependency } from '../../lib/cred/index.js'
 import { djangoVectors } from '../helpers/django-fixtures.js'
 
 // Hashes made by Django 3.2 itself (test/fixtures/django/make-fixtures.py) with Django's own verdicts; scrypt, which
