@@ -187,7 +187,8 @@ function tooLarge (limit: number): Error {
  *
  * @example
  * import Fastify from 'fastify'
- * import cred, { SimpleRealm, InMemoryChecker, defineInterface } from 'fastify-cred'
+ * import cred, { SimpleRealm, defineInterface } from 'fastify-cred'
+ * import { InMemoryChecker } from 'fastify-cred/checkers'
  * const IUser = defineInterface<{ name: string }>('IUser')
  * const app = Fastify()
  * await app.register(cred, {

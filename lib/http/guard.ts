@@ -120,7 +120,9 @@ export function runLogout (logout: Logout, onError: (err: unknown) => void): voi
  * refused before the realm is asked; a forged one before any nonce count is claimed.
  *
  * @example
- * import { HttpAuthGuard, BasicScheme, Portal, InMemoryChecker } from 'fastify-cred'
+ * import { Portal } from 'fastify-cred'
+ * import { HttpAuthGuard, BasicScheme } from 'fastify-cred/http'
+ * import { InMemoryChecker } from 'fastify-cred/checkers'
  * const guard = new HttpAuthGuard({ portal, schemes: [new BasicScheme('api')], interfaces: [IUser] })
  * const outcome = await guard.authenticate({ method: 'GET', url: '/', headers: { authorization: 'Basic …' } }, null)
  * if (outcome.kind === 'refused') { res.writeHead(outcome.status, { 'WWW-Authenticate': outcome.challenges }); res.end(outcome.body) }
