@@ -2,7 +2,7 @@
  * The contenders of `npm run bench`: which server each one starts and how the load generator talks to it.
  * Shared by the orchestrator (run.ts), the servers (server.ts) and the load generator (load.ts).
  */
-import { formatBasic } from '../lib/index.js'
+import { formatBasic } from '../lib/http/index.js'
 
 /** How the load generator authenticates: a fixed Basic header, Digest answering challenges, or nothing (401 path). */
 export type ClientKind = 'basic' | 'digest' | 'none'

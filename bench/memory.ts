@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url'
 import { detectPinning, runLoad, startServer } from './processes.js'
 import type { Pinning } from './processes.js'
 import type { ServerStats } from './server.js'
-import { MemoryNonceStore } from '../lib/index.js'
+import { MemoryNonceStore } from '../lib/http/index.js'
 
 /** The server measured: Digest with the plugin's defaults (bounded in-memory nonce store). */
 export const MEMORY_CONTENDER = 'cred-digest-sha256'

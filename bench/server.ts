@@ -135,7 +135,8 @@ async function build (kind: ServerKind): Promise<FastifyInstance> {
     case 'cred-digest':
     case 'cred-htpasswd':
     case 'cred-htpasswd-cached': {
-      const { default: cred, InMemoryChecker, SimpleRealm, defineInterface, IUsernamePassword: IUP, UnauthorizedLogin } = await import('../lib/index.js')
+      const { default: cred, SimpleRealm, defineInterface, IUsernamePassword: IUP, UnauthorizedLogin } = await import('../lib/index.js')
+      const { InMemoryChecker } = await import('../lib/checkers/index.js')
       const IUser = defineInterface<User>('IUser')
       let checker: CredentialsChecker = new InMemoryChecker({ [USER]: PASSWORD })
       if (kind === 'cred-nohash') {

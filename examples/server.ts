@@ -1,5 +1,7 @@
 import Fastify from 'fastify'
-import cred, { InMemoryChecker, MemoryThrottle } from '../lib/index.js'
+import cred from '../lib/index.js'
+import { InMemoryChecker } from '../lib/checkers/index.js'
+import { MemoryThrottle } from '../lib/throttle/index.js'
 import { IMailbox, mailboxRealm, type Mailbox } from './mailbox-realm.js'
 
 declare module '../lib/index.js' {

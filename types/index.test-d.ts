@@ -2,9 +2,12 @@
 // It imports the package by its own name, so it checks the published declarations through the exports map.
 import Fastify from 'fastify'
 import cred, {
-  ANONYMOUS, InMemoryChecker, Portal, SimpleRealm, UsernamePassword, defineInterface, resultProvides
+  ANONYMOUS, CredError, LoginFailed, Portal, SimpleRealm, UsernamePassword, defineInterface, resultProvides
 } from 'fastify-cred'
 import type { AvatarId, CredentialsChecker, IUsernamePassword, Interface, Logout } from 'fastify-cred'
+import { InMemoryChecker } from 'fastify-cred/checkers'
+import { InternalError, StaleNonce, UnauthorizedLogin } from 'fastify-cred/errors'
+import type { CredErrorCode } from 'fastify-cred/errors'
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false
 function assertType<T extends true> (): T | undefined { return undefined }
@@ -73,3 +76,16 @@ app.get('/messages', { config: { cred: true } }, async (request) => {
 })
 app.get('/composed', { onRequest: app.credAuthenticate }, async (request) => request.avatar?.owner)
 assertType<Equal<typeof app.portal, Portal<unknown>>>()
+
+// Error codes are literals: a class without subclasses has exactly its own, a class with subclasses its own or theirs.
+assertType<Equal<InternalError['code'], 'ERR_CRED_INTERNAL'>>()
+assertType<Equal<StaleNonce['code'], 'ERR_CRED_STALE_NONCE'>>()
+assertType<Equal<UnauthorizedLogin['code'], 'ERR_CRED_UNAUTHORIZED' | 'ERR_CRED_STALE_NONCE'>>()
+assertType<Equal<CredError['code'], CredErrorCode>>()
+function answer (err: LoginFailed): number {
+  if (err.code === 'ERR_CRED_TOO_MANY_ATTEMPTS') return 429
+  // @ts-expect-error a login failure never carries the code of a bug
+  if (err.code === 'ERR_CRED_INTERNAL') return 500
+  return 401
+}
+void answer

@@ -131,7 +131,7 @@ function mutualMode (options: CredFetchOptions): MutualAuthentication {
  * @throws {ServerAuthenticationFailed} from a call: the server's `rspauth` is wrong, or missing under
  *   `mutual: 'require'`, or the server offered only challenges this client refuses (MD5, RFC 2069, auth-int only).
  * @example
- * import { credFetch } from 'fastify-cred'
+ * import { credFetch } from 'fastify-cred/client'
  * const api = credFetch({ username: 'alice', password: 'wonderland' })
  * const response = await api('http://127.0.0.1:3000/whoami')
  * console.log(await response.json())

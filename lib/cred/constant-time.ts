@@ -5,7 +5,7 @@ import { hash } from 'node:crypto'
  * on the length only. Strings of different lengths are unequal (and the length is all that is revealed).
  *
  * @example
- * import { constantTimeEqualStrings } from 'fastify-cred'
+ * import { constantTimeEqualStrings } from 'fastify-cred/cred'
  * constantTimeEqualStrings('8ca523f5', '8ca523f5') // true
  */
 export function constantTimeEqualStrings (a: string, b: string): boolean {
@@ -29,7 +29,7 @@ export function secretDigest (secret: string | Uint8Array): string {
  * lengths: both are hashed first, so equal-length digests are compared and a length mismatch is not revealed.
  *
  * @example
- * import { constantTimeEqual } from 'fastify-cred'
+ * import { constantTimeEqual } from 'fastify-cred/cred'
  * constantTimeEqual('s3cret', 's3cret') // true
  */
 export function constantTimeEqual (a: string | Uint8Array, b: string | Uint8Array): boolean {

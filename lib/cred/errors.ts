@@ -12,20 +12,31 @@
  * }
  */
 
+/**
+ * Every `code` a fastify-cred error carries, one class each (`test/cred/error-codes.test.ts` holds the two lists
+ * together). Each class's `code` is typed as its own literal, or, for a class with subclasses, as its own literal or
+ * one of theirs (an `UnauthorizedLogin` may be a `StaleNonce`), so `switch (err.code)` narrows.
+ */
+export type CredErrorCode =
+  | 'ERR_CRED' | 'ERR_CRED_LOGIN_FAILED' | 'ERR_CRED_UNAUTHORIZED' | 'ERR_CRED_STALE_NONCE' | 'ERR_CRED_UNHANDLED_CREDENTIALS'
+  | 'ERR_CRED_TOO_MANY_ATTEMPTS' | 'ERR_CRED_LOGIN_DENIED' | 'ERR_CRED_NO_AVATAR_INTERFACE' | 'ERR_CRED_STORE_UNAVAILABLE'
+  | 'ERR_CRED_ENTITY_TOO_LARGE' | 'ERR_CRED_LOGIN_TIMEOUT' | 'ERR_CRED_CONTRACT_VIOLATION' | 'ERR_CRED_MALFORMED_CREDENTIALS'
+  | 'ERR_CRED_INVALID_OPTION' | 'ERR_CRED_MISSING_PEER_DEPENDENCY' | 'ERR_CRED_SERVER_AUTHENTICATION_FAILED' | 'ERR_CRED_INTERNAL'
+
 /** Base of every error raised by fastify-cred. `code` never changes between versions. */
 export class CredError extends Error {
-  readonly code: string = 'ERR_CRED'
+  readonly code: CredErrorCode = 'ERR_CRED'
   override get name (): string { return this.constructor.name }
 }
 
 /** A login did not succeed. Base of the three reasons below. */
 export class LoginFailed extends CredError {
-  override readonly code: string = 'ERR_CRED_LOGIN_FAILED'
+  override readonly code: 'ERR_CRED_LOGIN_FAILED' | UnauthorizedLogin['code'] | UnhandledCredentials['code'] | TooManyAttempts['code'] | LoginDenied['code'] = 'ERR_CRED_LOGIN_FAILED'
 }
 
 /** A checker refused the credentials: unknown user, wrong password, replayed or forged nonce. */
 export class UnauthorizedLogin extends LoginFailed {
-  override readonly code: string = 'ERR_CRED_UNAUTHORIZED'
+  override readonly code: 'ERR_CRED_UNAUTHORIZED' | StaleNonce['code'] = 'ERR_CRED_UNAUTHORIZED'
 }
 
 /**
@@ -33,12 +44,12 @@ export class UnauthorizedLogin extends LoginFailed {
  * challenge carrying `stale=true`, so the client retries without asking its user again.
  */
 export class StaleNonce extends UnauthorizedLogin {
-  override readonly code: string = 'ERR_CRED_STALE_NONCE'
+  override readonly code = 'ERR_CRED_STALE_NONCE'
 }
 
 /** No checker registered with the portal handles this kind of credentials. */
 export class UnhandledCredentials extends LoginFailed {
-  override readonly code: string = 'ERR_CRED_UNHANDLED_CREDENTIALS'
+  override readonly code = 'ERR_CRED_UNHANDLED_CREDENTIALS'
 }
 
 /**
@@ -46,7 +57,7 @@ export class UnhandledCredentials extends LoginFailed {
  * `LoginThrottle` before any password is checked. HTTP answers 429 with `Retry-After`.
  */
 export class TooManyAttempts extends LoginFailed {
-  override readonly code: string = 'ERR_CRED_TOO_MANY_ATTEMPTS'
+  override readonly code = 'ERR_CRED_TOO_MANY_ATTEMPTS'
   /** Whole seconds until the next attempt may be made. */
   readonly retryAfter: number
   constructor (message: string, retryAfter: number, options?: ErrorOptions) {
@@ -57,7 +68,7 @@ export class TooManyAttempts extends LoginFailed {
 
 /** The realm refused an authenticated user (a quota, a maintenance window, an account switched off). */
 export class LoginDenied extends LoginFailed {
-  override readonly code: string = 'ERR_CRED_LOGIN_DENIED'
+  override readonly code = 'ERR_CRED_LOGIN_DENIED'
 }
 
 /**
@@ -65,7 +76,7 @@ export class LoginDenied extends LoginFailed {
  * This is a programming error in the realm, never a user's fault.
  */
 export class NoAvatarInterface extends CredError {
-  override readonly code: string = 'ERR_CRED_NO_AVATAR_INTERFACE'
+  override readonly code = 'ERR_CRED_NO_AVATAR_INTERFACE'
 }
 
 /**
@@ -73,7 +84,7 @@ export class NoAvatarInterface extends CredError {
  * Fail closed: protocols answer "try again later" (HTTP 503), never "wrong password" and never success.
  */
 export class StoreUnavailable extends CredError {
-  override readonly code: string = 'ERR_CRED_STORE_UNAVAILABLE'
+  override readonly code = 'ERR_CRED_STORE_UNAVAILABLE'
 
   /**
    * `err` as the `StoreUnavailable` it means: `err` itself when it is one already, else a new one whose message is
@@ -99,7 +110,7 @@ export class StoreUnavailable extends CredError {
  * HTTP answers 413, as for any body past its limit.
  */
 export class EntityTooLarge extends CredError {
-  override readonly code: string = 'ERR_CRED_ENTITY_TOO_LARGE'
+  override readonly code = 'ERR_CRED_ENTITY_TOO_LARGE'
   /** HTTP's answer, for frameworks whose error handler reads it. */
   readonly statusCode = 413
 }
@@ -109,7 +120,7 @@ export class EntityTooLarge extends CredError {
  * (HTTP 503 with `Retry-After`), but it blames no store: the slow step may be a checker, a realm or a scheme.
  */
 export class LoginTimeout extends CredError {
-  override readonly code: string = 'ERR_CRED_LOGIN_TIMEOUT'
+  override readonly code = 'ERR_CRED_LOGIN_TIMEOUT'
 }
 
 /**
@@ -117,22 +128,22 @@ export class LoginTimeout extends CredError {
  * string or `ANONYMOUS`), or something other than an `Error` was thrown. A programming error, never a user's fault.
  */
 export class ContractViolation extends CredError {
-  override readonly code: string = 'ERR_CRED_CONTRACT_VIOLATION'
+  override readonly code = 'ERR_CRED_CONTRACT_VIOLATION'
 }
 
 /** The client sent credentials that cannot be parsed (bad base64, missing fields, control characters). */
 export class MalformedCredentials extends CredError {
-  override readonly code: string = 'ERR_CRED_MALFORMED_CREDENTIALS'
+  override readonly code = 'ERR_CRED_MALFORMED_CREDENTIALS'
 }
 
 /** An option or argument given by the application is wrong; raised at set-up time, with what to change. */
 export class InvalidOption extends CredError {
-  override readonly code: string = 'ERR_CRED_INVALID_OPTION'
+  override readonly code = 'ERR_CRED_INVALID_OPTION'
 }
 
 /** An optional peer dependency (a store driver) is needed but not installed. The message names the package. */
 export class MissingPeerDependency extends CredError {
-  override readonly code: string = 'ERR_CRED_MISSING_PEER_DEPENDENCY'
+  override readonly code = 'ERR_CRED_MISSING_PEER_DEPENDENCY'
 }
 
 /**
@@ -140,5 +151,13 @@ export class MissingPeerDependency extends CredError {
  * know the password and is not the server it claims to be (or a man in the middle rewrote the answer).
  */
 export class ServerAuthenticationFailed extends CredError {
-  override readonly code: string = 'ERR_CRED_SERVER_AUTHENTICATION_FAILED'
+  override readonly code = 'ERR_CRED_SERVER_AUTHENTICATION_FAILED'
+}
+
+/**
+ * Something failed that no class above describes: a bug in a checker, a realm or a scheme. Protocols answer it
+ * without details (HTTP 500, `Internal Server Error`) and log the original error, its `cause`.
+ */
+export class InternalError extends CredError {
+  override readonly code = 'ERR_CRED_INTERNAL'
 }

@@ -42,7 +42,8 @@ export type LoginResultFor<Is extends readonly Interface<unknown>[]> = { [K in k
  * serve, and checks that the realm answered with one that was asked for.
  *
  * @example
- * import { Portal, SimpleRealm, InMemoryChecker, UsernamePassword, defineInterface } from 'fastify-cred'
+ * import { Portal, SimpleRealm, UsernamePassword, defineInterface } from 'fastify-cred'
+ * import { InMemoryChecker } from 'fastify-cred/checkers'
  * const IUser = defineInterface<{ name: string }>('IUser')
  * const realm = new SimpleRealm().serve(IUser, (id) => ({ name: String(id) }))
  * const portal = new Portal(realm, [new InMemoryChecker({ alice: 'wonderland' })])

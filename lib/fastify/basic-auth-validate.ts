@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { InvalidOption, Portal, UsernamePassword, isThenable } from '../cred/index.js'
-import type { AvatarInterfaces } from '../cred/index.js'
+import { InternalError, InvalidOption, Portal, UsernamePassword, isThenable } from '../cred/index.js'
+import type { AvatarInterfaces, CredErrorCode } from '../cred/index.js'
 import { HttpAuthGuard } from '../http/guard.js'
 import type { GuardOutcome } from '../http/guard.js'
 import { attachLogin } from './login-lifetime.js'
@@ -17,7 +17,7 @@ export interface PortalValidateOptions<Mind> {
 
 /** Carries the status @fastify/basic-auth should answer with; without one it answers 401 with its challenge. */
 class ValidateError extends Error {
-  constructor (message: string, readonly statusCode: number | undefined, readonly code: string) { super(message) }
+  constructor (message: string, readonly statusCode: number | undefined, readonly code: CredErrorCode) { super(message) }
 }
 
 /**
@@ -49,11 +49,14 @@ export function portalValidate<Mind> (portal: Portal<Mind>, interfaces: AvatarIn
       reply.hijack()
       return undefined
     }
-    if (outcome.kind === 'awaiting-body') return new ValidateError('Internal Server Error', 500, 'ERR_CRED_INTERNAL')
-    logRefusal(request, outcome)
-    if (outcome.retryAfter !== undefined) reply.header('Retry-After', outcome.retryAfter)
+    // Basic credentials cover no body, so a guard waiting for one is a bug: answered (500) and logged as one.
+    const refusal = outcome.kind === 'awaiting-body'
+      ? guard.refusal(new InternalError('portalValidate: the guard waits for a request body, which Basic credentials never cover'), request)
+      : outcome
+    logRefusal(request, refusal)
+    if (refusal.retryAfter !== undefined) reply.header('Retry-After', refusal.retryAfter)
     // 401 (and 400, which Basic credentials that basic-auth parsed cannot be) is basic-auth's to answer, with its challenge.
-    return new ValidateError(outcome.message, outcome.status === 401 ? undefined : outcome.status, outcome.code)
+    return new ValidateError(refusal.message, refusal.status === 401 ? undefined : refusal.status, refusal.code)
   }
   return function validate (username: string, password: string, request: FastifyRequest, reply: FastifyReply, done: Done): Promise<void> | undefined {
     const outcome = guard.authenticateCredentials(new UsernamePassword(username, password), request, mind(request, reply))

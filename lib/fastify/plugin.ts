@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { EntityTooLarge, UnauthorizedLogin, isThenable } from '../cred/index.js'
+import type { CredErrorCode } from '../cred/index.js'
 import type { EntityBodyHasher } from '../http/scheme.js'
 import type { GuardAwaitingBody, GuardOutcome, GuardRefusal, HttpAuthGuard } from '../http/guard.js'
 import { buildGuard } from './build-guard.js'
@@ -25,7 +26,7 @@ interface CredRequest extends FastifyRequest {
 
 /** An error for `done(err)` in composition: Fastify's error handler answers with its `statusCode`. */
 class HttpAuthError extends Error {
-  constructor (message: string, readonly statusCode: number, readonly code: string) { super(message) }
+  constructor (message: string, readonly statusCode: number, readonly code: CredErrorCode) { super(message) }
 }
 
 // Every set-up error rejects `register()`: checker specs are built asynchronously (drivers load on first use).
@@ -186,7 +187,8 @@ function tooLarge (limit: number): Error {
  *
  * @example
  * import Fastify from 'fastify'
- * import cred, { SimpleRealm, InMemoryChecker, defineInterface } from 'fastify-cred'
+ * import cred, { SimpleRealm, defineInterface } from 'fastify-cred'
+ * import { InMemoryChecker } from 'fastify-cred/checkers'
  * const IUser = defineInterface<{ name: string }>('IUser')
  * const app = Fastify()
  * await app.register(cred, {

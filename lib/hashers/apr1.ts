@@ -18,7 +18,7 @@ async function apr1 (plain: string, setting: string): Promise<string> {
  * package in a worker thread.
  *
  * @example
- * import { apr1Hasher } from 'fastify-cred'
+ * import { apr1Hasher } from 'fastify-cred/hashers'
  * await apr1Hasher.verify('wonderland', '$apr1$…') // true or false
  */
 export const apr1Hasher: PasswordHasher = Object.freeze({

@@ -84,7 +84,7 @@ export async function bcryptHash (plain: string | Buffer, cost: number): Promise
  * password count.
  *
  * @example
- * import { bcryptHasher } from 'fastify-cred'
+ * import { bcryptHasher } from 'fastify-cred/hashers'
  * const encoded = await bcryptHasher.hash('wonderland', { cost: 12 }) // '$2y$12$…'
  * await bcryptHasher.verify('wonderland', encoded) // true
  * @throws MissingPeerDependency from `verify`, `decoy` and `hash` when the `bcrypt` package is not installed

@@ -17,7 +17,7 @@ async function desCrypt (plain: string, salt: string): Promise<string> {
  * Any 13-character string of the crypt alphabet is read as DES, so list this format before `plainHasher`.
  *
  * @example
- * import { desCryptHasher } from 'fastify-cred'
+ * import { desCryptHasher } from 'fastify-cred/hashers'
  * await desCryptHasher.verify('wonderland', 'xBxhsmCqu6CPo') // true or false
  */
 export const desCryptHasher: PasswordHasher = Object.freeze({

@@ -84,7 +84,7 @@ function pbkdf2Hasher (name: 'pbkdf2_sha256' | 'pbkdf2_sha1', digest: 'sha256' |
  * 1,000,000 iterations by default.
  *
  * @example
- * import { djangoPbkdf2Sha256 } from 'fastify-cred'
+ * import { djangoPbkdf2Sha256 } from 'fastify-cred/hashers'
  * await djangoPbkdf2Sha256.verify('wonderland', 'pbkdf2_sha256$1000$51Bc…$UJH4…=') // true
  */
 export const djangoPbkdf2Sha256: PasswordHasher = pbkdf2Hasher('pbkdf2_sha256', 'sha256', 32)
@@ -93,7 +93,7 @@ export const djangoPbkdf2Sha256: PasswordHasher = pbkdf2Hasher('pbkdf2_sha256', 
  * Django's `pbkdf2_sha1$<iterations>$<salt>$<base64 of 20 bytes>`.
  *
  * @example
- * import { djangoPbkdf2Sha1 } from 'fastify-cred'
+ * import { djangoPbkdf2Sha1 } from 'fastify-cred/hashers'
  * await djangoPbkdf2Sha1.verify('builder', 'pbkdf2_sha1$1000$3AG2…$Hk03…=')
  */
 export const djangoPbkdf2Sha1: PasswordHasher = pbkdf2Hasher('pbkdf2_sha1', 'sha1', 20)
@@ -118,7 +118,7 @@ const ARGON2 = /^argon2\$(argon2id|argon2i|argon2d)\$(?:v=(16|19)\$)?m=([0-9]{1,
  *
  * @throws MissingPeerDependency from `verify`, `decoy` and `hash` when `argon2` is not installed.
  * @example
- * import { djangoArgon2 } from 'fastify-cred'
+ * import { djangoArgon2 } from 'fastify-cred/hashers'
  * await djangoArgon2.verify('toor', 'argon2$argon2id$v=19$m=64,t=1,p=1$cmw4…$MM2X…')
  */
 export const djangoArgon2: PasswordHasher = Object.freeze({
@@ -179,7 +179,7 @@ function djangoBcrypt (name: 'bcrypt' | 'bcrypt_sha256', prehash: boolean): Pass
  * 72 bytes. Verified with the native `bcrypt` package (optional peer dependency: `npm install bcrypt`).
  *
  * @example
- * import { djangoBcryptSha256 } from 'fastify-cred'
+ * import { djangoBcryptSha256 } from 'fastify-cred/hashers'
  * await djangoBcryptSha256.verify('c4rol', 'bcrypt_sha256$$2b$04$…')
  */
 export const djangoBcryptSha256: PasswordHasher = djangoBcrypt('bcrypt_sha256', true)
@@ -188,7 +188,7 @@ export const djangoBcryptSha256: PasswordHasher = djangoBcrypt('bcrypt_sha256', 
  * Django's `bcrypt$$2b$12$…`: plain bcrypt (only the first 72 bytes of a password count, as in Django).
  *
  * @example
- * import { djangoBcryptPlain } from 'fastify-cred'
+ * import { djangoBcryptPlain } from 'fastify-cred/hashers'
  * await djangoBcryptPlain.verify('d4ve', 'bcrypt$$2b$04$…')
  */
 export const djangoBcryptPlain: PasswordHasher = djangoBcrypt('bcrypt', false)
@@ -222,7 +222,7 @@ const scryptEncode = async (plain: string, { n, salt, r, p }: ScryptParams): Pro
  * parameters (hashes needing more than 1 GiB are refused).
  *
  * @example
- * import { djangoScrypt } from 'fastify-cred'
+ * import { djangoScrypt } from 'fastify-cred/hashers'
  * await djangoScrypt.verify('er1n', 'scrypt$1024$Fx…$8$1$…')
  */
 export const djangoScrypt: PasswordHasher = Object.freeze({
@@ -273,7 +273,7 @@ function saltedHasher (name: 'md5' | 'sha1'): PasswordHasher {
  * Django's salted MD5, `md5$<salt>$<hex md5(salt + password)>` (weak: kept for old databases).
  *
  * @example
- * import { djangoSaltedMd5 } from 'fastify-cred'
+ * import { djangoSaltedMd5 } from 'fastify-cred/hashers'
  * await djangoSaltedMd5.verify('fr4nk', 'md5$Qq…$3f…')
  */
 export const djangoSaltedMd5: PasswordHasher = saltedHasher('md5')
@@ -282,7 +282,7 @@ export const djangoSaltedMd5: PasswordHasher = saltedHasher('md5')
  * Django's salted SHA-1, `sha1$<salt>$<hex sha1(salt + password)>` (weak: kept for old databases).
  *
  * @example
- * import { djangoSaltedSha1 } from 'fastify-cred'
+ * import { djangoSaltedSha1 } from 'fastify-cred/hashers'
  * await djangoSaltedSha1.verify('gr4ce', 'sha1$Qq…$9a…')
  */
 export const djangoSaltedSha1: PasswordHasher = saltedHasher('sha1')
@@ -292,7 +292,7 @@ export const djangoSaltedSha1: PasswordHasher = saltedHasher('sha1')
  * `md5$$`. Both encodings verify.
  *
  * @example
- * import { djangoUnsaltedMd5 } from 'fastify-cred'
+ * import { djangoUnsaltedMd5 } from 'fastify-cred/hashers'
  * await djangoUnsaltedMd5.verify('he1di', 'md5$$0c…')
  */
 export const djangoUnsaltedMd5: PasswordHasher = Object.freeze({
@@ -310,7 +310,7 @@ export const djangoUnsaltedMd5: PasswordHasher = Object.freeze({
  * Django's unsalted SHA-1 (removed in Django 5.1): `sha1$$<hex sha1(password)>`.
  *
  * @example
- * import { djangoUnsaltedSha1 } from 'fastify-cred'
+ * import { djangoUnsaltedSha1 } from 'fastify-cred/hashers'
  * await djangoUnsaltedSha1.verify('1van', 'sha1$$5b…')
  */
 export const djangoUnsaltedSha1: PasswordHasher = Object.freeze({
@@ -338,7 +338,7 @@ const cryptData = (encoded: string): string | undefined => {
  * as in Django, **only the first 8 bytes of a password count**. Its name is Django's algorithm name, `crypt`.
  *
  * @example
- * import { djangoCrypt } from 'fastify-cred'
+ * import { djangoCrypt } from 'fastify-cred/hashers'
  * await djangoCrypt.verify('pass:word', 'crypt$$UeExy5km/7CTg') // true or false
  */
 export const djangoCrypt: PasswordHasher = Object.freeze({
@@ -375,7 +375,7 @@ export function identifyDjangoHasherName (encoded: string): string | undefined {
  * ones. The first is the default: an unknown user costs one run of it (see `DjangoChecker`).
  *
  * @example
- * import { DJANGO_HASHERS, findDjangoHasher } from 'fastify-cred'
+ * import { DJANGO_HASHERS, findDjangoHasher } from 'fastify-cred/hashers'
  * const hasher = findDjangoHasher(row.password) // undefined for `!…` (unusable) or an unknown algorithm
  */
 export const DJANGO_HASHERS: readonly PasswordHasher[] = Object.freeze([

@@ -26,7 +26,7 @@ export { HashWorkerPool, hashWorkers } from './worker-pool.js'
  * lists in front (Django's formats, which all start with their name and a `$`) to read mixed stores.
  *
  * @example
- * import { HTPASSWD_HASHERS, identifyHasher } from 'fastify-cred'
+ * import { HTPASSWD_HASHERS, identifyHasher } from 'fastify-cred/hashers'
  * identifyHasher('$2y$10$…', HTPASSWD_HASHERS)?.name // 'bcrypt'
  */
 export const HTPASSWD_HASHERS: readonly PasswordHasher[] = Object.freeze([
@@ -39,7 +39,7 @@ export const HTPASSWD_HASHERS: readonly PasswordHasher[] = Object.freeze([
  * specific formats first and catch-alls (plaintext) last.
  *
  * @example
- * import { HTPASSWD_HASHERS, identifyHasher } from 'fastify-cred'
+ * import { HTPASSWD_HASHERS, identifyHasher } from 'fastify-cred/hashers'
  * identifyHasher('{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=')?.name // 'sha1'
  * identifyHasher('$y$j9T$…') // undefined: yescrypt is not read here
  */
@@ -52,7 +52,7 @@ export function identifyHasher (encoded: string, hashers: readonly PasswordHashe
  * Verifies `plain` against `encoded` with the format that recognises it; `false` when none does.
  *
  * @example
- * import { verifyPassword } from 'fastify-cred'
+ * import { verifyPassword } from 'fastify-cred/hashers'
  * await verifyPassword('wonderland', '{SHA}…') // true or false
  */
 export async function verifyPassword (plain: string, encoded: string, hashers: readonly PasswordHasher[] = HTPASSWD_HASHERS): Promise<boolean> {

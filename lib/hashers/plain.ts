@@ -9,7 +9,7 @@ import type { PasswordHasher } from './hasher.js'
  * open. List it last: a 13-character value of the crypt alphabet is DES crypt first.
  *
  * @example
- * import { plainHasher } from 'fastify-cred'
+ * import { plainHasher } from 'fastify-cred/hashers'
  * await plainHasher.verify('wonderland', 'wonderland') // true
  */
 export const plainHasher: PasswordHasher = Object.freeze({

@@ -17,7 +17,7 @@ async function shaCrypt (plain: string, setting: string): Promise<string> {
  * high `rounds=` never stalls the event loop.
  *
  * @example
- * import { sha512CryptHasher } from 'fastify-cred'
+ * import { sha512CryptHasher } from 'fastify-cred/hashers'
  * const encoded = await sha512CryptHasher.hash('wonderland', { rounds: 10000 }) // '$6$rounds=10000$…'
  * await sha512CryptHasher.verify('wonderland', encoded) // true
  */

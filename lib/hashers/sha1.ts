@@ -12,7 +12,7 @@ const sha1 = (plain: string): string => `{SHA}${hash('sha1', plain, 'base64')}`
  * computes it in microseconds, so it runs inline.
  *
  * @example
- * import { sha1Hasher } from 'fastify-cred'
+ * import { sha1Hasher } from 'fastify-cred/hashers'
  * await sha1Hasher.verify('wonderland', '{SHA}…') // true or false
  */
 export const sha1Hasher: PasswordHasher = Object.freeze({

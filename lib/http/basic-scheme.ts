@@ -7,7 +7,7 @@ import type { HttpAuthScheme } from './scheme.js'
  * HTTP Basic (RFC 7617) as a scheme: `UsernamePassword` credentials, UTF-8, a challenge with `charset="UTF-8"`.
  *
  * @example
- * import { BasicScheme } from 'fastify-cred'
+ * import { BasicScheme } from 'fastify-cred/http'
  * const basic = new BasicScheme('admin area')
  * basic.challenges({ method: 'GET', url: '/' }, false) // ['Basic realm="admin area", charset="UTF-8"']
  */

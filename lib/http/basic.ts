@@ -31,7 +31,7 @@ export function isBasic (authorization: string): boolean {
  * base64, no colon, a control character (Unicode Cc: C0, DEL, C1) in either part, longer than `MAX_BASIC_LENGTH`.
  *
  * @example
- * import { parseBasic } from 'fastify-cred'
+ * import { parseBasic } from 'fastify-cred/http'
  * parseBasic('Basic ' + Buffer.from('alice:pass:word').toString('base64'))
  * // { username: 'alice', password: 'pass:word' }
  */

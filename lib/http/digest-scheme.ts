@@ -79,7 +79,7 @@ const NEXTNONCE_SHARE = 0.2
  * the realm opens anything. It answers synchronously with a synchronous store.
  *
  * @example
- * import { DigestScheme } from 'fastify-cred'
+ * import { DigestScheme } from 'fastify-cred/http'
  * const digest = new DigestScheme({ authenticationRealm: 'api', secret: process.env.DIGEST_SECRET })
  * digest.challenges({ method: 'GET', url: '/' }, false)
  * // ['Digest realm="api", qop="auth", algorithm=SHA-256, nonce="…", opaque="…", charset=UTF-8',
@@ -396,7 +396,8 @@ const nextTurn = async (): Promise<void> => { await new Promise<void>((resolve) 
  * @param usernames Called at each build; answers the names (an iterable or async iterable).
  * @throws InvalidOption when `usernames` is not a function or an option is out of range.
  * @example
- * import { DigestScheme, InMemoryChecker, userhashResolver } from 'fastify-cred'
+ * import { DigestScheme, userhashResolver } from 'fastify-cred/http'
+ * import { InMemoryChecker } from 'fastify-cred/checkers'
  * const checker = new InMemoryChecker({ alice: 'wonderland' })
  * const digest = new DigestScheme({ authenticationRealm: 'api', userhash: true,
  *   resolveUserhash: userhashResolver(() => checker.usernames()) })

@@ -1,8 +1,8 @@
 import {
-  Anonymous, InvalidOption, LoginDenied, LoginFailed, LoginTimeout, MalformedCredentials, Portal,
+  Anonymous, InternalError, InvalidOption, LoginDenied, LoginFailed, LoginTimeout, MalformedCredentials, Portal,
   StaleNonce, StoreUnavailable, TooManyAttempts, isThenable, withinDeadline
 } from '../cred/index.js'
-import type { AvatarId, AvatarInterfaces, CheckerSetup, Credentials, DigestAlgorithm, Interface, LoginClient, Logout, PortalLogin } from '../cred/index.js'
+import type { AvatarId, CredErrorCode, AvatarInterfaces, CheckerSetup, Credentials, DigestAlgorithm, Interface, LoginClient, Logout, PortalLogin } from '../cred/index.js'
 import { hasScheme } from './auth-params.js'
 import { needsEntityBody } from './scheme.js'
 import type { BodyBoundCredentials, EntityBody, HttpAuthScheme, HttpRequestLike } from './scheme.js'
@@ -33,8 +33,8 @@ export interface GuardRefusal {
   readonly kind: 'refused'
   /** 400, 401 (407 in proxy mode), 403, 429, 500 or 503. */
   readonly status: number
-  /** The stable code, also in `body`. `ERR_CRED_INTERNAL` for a bug (the real error is in `error`). */
-  readonly code: string
+  /** The stable code, also in `body`. `ERR_CRED_INTERNAL` (`InternalError`) for a bug (the real error is in `error`). */
+  readonly code: CredErrorCode
   /** The message for clients: never an internal message, never a credential. */
   readonly message: string
   /** Challenges for `challengeHeader`, in order; empty when the answer carries none (403, 500, 503). */
@@ -120,7 +120,9 @@ export function runLogout (logout: Logout, onError: (err: unknown) => void): voi
  * refused before the realm is asked; a forged one before any nonce count is claimed.
  *
  * @example
- * import { HttpAuthGuard, BasicScheme, Portal, InMemoryChecker } from 'fastify-cred'
+ * import { Portal } from 'fastify-cred'
+ * import { HttpAuthGuard, BasicScheme } from 'fastify-cred/http'
+ * import { InMemoryChecker } from 'fastify-cred/checkers'
  * const guard = new HttpAuthGuard({ portal, schemes: [new BasicScheme('api')], interfaces: [IUser] })
  * const outcome = await guard.authenticate({ method: 'GET', url: '/', headers: { authorization: 'Basic …' } }, null)
  * if (outcome.kind === 'refused') { res.writeHead(outcome.status, { 'WWW-Authenticate': outcome.challenges }); res.end(outcome.body) }
@@ -358,7 +360,7 @@ export class HttpAuthGuard<Mind = unknown> {
   refusal (error: unknown, request: HttpRequestLike = NO_REQUEST): GuardRefusal {
     let status: number
     let message: string
-    let code: string
+    let code: CredErrorCode
     let logLevel: 'error' | 'warn' | undefined
     let challenge = true
     let retryAfter: string | undefined
@@ -385,7 +387,9 @@ export class HttpAuthGuard<Mind = unknown> {
       status = 503; code = error.code; message = 'Authentication is unavailable, try again later'; challenge = false; logLevel = 'warn'
       retryAfter = RETRY_AFTER_SECONDS
     } else {
-      status = 500; code = 'ERR_CRED_INTERNAL'; message = 'Internal Server Error'; challenge = false; logLevel = 'error'
+      // A bug: the client learns InternalError's code and nothing more; `error` keeps the original for the log.
+      const internal = new InternalError('Internal Server Error', { cause: error })
+      status = 500; code = internal.code; message = internal.message; challenge = false; logLevel = 'error'
     }
     const body = JSON.stringify({ statusCode: status, code, error: STATUS_TEXT[status], message })
     const challenges = challenge ? this.#challenges(request, error instanceof StaleNonce) : []

@@ -58,7 +58,7 @@ class Entry {
  * for live nonces), and stepping back keeps them longer (harmless).
  *
  * @example
- * import { MemoryNonceStore } from 'fastify-cred'
+ * import { MemoryNonceStore } from 'fastify-cred/http'
  * const store = new MemoryNonceStore({ maxEntries: 10_000 })
  * const now = Date.now()
  * store.claim('nonce-a', 1, now, now + 300_000) // 'accepted'

@@ -125,7 +125,7 @@ const decode = (reply: unknown): NonceClaim => {
  *
  * @example
  * import Redis from 'ioredis'
- * import { RedisNonceStore } from 'fastify-cred'
+ * import { RedisNonceStore } from 'fastify-cred/http'
  * // With a client the app already has (the store never closes it):
  * const shared = new RedisNonceStore(new Redis(6379, '127.0.0.1'))
  * // Or let the store make and own its client, from a URL or ioredis options:

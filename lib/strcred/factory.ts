@@ -101,7 +101,7 @@ export type FactorySource = 'built-in' | (string & {})
  * a package cannot replace a built-in type or another package's type.
  *
  * @example
- * import { CheckerFactoryRegistry, builtinCheckerFactories } from 'fastify-cred'
+ * import { CheckerFactoryRegistry, builtinCheckerFactories } from 'fastify-cred/strcred'
  * const registry = new CheckerFactoryRegistry(builtinCheckerFactories).add(myFactory, 'my-package')
  * await makeChecker('mine:arg', { registry })
  */

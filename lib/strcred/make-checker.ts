@@ -56,7 +56,7 @@ const ordinal = (n: number): string => {
  * syntax for every type; see `parseArgString`).
  *
  * @example
- * import { makeChecker } from 'fastify-cred'
+ * import { makeChecker } from 'fastify-cred/strcred'
  * const checker = await makeChecker('memory:alice:wonderland:bob:builder')
  * const fromFile = await makeChecker('file:/etc/app/users.htpasswd;cache=30s')
  * @throws {InvalidOption} an unknown type (the message lists the valid ones), an argument the type cannot read (the

@@ -29,7 +29,8 @@ export interface MemoryThrottleOptions extends ThrottleOptions {
  * Synchronous: it adds no promise to a login. For several processes or machines, use `RedisThrottle`.
  *
  * @example
- * import cred, { MemoryThrottle } from 'fastify-cred'
+ * import cred from 'fastify-cred'
+ * import { MemoryThrottle } from 'fastify-cred/throttle'
  * await app.register(cred, {
  *   realm, checkers, interfaces: [IUser],
  *   throttle: new MemoryThrottle({ userThreshold: 5, addressThreshold: 20, maxDelay: 15 * 60_000 })

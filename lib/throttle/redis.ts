@@ -90,7 +90,7 @@ const FAIL_SHA = hash('sha1', FAIL, 'hex')
  * `MissingPeerDependency` (whatever `failOpen` says: that is a set-up error, not an outage).
  *
  * @example
- * import { RedisThrottle } from 'fastify-cred'
+ * import { RedisThrottle } from 'fastify-cred/throttle'
  * const throttle = new RedisThrottle('redis://127.0.0.1:6379', { failOpen: false, onError: (err) => app.log.warn(err) })
  * await app.register(cred, { realm, checkers, interfaces: [IUser], throttle })
  * app.addHook('onClose', () => throttle.close())

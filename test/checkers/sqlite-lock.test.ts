@@ -11,7 +11,8 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { DjangoChecker } from '../../lib/checkers/index.js'
 import { cred } from '../../lib/fastify/index.js'
-import { SimpleRealm, StoreUnavailable, UsernamePassword, defineInterface, formatBasic } from '../../lib/index.js'
+import { SimpleRealm, StoreUnavailable, UsernamePassword, defineInterface } from '../../lib/index.js'
+import { formatBasic } from '../../lib/http/index.js'
 import { DJANGO_SQLITE, djangoUser } from '../helpers/django-fixtures.js'
 
 // A SQLite user database write-locked by another process (a Django migration, `VACUUM`, a long write transaction):

@@ -1,10 +1,11 @@
 import t from 'tap'
 import {
-  ANONYMOUS, AllowAnonymousAccess, Anonymous, ContractViolation, CredError, IAnonymous, IUsernameHashedPassword,
-  IUsernamePassword, InMemoryChecker, InvalidOption, LoginDenied, LoginFailed, NOOP_LOGOUT, NoAvatarInterface,
-  Portal, SimpleRealm, UnauthorizedLogin, UnhandledCredentials, UsernameHashedPassword, UsernamePassword,
-  defineInterface, isOrExtends, resultProvides
+  ANONYMOUS, Anonymous, CredError, IAnonymous, IUsernameHashedPassword, IUsernamePassword, LoginDenied, LoginFailed,
+  NOOP_LOGOUT, Portal, SimpleRealm, UnauthorizedLogin, UnhandledCredentials, UsernameHashedPassword, UsernamePassword,
+  defineInterface, resultProvides
 } from '../../lib/index.js'
+import { AllowAnonymousAccess, InMemoryChecker } from '../../lib/checkers/index.js'
+import { ContractViolation, InvalidOption, NoAvatarInterface, isOrExtends } from '../../lib/cred/index.js'
 import type { AvatarId, Credentials, CredentialsChecker, Interface, LoginResult, Realm } from '../../lib/index.js'
 
 interface User { readonly name: string, readonly mind: unknown }

@@ -1,10 +1,11 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import cred, {
-  ANONYMOUS, AllowAnonymousAccess, InMemoryChecker, IUsernamePassword, LoginDenied, Portal, SimpleRealm,
-  StoreUnavailable, UsernamePassword
+  ANONYMOUS, IUsernamePassword, LoginDenied, Portal, SimpleRealm, StoreUnavailable, UsernamePassword
 } from '../../lib/index.js'
-import type { CredentialsChecker, HttpAuthScheme } from '../../lib/index.js'
+import { AllowAnonymousAccess, InMemoryChecker } from '../../lib/checkers/index.js'
+import type { CredentialsChecker } from '../../lib/index.js'
+import type { HttpAuthScheme } from '../../lib/http/index.js'
 import { IUser, basic, buildApp } from '../helpers/app.js'
 
 const CHALLENGE = 'Basic realm="test realm", charset="UTF-8"'

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { InMemoryChecker, formatBasic } from '../../lib/index.js'
+import { InMemoryChecker } from '../../lib/checkers/index.js'
+import { formatBasic } from '../../lib/http/index.js'
 import type { CredentialsChecker, PasswordCheckable } from '../../lib/index.js'
 import { pickDigestChallenge, digestAuthorization } from '../../lib/client/index.js'
 import { buildApp } from '../helpers/app.js'

@@ -1,8 +1,13 @@
 import t from 'tap'
-import { DigestScheme, InMemoryChecker, InvalidOption, MemoryNonceStore, StoreUnavailable, userhashResolver } from '../../lib/index.js'
-import { NonceMinter, parseAuthenticationInfo } from '../../lib/http/index.js'
+import { StoreUnavailable } from '../../lib/index.js'
+import { InMemoryChecker } from '../../lib/checkers/index.js'
+import { InvalidOption } from '../../lib/cred/index.js'
+import {
+  DigestScheme, MemoryNonceStore, NonceMinter, parseAuthenticationInfo, userhashResolver
+} from '../../lib/http/index.js'
 import { digestAuthorization, pickDigestChallenge, rspauthMatches } from '../../lib/client/index.js'
-import type { DigestPluginOptions, DigestQop, NonceStore, SchemeName } from '../../lib/index.js'
+import type { DigestPluginOptions, NonceStore, SchemeName } from '../../lib/http/index.js'
+import type { DigestQop } from '../../lib/cred/index.js'
 import type { DigestChallenge } from '../../lib/client/index.js'
 import { basic, buildApp } from '../helpers/app.js'
 import type { TestApp } from '../helpers/app.js'
@@ -486,7 +491,7 @@ t.test('a cnonce a header cannot echo is malformed (400), not a 500 on the way o
 })
 
 t.test('a replayed Digest response is no success for the throttle: replays between guesses still reach 429 (issue #20 item 6)', async (t) => {
-  const { MemoryThrottle } = await import('../../lib/index.js')
+  const { MemoryThrottle } = await import('../../lib/throttle/index.js')
   const throttled = await buildApp({ schemes: ['digest'], digest: { secret: SECRET }, throttle: new MemoryThrottle({ userThreshold: 5, addressThreshold: 1000, baseDelay: 60_000 }) })
   t.teardown(async () => { await throttled.app.close() })
   const captured = answer(await challengeOf(throttled)).authorization

@@ -6,7 +6,9 @@ import Fastify from 'fastify'
 import type { FastifyInstance } from 'fastify'
 import basicAuth from '@fastify/basic-auth'
 import t from 'tap'
-import cred, { AllowAnonymousAccess, InMemoryChecker, Portal, SimpleRealm, formatBasic, portalValidate } from '../../lib/index.js'
+import cred, { Portal, SimpleRealm, portalValidate } from '../../lib/index.js'
+import { AllowAnonymousAccess, InMemoryChecker } from '../../lib/checkers/index.js'
+import { formatBasic } from '../../lib/http/index.js'
 import { IUser } from '../helpers/app.js'
 
 const QUEUED = 30

@@ -1,6 +1,7 @@
 import t from 'tap'
 import Fastify from 'fastify'
-import cred, { ANONYMOUS, AllowAnonymousAccess, InMemoryChecker, Portal, SimpleRealm } from '../../lib/index.js'
+import cred, { ANONYMOUS, Portal, SimpleRealm } from '../../lib/index.js'
+import { AllowAnonymousAccess, InMemoryChecker } from '../../lib/checkers/index.js'
 import type { CredPluginOptions } from '../../lib/index.js'
 import { IUser, basic } from '../helpers/app.js'
 

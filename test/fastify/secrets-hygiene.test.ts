@@ -3,11 +3,12 @@
 // helpers/hygiene.ts records; none of the test passwords and no full Authorization header may show up in any log
 // line or body. Every other test file whose apps come from buildApp is checked the same way when it exits.
 import t from 'tap'
-import {
-  IUsernamePassword, InMemoryChecker, MemoryThrottle, SimpleRealm, StoreUnavailable, formatBasic
-} from '../../lib/index.js'
-import type { CredentialsChecker, NonceStore } from '../../lib/index.js'
-import { NonceMinter } from '../../lib/http/index.js'
+import { IUsernamePassword, SimpleRealm, StoreUnavailable } from '../../lib/index.js'
+import { InMemoryChecker } from '../../lib/checkers/index.js'
+import { MemoryThrottle } from '../../lib/throttle/index.js'
+import type { CredentialsChecker } from '../../lib/index.js'
+import type { NonceStore } from '../../lib/http/index.js'
+import { NonceMinter, formatBasic } from '../../lib/http/index.js'
 import { digestAuthorization, pickDigestChallenge } from '../../lib/client/index.js'
 import type { DigestChallenge } from '../../lib/client/index.js'
 import { IUser, buildApp } from '../helpers/app.js'

@@ -1,8 +1,9 @@
 import { isUtf8 } from 'node:buffer'
 import fc from 'fast-check'
 import t from 'tap'
-import { MalformedCredentials, formatBasic, parseBasic } from '../../lib/index.js'
-import type { DigestAlgorithm, DigestQop } from '../../lib/index.js'
+import { MalformedCredentials } from '../../lib/cred/index.js'
+import { formatBasic, parseBasic } from '../../lib/http/index.js'
+import type { DigestAlgorithm, DigestQop } from '../../lib/cred/index.js'
 import { digestChallenge, formatDigestAuthorization, parseChallenges, parseDigest } from '../../lib/http/digest.js'
 import { pickDigestChallenge } from '../../lib/client/index.js'
 

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto'
 import fc from 'fast-check'
 import t from 'tap'
-import { InvalidOption } from '../../lib/index.js'
+import { InvalidOption } from '../../lib/cred/index.js'
 import { HTPASSWD_HASHERS } from '../../lib/hashers/index.js'
 import { parseHtpasswd } from '../../lib/checkers/htpasswd.js'
 import { parseHtdigest } from '../../lib/checkers/htdigest.js'

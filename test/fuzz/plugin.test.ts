@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import t from 'tap'
-import { formatBasic } from '../../lib/index.js'
+import { formatBasic } from '../../lib/http/index.js'
 import { pickDigestChallenge, digestAuthorization } from '../../lib/client/index.js'
 import { buildApp } from '../helpers/app.js'
 

@@ -6,7 +6,7 @@ import {
   djangoUnsaltedMd5, djangoUnsaltedSha1, djangoCrypt
 } from '../../lib/hashers/index.js'
 import { optionalPeer } from '../../lib/drivers/index.js'
-import { MissingPeerDependency } from '../../lib/index.js'
+import { MissingPeerDependency } from '../../lib/cred/index.js'
 import { djangoVectors } from '../helpers/django-fixtures.js'
 
 // Hashes made by Django 3.2 itself (test/fixtures/django/make-fixtures.py) with Django's own verdicts; scrypt, which

@@ -1,7 +1,9 @@
 import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import type { FastifyInstance } from 'fastify'
-import cred, { InMemoryChecker, SimpleRealm, defineInterface, formatBasic } from '../../lib/index.js'
+import cred, { SimpleRealm, defineInterface } from '../../lib/index.js'
+import { InMemoryChecker } from '../../lib/checkers/index.js'
+import { formatBasic } from '../../lib/http/index.js'
 import type { CredPluginOptions } from '../../lib/index.js'
 import { checkAtExit, recordLog, watch } from './hygiene.js'
 

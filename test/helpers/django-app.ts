@@ -2,7 +2,8 @@ import type { AddressInfo } from 'node:net'
 import Fastify from 'fastify'
 import type { FastifyInstance } from 'fastify'
 import { cred } from '../../lib/fastify/index.js'
-import { SimpleRealm, UnauthorizedLogin, defineInterface, formatBasic } from '../../lib/index.js'
+import { SimpleRealm, UnauthorizedLogin, defineInterface } from '../../lib/index.js'
+import { formatBasic } from '../../lib/http/index.js'
 import type { DjangoChecker, DjangoUser } from '../../lib/checkers/index.js'
 
 export const IDjangoUser = defineInterface<DjangoUser>('IDjangoUser')

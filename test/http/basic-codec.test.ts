@@ -1,6 +1,7 @@
 import t from 'tap'
-import { formatBasic, parseBasic } from '../../lib/index.js'
-import { MAX_BASIC_LENGTH, basicChallenge, formatChallenge, quote } from '../../lib/http/index.js'
+import {
+  MAX_BASIC_LENGTH, basicChallenge, formatBasic, formatChallenge, parseBasic, quote
+} from '../../lib/http/index.js'
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64')
 

@@ -1,12 +1,13 @@
 import { hash } from 'node:crypto'
 import t from 'tap'
-import { DigestedCredentials, MalformedCredentials, digestHa1, digestResponse } from '../../lib/index.js'
+import { DigestedCredentials } from '../../lib/index.js'
+import { MalformedCredentials, digestHa1, digestResponse } from '../../lib/cred/index.js'
 import {
   MAX_DIGEST_LENGTH, digestChallenge, formatAuthenticationInfo, formatDigestAuthorization, parseAuthenticationInfo,
   parseChallenges, parseDigest
 } from '../../lib/http/index.js'
 import { digestAuthorization, pickDigestChallenge } from '../../lib/client/index.js'
-import type { DigestAlgorithm } from '../../lib/index.js'
+import type { DigestAlgorithm } from '../../lib/cred/index.js'
 
 /** Builds credentials from a parsed header, as DigestScheme does, for a request. */
 const credentialsOf = (header: string, method: string, username?: string): DigestedCredentials => {

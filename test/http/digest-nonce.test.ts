@@ -1,5 +1,5 @@
 import t from 'tap'
-import { InvalidOption } from '../../lib/index.js'
+import { InvalidOption } from '../../lib/cred/index.js'
 import { NonceMinter } from '../../lib/http/index.js'
 
 t.test('nonces carry their issue time, verify, and bind their opaque', async (t) => {

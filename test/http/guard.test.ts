@@ -1,13 +1,14 @@
 // The guard on its own: no Fastify anywhere in this file (the layers below lib/fastify never import it).
 import t from 'tap'
 import {
-  ANONYMOUS, AllowAnonymousAccess, BasicScheme, ContractViolation, DigestScheme, HttpAuthGuard, IUsernameDigestHash,
-  IUsernamePassword, InMemoryChecker, InvalidOption, LoginDenied, LoginTimeout, NoAvatarInterface, Portal, SimpleRealm,
-  StoreUnavailable, UnauthorizedLogin, defineInterface, formatBasic
+  ANONYMOUS, IUsernameDigestHash, IUsernamePassword, LoginDenied, Portal, SimpleRealm, StoreUnavailable,
+  UnauthorizedLogin, defineInterface
 } from '../../lib/index.js'
-import type {
-  CheckerSetup, CredentialsChecker, GuardOutcome, GuardRefusal, GuardRequest, HttpAuthScheme, IUsernameDigestHash as DigestCreds
-} from '../../lib/index.js'
+import { AllowAnonymousAccess, InMemoryChecker } from '../../lib/checkers/index.js'
+import { BasicScheme, DigestScheme, HttpAuthGuard, formatBasic } from '../../lib/http/index.js'
+import { ContractViolation, InvalidOption, LoginTimeout, NoAvatarInterface } from '../../lib/cred/index.js'
+import type { CheckerSetup, CredentialsChecker, IUsernameDigestHash as DigestCreds } from '../../lib/index.js'
+import type { GuardOutcome, GuardRefusal, GuardRequest, HttpAuthScheme } from '../../lib/http/index.js'
 import { digestAuthorization, pickDigestChallenge } from '../../lib/client/index.js'
 import type { Test } from 'tap'
 

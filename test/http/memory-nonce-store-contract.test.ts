@@ -1,5 +1,5 @@
 import t from 'tap'
-import { MemoryNonceStore } from '../../lib/index.js'
+import { MemoryNonceStore } from '../../lib/http/index.js'
 import { nonceStoreContract } from './nonce-store-contract.js'
 
 t.test('contract: MemoryNonceStore', async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { InvalidOption, MemoryNonceStore } from '../../lib/index.js'
-import { NonceMinter } from '../../lib/http/index.js'
+import { InvalidOption } from '../../lib/cred/index.js'
+import { MemoryNonceStore, NonceMinter } from '../../lib/http/index.js'
 
 const LIFETIME = 300_000
 

@@ -1,7 +1,8 @@
 import t from 'tap'
-import { InvalidOption, digestHash, userhashResolver } from '../../lib/index.js'
+import { InvalidOption, digestHash } from '../../lib/cred/index.js'
+import { userhashResolver } from '../../lib/http/index.js'
 import { buildApp } from '../helpers/app.js'
-import { InMemoryChecker } from '../../lib/index.js'
+import { InMemoryChecker } from '../../lib/checkers/index.js'
 import { digestAuthorization, pickDigestChallenge } from '../../lib/client/index.js'
 
 const REALM = 'test realm'

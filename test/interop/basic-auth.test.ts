@@ -2,8 +2,9 @@ import t from 'tap'
 import Fastify from 'fastify'
 import basicAuth from '@fastify/basic-auth'
 import {
-  IUsernamePassword, InMemoryChecker, LoginDenied, Portal, SimpleRealm, StoreUnavailable, portalValidate
+  IUsernamePassword, LoginDenied, Portal, SimpleRealm, StoreUnavailable, portalValidate
 } from '../../lib/index.js'
+import { InMemoryChecker } from '../../lib/checkers/index.js'
 import type { CredentialsChecker } from '../../lib/index.js'
 import { IUser, basic } from '../helpers/app.js'
 import type { TestUser } from '../helpers/app.js'
@@ -47,7 +48,7 @@ t.test('async checkers, outages and refusals map to the right statuses', async (
 })
 
 t.test('a realm bug is a logged 500 with nothing internal in the body, not a 401', async (t) => {
-  const { NoAvatarInterface } = await import('../../lib/index.js')
+  const { NoAvatarInterface } = await import('../../lib/cred/index.js')
   const broken = new SimpleRealm().serve(IUser, () => { throw new NoAvatarInterface('Realm serves IAdminSecretConsole') })
   const app = await appWith(new InMemoryChecker({ alice: 'pw' }), [], broken)
   const res = await app.inject({ url: '/whoami', headers: { authorization: basic('alice', 'pw') } })

@@ -2,7 +2,7 @@ import { spawnSync, execFile } from 'node:child_process'
 import type { AddressInfo } from 'node:net'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { InMemoryChecker } from '../../lib/index.js'
+import { InMemoryChecker } from '../../lib/checkers/index.js'
 import { buildApp } from '../helpers/app.js'
 import { serversRequired } from '../helpers/binaries.js'
 

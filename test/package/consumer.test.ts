@@ -1,6 +1,7 @@
 // The package as a new user gets it: `npm pack`, the tarball installed into a fresh folder with Fastify and
 // TypeScript (no link to this tree), the README's quick start compiled there with TypeScript's default
-// `skipLibCheck: false` and `strict` in each `module` mode, then run, through `import` and through `require()`.
+// `skipLibCheck: false` and `strict` in each `module` mode, then run, through `import` and through `require()`, and
+// so is a file that imports every subpath of the exports map.
 // Also: what the tarball contains (`npm pack --dry-run`), @arethetypeswrong/cli on the same tarball, and that
 // installing it lists no install script of ours.
 import { execFile } from 'node:child_process'
@@ -19,7 +20,8 @@ t.setTimeout(300_000)
 const built = existsSync(`${root}dist/lib/index.js`) ? false : 'run `npm run build` first'
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 const ownPackage = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as {
-  version: string, scripts: Record<string, string>, devDependencies: Record<string, string>
+  version: string, scripts: Record<string, string>, devDependencies: Record<string, string>,
+  exports: Record<string, string | { types: string, default: string }>, typesVersions: Record<string, Record<string, string[]>>
 }
 
 // The consumer's processes run as a user's would: without tap's loaders, which would otherwise compile and
@@ -48,10 +50,14 @@ const ALLOWED = [
   /^package\.json$/, /^README\.md$/, /^LICENSE$/, /^CHANGELOG\.md$/,
   /^dist\/lib\/(?:[a-z0-9-]+\/)*[a-z0-9-]+\.(?:js|js\.map|d\.ts)$/
 ]
-const REQUIRED = [
-  'package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'dist/lib/index.js', 'dist/lib/index.d.ts',
-  'dist/lib/client/index.js', 'dist/lib/client/index.d.ts', 'dist/lib/cli/main.js'
-]
+// Every file package.json names: the entry points (`exports`, `typesVersions`), `main`, `types` and `bin`.
+const SUBPATHS = Object.keys(ownPackage.exports).filter((key) => key.startsWith('./') && key !== './package.json').map((key) => key.slice(2))
+const REQUIRED = [...new Set([
+  'package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'dist/lib/cli/main.js',
+  ...Object.values(ownPackage.exports).flatMap((target) => typeof target === 'string' ? [] : [target.types, target.default])
+    .map((path) => path.replace(/^\.\//, '')),
+  ...Object.values(ownPackage.typesVersions['*'] ?? {}).flat().map((path) => path.replace(/^\.\//, ''))
+])]
 
 t.test('npm pack --dry-run lists only the compiled library, its declarations and the documents', { skip: built }, async (t) => {
   const { files } = await pack(['--dry-run'])
@@ -100,6 +106,16 @@ t.test('the packed package, installed into a fresh folder, compiles and runs the
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const { filename } = await pack(['--pack-destination', dir])
   const tarball = join(dir, filename)
+  // @arethetypeswrong/cli on this same tarball, with the project's .attw.json (one rule ignored, see the README),
+  // before the install: it needs no registry, so it runs also when the install below cannot.
+  // Its text output: each problem found is a line linking to the problem's documentation.
+  const attw = await clean(join(root, 'node_modules/.bin/attw'), [tarball, '--no-color', '--format', 'table-flipped'], { cwd: root })
+    .then(({ stdout, stderr }) => ({ code: 0, output: stdout + stderr }),
+      (error: { code?: number, stdout?: string, stderr?: string }) => ({ code: error.code ?? 1, output: `${error.stdout ?? ''}${error.stderr ?? ''}` }))
+  t.match(attw.output, /ignoring rules: 'cjs-resolves-to-esm'\)/, 'attw ignores only the documented rule')
+  t.notMatch(attw.output, /docs\/problems\/\w+\.md/, 'attw reports no problem')
+  t.equal(attw.code, 0, 'attw exits 0')
+  t.same(SUBPATHS.filter((subpath) => !attw.output.includes(`"fastify-cred/${subpath}"`)), [], 'attw checks every entry point')
 
   const consumer = join(dir, 'app')
   await mkdir(consumer)
@@ -126,15 +142,24 @@ t.test('the packed package, installed into a fresh folder, compiles and runs the
   const readme = await readFile(join(root, 'README.md'), 'utf8')
   await writeFile(join(consumer, 'quick.ts'), readmeBlock(readme, 'In your own app:'))
   await writeFile(join(consumer, 'quick-require.cts'), readmeBlock(readme, 'From CommonJS'))
-  await writeFile(join(consumer, 'client.ts'),
-    "import { credFetch, digestAuthorization } from 'fastify-cred/client'\nexport const names: string[] = [typeof credFetch, typeof digestAuthorization]\n")
+  // Every subpath, imported (and, from the .cts, required) by name, with a type from one of them used.
+  const subpaths = SUBPATHS.map((subpath) => [subpath, subpath.replace(/\W/g, '_')] as const)
+  const entries = [
+    ...subpaths.map(([subpath, name]) => `import * as ${name} from 'fastify-cred/${subpath}'`),
+    "import type { CredErrorCode } from 'fastify-cred/errors'",
+    "const code: CredErrorCode = new errors.InternalError('bug').code",
+    `console.log(JSON.stringify({ code, names: { ${subpaths.map(([subpath, name]) => `'${subpath}': Object.keys(${name}).length`).join(', ')} } }))`,
+    ''
+  ].join('\n')
+  await writeFile(join(consumer, 'entries.ts'), entries)
+  await writeFile(join(consumer, 'entries-require.cts'), entries)
 
   // One tsconfig per mode; TypeScript's defaults otherwise (skipLibCheck false), strict as the issue's user had it.
   // nodenext compiles the ESM file and the CommonJS one (.cts, whose imports become require()) in one program.
   const modes: Array<{ name: string, module: string, moduleResolution?: string, files: string[] }> = [
-    { name: 'node16', module: 'node16', files: ['quick.ts', 'client.ts'] },
-    { name: 'nodenext', module: 'nodenext', files: ['quick.ts', 'client.ts', 'quick-require.cts'] },
-    { name: 'bundler', module: 'esnext', moduleResolution: 'bundler', files: ['quick.ts', 'client.ts'] }
+    { name: 'node16', module: 'node16', files: ['quick.ts', 'entries.ts'] },
+    { name: 'nodenext', module: 'nodenext', files: ['quick.ts', 'entries.ts', 'quick-require.cts', 'entries-require.cts'] },
+    { name: 'bundler', module: 'esnext', moduleResolution: 'bundler', files: ['quick.ts', 'entries.ts'] }
   ]
   for (const mode of modes) {
     const compilerOptions: Record<string, unknown> = {
@@ -172,13 +197,20 @@ t.test('the packed package, installed into a fresh folder, compiles and runs the
     t.same(JSON.parse(stdout), { status: 200, body: { name: 'alice' }, anonymous: 401 },
       `${name}: the quick start answers alice with her Basic credentials, and 401 without`)
   }
-
-  // @arethetypeswrong/cli on this same tarball, with the project's .attw.json (one rule ignored, see the README).
-  // Its text output: each problem found is a line linking to the problem's documentation.
-  const attw = await clean(join(root, 'node_modules/.bin/attw'), [tarball, '--no-color', '--format', 'table-flipped'], { cwd: root })
-    .then(({ stdout, stderr }) => ({ code: 0, output: stdout + stderr }),
-      (error: { code?: number, stdout?: string, stderr?: string }) => ({ code: error.code ?? 1, output: `${error.stdout ?? ''}${error.stderr ?? ''}` }))
-  t.match(attw.output, /ignoring rules: 'cjs-resolves-to-esm'\)/, 'attw ignores only the documented rule')
-  t.notMatch(attw.output, /docs\/problems\/\w+\.md/, 'attw reports no problem')
-  t.equal(attw.code, 0, 'attw exits 0')
+  const expected = { code: 'ERR_CRED_INTERNAL', names: Object.fromEntries(SUBPATHS.map((subpath) => [subpath, Number])) }
+  for (const { name, file, cjs } of [
+    { name: 'node16 import', file: 'out-node16/entries.js', cjs: false },
+    { name: 'nodenext import', file: 'out-nodenext/entries.js', cjs: false },
+    { name: 'bundler import', file: 'out-bundler/entries.js', cjs: false },
+    { name: 'nodenext require()', file: 'out-nodenext/entries-require.cjs', cjs: true }
+  ]) {
+    const output = join(consumer, file)
+    const compiled = await readFile(output, 'utf8')
+    t.same(SUBPATHS.filter((subpath) => !compiled.includes(cjs ? `require("fastify-cred/${subpath}")` : `from 'fastify-cred/${subpath}'`)), [],
+      `${name}: the compiled file ${cjs ? 'require()s' : 'imports'} every subpath`)
+    const { stdout } = await clean(process.execPath, [output], { cwd: consumer, timeout: 30_000 })
+    const loaded = JSON.parse(stdout) as { code: string, names: Record<string, number> }
+    t.match(loaded, expected, `${name}: every subpath loads`)
+    t.same(Object.entries(loaded.names).filter(([, count]) => count === 0), [], `${name}: and exports names`)
+  }
 })

@@ -1,6 +1,7 @@
 import Fastify from 'fastify'
 import t from 'tap'
-import cred, { Portal, SimpleRealm, StoreUnavailable, TooManyAttempts, UsernamePassword, formatBasic } from '../../lib/index.js'
+import cred, { Portal, SimpleRealm, StoreUnavailable, TooManyAttempts, UsernamePassword } from '../../lib/index.js'
+import { formatBasic } from '../../lib/http/index.js'
 import { MemoryThrottle, addressGroup } from '../../lib/throttle/index.js'
 import { IUser, buildApp } from '../helpers/app.js'
 import { CountingChecker } from '../helpers/counting-checker.js'

@@ -1,0 +1,16 @@
+/**
+ * `fastify-cred/checkers`: the user stores (memory, htpasswd, htdigest, Django, SQL, LDAP, the UNIX password
+ * database), anonymous access and the cache in front of a slow store. Their drivers load on first use.
+ *
+ * @example
+ * import { HtpasswdChecker } from 'fastify-cred/checkers'
+ */
+export {
+  InMemoryChecker, AllowAnonymousAccess, LdapChecker, escapeDnValue, escapeFilterValue, UnixChecker, SqlChecker,
+  sqlFlag, openSqlDatabase, quoteIdentifier, DjangoChecker, HtpasswdChecker, HtdigestChecker, CachingChecker
+} from '../checkers/index.js'
+export type {
+  InMemoryCheckerOptions, LdapCheckerOptions, LdapEntry, LdapSearchOptions, UnixAccount, UnixCheckerOptions,
+  SqlCheckerOptions, SqlDatabase, SqlDialect, SqlRow, SqlConnectionOptions, DjangoCheckerOptions, DjangoUser,
+  HtpasswdCheckerOptions, HtdigestCheckerOptions, CachingCheckerOptions, ReloadingChecker, WatchedFileOptions
+} from '../checkers/index.js'

@@ -1,0 +1,18 @@
+/**
+ * `fastify-cred/cred`: the protocol-agnostic core, whole, without loading Fastify, HTTP or any store: interfaces,
+ * credentials (Digest's hash functions included), the checker and realm contracts, the Portal and the throttle
+ * contract. For a protocol other than HTTP, or a checker or realm published on its own. Errors: `fastify-cred/errors`.
+ *
+ * @example
+ * import { Portal, SimpleRealm, UsernamePassword, defineInterface } from 'fastify-cred/cred'
+ */
+export {
+  defineInterface, isOrExtends, constantTimeEqual, constantTimeEqualStrings, UsernamePassword, IUsernamePassword,
+  UsernameHashedPassword, IUsernameHashedPassword, Anonymous, IAnonymous, DigestedCredentials, IUsernameDigestHash,
+  DIGEST_ALGORITHMS, digestHash, digestHa1, digestResponse, ANONYMOUS, SimpleRealm, NOOP_LOGOUT, Portal, resultProvides
+} from '../cred/index.js'
+export type {
+  Interface, Provided, Credentials, PasswordCheckable, DigestAlgorithm, DigestQop, DigestFields, DigestResponseInput,
+  AvatarId, CredentialsChecker, CheckerSetup, PortalOptions, LoginAttempt, LoginClient, LoginThrottle, Realm,
+  LoginResult, Logout, AvatarInterfaces, LoginResultFor, PortalLogin
+} from '../cred/index.js'
