@@ -86,6 +86,12 @@ export class CachingChecker<C extends Credentials = Credentials> implements Cred
     return typeof this.#checker.throttleKey === 'function' ? this.#checker.throttleKey(username) : username
   }
 
+  /** Prepares the wrapped checker (see `CredentialsChecker.prepare`). */
+  async prepare (): Promise<void> {
+    if (this.#closing !== undefined) throw new StoreUnavailable('CachingChecker is closed')
+    await this.#checker.prepare?.()
+  }
+
   /**
    * Forgets every remembered login and closes the wrapped checker (a wrapper owns what it wraps). Idempotent and
    * final: afterwards every login rejects with `StoreUnavailable`.

@@ -2,6 +2,7 @@ import { IUsernamePassword, InvalidOption, StoreUnavailable, UnauthorizedLogin }
 import type { CredentialsChecker, Interface } from '../cred/index.js'
 import { HTPASSWD_HASHERS, identifyHasher } from '../hashers/index.js'
 import type { PasswordHasher } from '../hashers/index.js'
+import { prepareFormats, setUpError } from './set-up.js'
 import { LINES_PER_SLICE, WatchedFile, apacheLines, parseNow } from './watched-file.js'
 import type { ParseOutcome, ReloadingChecker, WatchedFileOptions } from './watched-file.js'
 
@@ -31,6 +32,8 @@ interface HtpasswdContents {
   readonly users: ReadonlyMap<string, HtpasswdUser>
   /** A hash of a random secret, in the format (and at the cost) most users' lines have; made in the background. */
   readonly decoy: Promise<Decoy> | undefined
+  /** The decoy's format. */
+  readonly decoyFormat: string | undefined
 }
 
 type ParsedHtpasswd = { users: Map<string, HtpasswdUser>, dominant: { hasher: PasswordHasher, like: string } | undefined }
@@ -155,6 +158,7 @@ export class HtpasswdChecker implements CredentialsChecker<IUsernamePassword>, R
     if (!Array.isArray(hashers) || hashers.length === 0) throw new InvalidOption('HtpasswdChecker: hashers must be a non-empty array of PasswordHasher')
     if (options.onWarning !== undefined && typeof options.onWarning !== 'function') throw new InvalidOption('HtpasswdChecker: onWarning must be a function')
     const warn = options.onWarning ?? ((message: string) => { process.emitWarning(message, { code: 'FASTIFY_CRED_FILE' }) })
+    let loaded = false
     this.#file = new WatchedFile<HtpasswdContents>('HtpasswdChecker', path, function * (text) {
       const parsed = yield * parseHtpasswdSliced(text, hashers)
       if (!parsed.ok) return parsed
@@ -162,11 +166,16 @@ export class HtpasswdChecker implements CredentialsChecker<IUsernamePassword>, R
       let decoy: Promise<Decoy> | undefined
       if (dominant !== undefined) {
         decoy = dominant.hasher.decoy(dominant.like).then((encoded) => ({ hasher: dominant.hasher, encoded }))
-        // Made ahead of need; a failure (bcrypt not installed) is said now, and again at the first unknown user.
-        decoy.catch((err: unknown) => { warn(`HtpasswdChecker: ${path}: cannot make a ${dominant.hasher.name} decoy: ${err instanceof Error ? err.message : String(err)}`) })
+        // Made ahead of need. A failure (bcrypt not installed) of the first load is prepare()'s to report (the plugin
+        // then refuses to start); one after a reload is said here, and again at the first unknown user.
+        const reloaded = loaded
+        decoy.catch((err: unknown) => {
+          if (reloaded) warn(`HtpasswdChecker: ${path}: cannot make a ${dominant.hasher.name} decoy: ${err instanceof Error ? err.message : String(err)}`)
+        })
       }
-      return { ok: true, value: { users, decoy }, warnings: parsed.warnings }
+      return { ok: true, value: { users, decoy, decoyFormat: dominant?.hasher.name }, warnings: parsed.warnings }
     }, { ...options, onWarning: warn })
+    loaded = true
   }
 
   /** The file's path. */
@@ -189,6 +198,28 @@ export class HtpasswdChecker implements CredentialsChecker<IUsernamePassword>, R
     if (this.#closed) return Promise.reject(closed())
     const pending = this.#file.refreshIfDue()
     return pending === undefined ? this.#check(credentials) : pending.then(async () => await this.#check(credentials))
+  }
+
+  /**
+   * Proves the file can be served: every hash format its lines use can be verified here (bcrypt lines need the
+   * `bcrypt` package), and the decoy is made.
+   *
+   * @throws MissingPeerDependency naming the package a format needs and the first line holding it.
+   * @throws InvalidOption when the decoy cannot be made; StoreUnavailable once closed.
+   */
+  async prepare (): Promise<void> {
+    if (this.#closed) throw closed()
+    const { users, decoy, decoyFormat } = this.#file.value
+    const formats = new Map<PasswordHasher, string>()
+    for (const user of users.values()) {
+      if (user.hasher !== undefined && !formats.has(user.hasher)) formats.set(user.hasher, `line ${user.line} holds a ${user.hasher.name} hash`)
+    }
+    await prepareFormats(`HtpasswdChecker(${this.path})`, formats)
+    try {
+      await decoy
+    } catch (err) {
+      throw setUpError(err, `HtpasswdChecker(${this.path}): cannot make a ${String(decoyFormat)} decoy`)
+    }
   }
 
   /** Stops looking at the file (it holds no handle between looks); afterwards every login rejects with `StoreUnavailable`. Idempotent. */

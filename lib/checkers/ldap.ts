@@ -428,6 +428,17 @@ export class LdapChecker implements CredentialsChecker<IUsernamePassword> {
     return kept.entry
   }
 
+  /**
+   * Loads `ldapts` and checks the search filter with its parser, without connecting: a directory that is down now is
+   * a login's `StoreUnavailable`, not a set-up error.
+   *
+   * @throws MissingPeerDependency when ldapts is not installed; InvalidOption for a filter ldapts cannot parse;
+   * StoreUnavailable once closed.
+   */
+  async prepare (): Promise<void> {
+    await this.#driverLoaded()
+  }
+
   /** Closes every connection. Idempotent and final: logins after this reject with `StoreUnavailable`. */
   async close (): Promise<void> {
     this.#closed = true

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises'
 import { Worker } from 'node:worker_threads'
 import { InvalidOption, StoreUnavailable } from '../cred/index.js'
 import { loadDriver } from '../drivers/index.js'
@@ -16,6 +17,12 @@ export interface SqlDatabase {
   readonly dialect: SqlDialect
   /** Runs `sql` with `params` bound to its placeholders. Rejects with `StoreUnavailable` when the database cannot answer. */
   query (sql: string, params: readonly unknown[]): Promise<readonly SqlRow[]>
+  /**
+   * Optional: proves the database can be used from here without reaching a server: its driver is installed (and,
+   * for a SQLite file, the file exists and opens as a database). Rejects with `MissingPeerDependency` or
+   * `InvalidOption`; never because a server is down at the moment. `SqlChecker.prepare` calls it.
+   */
+  prepare? (): Promise<void>
   /**
    * Closes the connections. Idempotent and final: a later query rejects with `StoreUnavailable`. (A `SqlChecker`
    * closes a database only when it opened it from a string; one you pass in stays yours to close.)
@@ -127,7 +134,7 @@ function postgresDatabase (connectionString: string, timeout: number, poolSize: 
     created.on('error', () => {})
     return created
   }
-  return pooledDatabase('postgres', open, async (pool, sql, params) => (await pool.query({ text: sql, values: [...params] })).rows as SqlRow[])
+  return pooledDatabase('postgres', loadPg, open, async (pool, sql, params) => (await pool.query({ text: sql, values: [...params] })).rows as SqlRow[])
 }
 
 /**
@@ -135,13 +142,18 @@ function postgresDatabase (connectionString: string, timeout: number, poolSize: 
  * turned into `StoreUnavailable`, closed for good by `close()`.
  */
 function pooledDatabase<Pool extends { end (): Promise<unknown> }> (
-  dialect: SqlDialect, open: () => Promise<Pool>, query: (pool: Pool, sql: string, params: readonly unknown[]) => Promise<SqlRow[]>
+  dialect: SqlDialect, loadDriver: () => Promise<unknown>, open: () => Promise<Pool>, query: (pool: Pool, sql: string, params: readonly unknown[]) => Promise<SqlRow[]>
 ): SqlDatabase {
   let pool: Promise<Pool> | undefined
   let closed = false
   let ending: Promise<void> | undefined
   return {
     dialect,
+    // The driver only: the server is not asked (one that is down now is a query's StoreUnavailable).
+    prepare: async () => {
+      if (closed) throw closedDatabase()
+      await loadDriver()
+    },
     query: async (sql, params) => {
       if (closed) throw closedDatabase()
       pool ??= open().catch((err: unknown) => { pool = undefined; throw err })
@@ -171,7 +183,7 @@ function mysqlDatabase (uri: string, timeout: number, poolSize: number): SqlData
     const createPool = (mysql as unknown as { default?: MysqlModule }).default?.createPool ?? mysql.createPool
     return createPool({ uri, connectionLimit: poolSize, connectTimeout: timeout, enableKeepAlive: true })
   }
-  return pooledDatabase('mysql', open, async (pool, sql, params) => {
+  return pooledDatabase('mysql', loadMysql, open, async (pool, sql, params) => {
     const [rows] = await pool.execute({ sql, timeout }, params as never)
     return rows as SqlRow[]
   })
@@ -303,30 +315,53 @@ function sqliteDatabase (path: string, timeout: number): SqlDatabase {
     return owner
   }
 
-  return {
+  /** Runs a query in the worker; `waitForLocks` false: a database locked by another process fails at once. */
+  const ask = async (sql: string, params: readonly unknown[], waitForLocks: boolean): Promise<SqlRow[]> => {
+    if (closed) throw closedDatabase()
+    const moduleUrl = await resolveSqlite()
+    // close() was called while this query looked for the driver: it is closed too, not sent to a new worker.
+    if (closed) throw closedDatabase()
+    const owner = current ??= spawn(moduleUrl)
+    return await new Promise<SqlRow[]>((resolve, reject) => {
+      const id = nextId++
+      const timer = setTimeout(() => {
+        settle(owner, id)?.reject(new StoreUnavailable(`The user database did not answer within ${timeout} ms (SQLite: locked or slow)`))
+      }, timeout)
+      owner.pending.set(id, { resolve, reject, timer })
+      try {
+        owner.worker.postMessage({ id, sql, params: [...params], deadline: waitForLocks ? Date.now() + timeout : 0 })
+      } catch (err) {
+        settle(owner, id)?.reject(unavailable(err))
+        return
+      }
+      owner.inFlight++
+      hold(owner)
+    })
+  }
+
+  const database: SqlDatabase = {
     dialect: 'sqlite',
-    query: async (sql, params) => {
+    prepare: async () => {
       if (closed) throw closedDatabase()
-      const moduleUrl = await resolveSqlite()
-      // close() was called while this query looked for the driver: it is closed too, not sent to a new worker.
-      if (closed) throw closedDatabase()
-      const owner = current ??= spawn(moduleUrl)
-      return await new Promise<SqlRow[]>((resolve, reject) => {
-        const id = nextId++
-        const timer = setTimeout(() => {
-          settle(owner, id)?.reject(new StoreUnavailable(`The user database did not answer within ${timeout} ms (SQLite: locked or slow)`))
-        }, timeout)
-        owner.pending.set(id, { resolve, reject, timer })
-        try {
-          owner.worker.postMessage({ id, sql, params: [...params], deadline: Date.now() + timeout })
-        } catch (err) {
-          settle(owner, id)?.reject(unavailable(err))
-          return
-        }
-        owner.inFlight++
-        hold(owner)
+      await resolveSqlite()
+      // A path that names no file would answer every login with 503: a set-up error. (The worker never creates one.)
+      const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
+        if (['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM'].includes(err.code ?? '')) throw new InvalidOption(`cannot open the SQLite user database ${path} (${err.code ?? 'error'})`, { cause: err })
+        return undefined
       })
+      if (info?.isFile() === false) throw new InvalidOption(`the SQLite user database ${path} is not a file`)
+      try {
+        // Opened in the worker: a file that is no database, or a driver that does not load, is a set-up error too.
+        await ask('SELECT 1 FROM sqlite_master LIMIT 1', [], false)
+      } catch (err) {
+        // Locked by another process, or slow, right now: a login's 503, which heals. A failure with a code will not.
+        const failure = (err as Error).cause as { code?: unknown, message?: unknown } | undefined
+        if (typeof failure?.code === 'string' && !/^SQLITE_(BUSY|LOCKED)/.test(failure.code)) {
+          throw new InvalidOption(`cannot use the SQLite user database ${path}: ${String(failure.message)}`, { cause: err })
+        }
+      }
     },
+    query: async (sql, params) => await ask(sql, params, true),
     close: async () => {
       closed = true
       const owner = current
@@ -344,4 +379,5 @@ function sqliteDatabase (path: string, timeout: number): SqlDatabase {
       await ending
     }
   }
+  return database
 }

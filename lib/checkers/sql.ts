@@ -1,7 +1,8 @@
-import { IUsernamePassword, InvalidOption, StoreUnavailable, UnauthorizedLogin } from '../cred/index.js'
+import { IUsernamePassword, InvalidOption, StoreUnavailable, UnauthorizedLogin, withinDeadline } from '../cred/index.js'
 import type { CredentialsChecker, Interface } from '../cred/index.js'
 import type { PasswordHasher } from '../hashers/hasher.js'
 import { exactNameKey, mysqlNameKey } from './name-keys.js'
+import { prepareFormats, setUpError } from './set-up.js'
 import { openSqlDatabase } from './sql-database.js'
 import type { SqlConnectionOptions, SqlDatabase, SqlDialect, SqlRow } from './sql-database.js'
 
@@ -42,6 +43,9 @@ export interface SqlCheckerOptions extends SqlConnectionOptions {
    */
   throttleKey?: (username: string) => string
 }
+
+/** How long `prepare()` waits for the table's hashes: enough for a database that answers, short for one that hangs. */
+const PREPARE_READ_BUDGET = 1000
 
 /** Everything an unknown user, an unusable hash and a wrong password have in common, for the client. */
 const REFUSED = 'Invalid user name or password'
@@ -94,6 +98,7 @@ export class SqlChecker implements CredentialsChecker<IUsernamePassword> {
   /** True when the database was opened here (from a string): `close()` closes it. */
   readonly #ownsDatabase: boolean
   #decoy: Promise<{ hasher: PasswordHasher, encoded: string }> | undefined
+  #sampled: Promise<TableSample> | undefined
   #closing: Promise<void> | undefined
 
   constructor (options: SqlCheckerOptions) {
@@ -167,6 +172,38 @@ export class SqlChecker implements CredentialsChecker<IUsernamePassword> {
   }
 
   /**
+   * Proves the set-up can work before the first login: the database's driver is installed (and a SQLite file
+   * exists), every hash format `decoyQuery` finds in the table can be verified here (argon2 hashes need the `argon2`
+   * package), and the decoy is made. A database server that is down now is no set-up error: then the table is read,
+   * and the decoy made, at the first login.
+   *
+   * @throws MissingPeerDependency naming the package to install; InvalidOption for a SQLite file that does not exist
+   * or a decoy that cannot be made; StoreUnavailable once closed.
+   * @example
+   * await checker.prepare() // the plugin does this in register()
+   */
+  async prepare (): Promise<void> {
+    this.#assertOpen()
+    const name = this.constructor.name
+    await this.database.prepare?.()
+    let sample: TableSample | undefined
+    try {
+      // A database that hangs now must not hold up the start for its whole timeout: the read goes on in the
+      // background, and the first login uses it.
+      sample = await withinDeadline(this.#sample(), PREPARE_READ_BUDGET, () => new StoreUnavailable(`${name}: the table was not read within ${PREPARE_READ_BUDGET} ms`), { unref: true })
+    } catch (err) {
+      if (!(err instanceof StoreUnavailable)) throw err
+      if (this.#decoyLike === undefined && this.#decoyQuery !== undefined) return // the decoy needs the table
+    }
+    if (sample !== undefined) await prepareFormats(name, new Map([...sample.formats].map(([hasher, count]) => [hasher, `the table holds ${count} ${hasher.name} hash${count === 1 ? '' : 'es'}`])))
+    try {
+      await this.#decoyMade()
+    } catch (err) {
+      if (!(err instanceof StoreUnavailable)) throw setUpError(err, `${name}: cannot make the decoy unknown users are checked against`)
+    }
+  }
+
+  /**
    * Closes the database when the checker opened it (from a string); a `SqlDatabase` passed in is left open (its
    * owner closes it). Idempotent and final: afterwards every call rejects with `StoreUnavailable`.
    */
@@ -205,7 +242,7 @@ export class SqlChecker implements CredentialsChecker<IUsernamePassword> {
   }
 
   async #makeDecoy (): Promise<{ hasher: PasswordHasher, encoded: string }> {
-    const like = this.#decoyLike ?? await this.#dominantHash() ?? this.defaultDecoy()
+    const like = this.#decoyLike ?? (await this.#sample()).dominant ?? this.defaultDecoy()
     const hasher = (like === undefined ? undefined : this.hasherFor(like, this.#hashers)) ?? this.#hashers[0] as PasswordHasher
     return { hasher, encoded: await hasher.decoy(like) }
   }
@@ -218,9 +255,19 @@ export class SqlChecker implements CredentialsChecker<IUsernamePassword> {
     return undefined
   }
 
-  /** A hash of the most common format and cost among `decoyQuery`'s, as the file checkers pick their decoys. */
-  async #dominantHash (): Promise<string | undefined> {
-    if (this.#decoyQuery === undefined) return undefined
+  /** `decoyQuery`'s hashes, read once (again after a failure). */
+  async #sample (): Promise<TableSample> {
+    this.#sampled ??= this.#readSample().catch((err: unknown) => { this.#sampled = undefined; throw err })
+    return await this.#sampled
+  }
+
+  /**
+   * The formats among `decoyQuery`'s hashes, and a hash of the most common format and cost, as the file checkers
+   * pick their decoys.
+   */
+  async #readSample (): Promise<TableSample> {
+    const formats = new Map<PasswordHasher, number>()
+    if (this.#decoyQuery === undefined) return { dominant: undefined, formats }
     const rows = await this.query(this.#decoyQuery, [])
     const counts = new Map<string, { count: number, like: string }>()
     let best: { count: number, like: string } | undefined
@@ -229,14 +276,21 @@ export class SqlChecker implements CredentialsChecker<IUsernamePassword> {
       if (typeof encoded !== 'string') continue
       const hasher = this.hasherFor(encoded, this.#hashers)
       if (hasher === undefined) continue // unusable (`!…`) or a format not allowed: not what a user costs
+      formats.set(hasher, (formats.get(hasher) ?? 0) + 1)
       const shape = `${hasher.name} ${costShape(encoded)}`
       const seen = counts.get(shape) ?? { count: 0, like: encoded }
       seen.count++
       counts.set(shape, seen)
       if (best === undefined || seen.count > best.count) best = seen
     }
-    return best?.like
+    return { dominant: best?.like, formats }
   }
+}
+
+/** What `decoyQuery` found: the model of the decoy, and how many hashes of each format. */
+interface TableSample {
+  readonly dominant: string | undefined
+  readonly formats: ReadonlyMap<PasswordHasher, number>
 }
 
 /**

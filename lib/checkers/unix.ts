@@ -195,6 +195,16 @@ export class UnixChecker implements CredentialsChecker<IUsernamePassword> {
   }
 
   /**
+   * Loads the PAM binding (`node-linux-pam`), so that a server without it does not start.
+   *
+   * @throws MissingPeerDependency when it is not installed; StoreUnavailable once closed.
+   */
+  async prepare (): Promise<void> {
+    if (this.#closed) throw new StoreUnavailable('UnixChecker is closed')
+    await this.#load()
+  }
+
+  /**
    * Refuses every later login with `StoreUnavailable` (PAM holds nothing between calls; logins already running
    * finish). Idempotent.
    */

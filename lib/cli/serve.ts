@@ -340,15 +340,23 @@ export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'e
       return payload
     })
   }
-  await app.register(cred, {
-    realm,
-    checkers,
-    ...(throttle === undefined ? {} : { throttle }),
-    interfaces: [IServeAvatar],
-    authenticationRealm: settings.realmName,
-    schemes: settings.schemes,
-    ...(settings.algorithms === undefined ? {} : { digest: { algorithms: settings.algorithms } })
-  })
+  try {
+    // Every store prepares itself here: a missing driver (`npm install …`) or a SQLite file that does not exist ends
+    // the command (exit 1) instead of a server answering every login with an error. A store that is down does not.
+    await app.register(cred, {
+      realm,
+      checkers,
+      ...(throttle === undefined ? {} : { throttle }),
+      interfaces: [IServeAvatar],
+      authenticationRealm: settings.realmName,
+      schemes: settings.schemes,
+      ...(settings.algorithms === undefined ? {} : { digest: { algorithms: settings.algorithms } })
+    })
+  } catch (err) {
+    // The app never started, so its onClose hooks will not run: release what was opened, or the process stays up.
+    await Promise.all([closeCheckers(checkers), throttle?.close()])
+    throw err
+  }
 
   if (staticPlugin !== undefined) {
     const staticRoot = root ?? '.'

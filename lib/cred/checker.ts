@@ -35,6 +35,16 @@ export interface CredentialsChecker<C extends Credentials = Credentials> {
    */
   throttleKey? (username: string): string
   /**
+   * Optional: gets ready for the first login and proves that the set-up can work: loads the store's driver (an
+   * optional peer dependency), checks what lives on this machine (a SQLite file exists), makes the decoy unknown
+   * users are checked against. Rejects with `MissingPeerDependency` (naming the `npm install` line) or
+   * `InvalidOption` when the set-up cannot work, so that a server refuses to start instead of answering every login
+   * with an error; never because a server is unreachable at the moment (a network outage is a login's
+   * `StoreUnavailable`, HTTP 503, and heals by itself). The Fastify plugin awaits it in `register()`. Idempotent;
+   * after `close()` it rejects with `StoreUnavailable`.
+   */
+  prepare? (): Promise<void>
+  /**
    * Optional: releases what the checker holds (pools, connections, worker threads, timers). Idempotent: a second
    * call resolves at once. Final: afterwards every login (and every other call that would ask the store) rejects
    * with `StoreUnavailable`; nothing reopens. What the caller passed in (a database object, a client) stays the

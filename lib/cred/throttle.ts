@@ -32,6 +32,11 @@ export interface LoginThrottle {
    */
   record (attempt: LoginAttempt, succeeded: boolean): void | PromiseLike<void>
   /**
+   * Optional: proves at set-up that the throttle can work (its driver is installed), as
+   * `CredentialsChecker.prepare` does; never fails because its server is unreachable at the moment.
+   */
+  prepare? (): Promise<void>
+  /**
    * Optional: releases connections and timers. Idempotent and final: afterwards `acquire` rejects (or throws) with
    * `StoreUnavailable` (also for a throttle that fails open) and `record` does nothing. A client the caller passed
    * in stays open (the caller closes it).

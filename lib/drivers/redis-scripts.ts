@@ -131,6 +131,17 @@ export class RedisScripts {
     return this.#starting
   }
 
+  /**
+   * Loads ioredis for a client made here (an app's client needs nothing), without connecting: a Redis that is down
+   * now is a run-time `StoreUnavailable`.
+   *
+   * @throws MissingPeerDependency when ioredis is not installed (or has no Redis class); StoreUnavailable once closed.
+   */
+  async prepare (): Promise<void> {
+    if (this.#closed) throw new StoreUnavailable(`${this.#owner} is closed`)
+    if (this.#given === undefined) this.#redisClass(await loadDriver('ioredis', this.#owner))
+  }
+
   /** Quits the client made here; an app's client is left open (the app closes it). */
   async close (): Promise<void> {
     this.#closed = true
@@ -148,11 +159,16 @@ export class RedisScripts {
     }
   }
 
+  #redisClass (mod: unknown): RedisConstructor {
+    const Redis = constructorOf(mod)
+    if (Redis === undefined) throw new MissingPeerDependency(`${this.#owner}: the ioredis module has no Redis class; install ioredis 5 or 6 (npm install ioredis)`)
+    return Redis
+  }
+
   async #start (): Promise<RedisClientLike> {
     let owned = this.#owned
     if (owned === undefined) {
-      const Redis = constructorOf(await loadDriver('ioredis', this.#owner))
-      if (Redis === undefined) throw new MissingPeerDependency(`${this.#owner}: the ioredis module has no Redis class; install ioredis 5 or 6 (npm install ioredis)`)
+      const Redis = this.#redisClass(await loadDriver('ioredis', this.#owner))
       const connection = this.#connection
       if (connection === undefined) throw new InvalidOption(`${this.#owner}: no connection to open`)
       const options: RedisConnectionOptions = {

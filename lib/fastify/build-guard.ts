@@ -5,6 +5,7 @@ import { buildSchemes } from '../http/build-schemes.js'
 import type { DigestPluginOptions, SchemeName } from '../http/build-schemes.js'
 import type { DigestScheme } from '../http/digest-scheme.js'
 import { HttpAuthGuard } from '../http/guard.js'
+import type { NonceStore } from '../http/nonce-store.js'
 import type { HttpAuthScheme } from '../http/scheme.js'
 import { closeCheckers, resolveCheckers } from '../strcred/index.js'
 
@@ -73,7 +74,11 @@ const noMind = (): null => null
 
 /**
  * Checks the plugin's options and builds what they describe: the checkers from specs, the Portal (unless one is
- * given), the schemes and the guard. Every mistake is an `InvalidOption` saying what to change.
+ * given), the schemes and the guard; then has every store the logins will ask (checkers, throttle, Digest nonce
+ * stores) `prepare()` itself, so that a set-up that cannot work (a driver not installed, a SQLite file that does not
+ * exist, a decoy that cannot be made) fails here rather than at every login. A store whose server is down now does
+ * not fail here: its logins answer 503 until it is back. Every mistake is an `InvalidOption` saying what to change,
+ * or a `MissingPeerDependency` naming the package to install.
  */
 export async function buildGuard (options: CredPluginOptions, log: FastifyBaseLogger): Promise<PluginSettings> {
   if (options === null || typeof options !== 'object') throw new InvalidOption('fastify-cred needs options: { realm, checkers, interfaces }')
@@ -100,21 +105,39 @@ export async function buildGuard (options: CredPluginOptions, log: FastifyBaseLo
   const mode = options.mode ?? 'always'
   if (mode !== 'always' && mode !== 'on-demand') throw new InvalidOption(`fastify-cred: \`mode\` must be 'always' or 'on-demand', got ${JSON.stringify(mode)}`)
   if (options.mind !== undefined && typeof options.mind !== 'function') throw new InvalidOption('fastify-cred: `mind` must be a function (request, reply) => mind')
+  let owned: readonly DigestScheme[] = []
   try {
-    const { schemes, owned } = prefixed(() => buildSchemes(options.schemes ?? ['basic'], options.authenticationRealm ?? 'fastify-cred', options.digest))
+    const built = prefixed(() => buildSchemes(options.schemes ?? ['basic'], options.authenticationRealm ?? 'fastify-cred', options.digest))
+    owned = built.owned
     const guard = prefixed(() => new HttpAuthGuard<unknown>({
       portal: portal as Portal<unknown>,
-      schemes,
+      schemes: built.schemes,
       interfaces: options.interfaces,
       proxy: options.proxy === true,
       loginTimeout: options.loginTimeout,
       onLogoutError: (err) => { log.error({ err }, 'fastify-cred: logout failed') }
     }))
+    await prefixedAsync(async () => { await prepareStores(guard.portal, built.schemes) })
     return { guard, mode, mind: options.mind ?? noMind, owned, close }
   } catch (err) {
-    await close()
+    await Promise.all([close(), ...owned.map(async (scheme) => { await scheme.close() })])
     throw err
   }
+}
+
+/**
+ * Has every store the logins ask prepare itself (`CredentialsChecker.prepare`, `LoginThrottle.prepare`,
+ * `NonceStore.prepare`), all at once; rejects with the first failure once all have settled.
+ */
+async function prepareStores (portal: Portal<unknown>, schemes: readonly HttpAuthScheme[]): Promise<void> {
+  const stores: Array<{ prepare?: () => Promise<void> } | undefined> = [
+    ...portal.listCheckers(),
+    portal.throttle,
+    ...schemes.map((scheme) => (scheme as { nonceStore?: NonceStore }).nonceStore)
+  ]
+  const outcomes = await Promise.allSettled(stores.map(async (store) => { await store?.prepare?.() }))
+  const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected')
+  if (failure !== undefined) throw failure.reason
 }
 
 async function prefixedAsync<T> (build: () => Promise<T>): Promise<T> {

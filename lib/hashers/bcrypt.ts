@@ -15,6 +15,11 @@ async function loadBcrypt (): Promise<BcryptModule> {
   return ((loaded as { default?: unknown }).default ?? loaded) as BcryptModule
 }
 
+/** Loads the native `bcrypt` package now (a hasher's `prepare`). @throws MissingPeerDependency when it is not installed. */
+export async function prepareBcrypt (): Promise<void> {
+  await loadBcrypt()
+}
+
 /** `$2a$`, `$2b$`, `$2y$` (Apache, PHP) with a two-digit cost and 53 characters of salt and checksum. */
 const BCRYPT = /^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$/
 const DEFAULT_COST = 10
@@ -101,5 +106,6 @@ export const bcryptHasher: PasswordHasher = Object.freeze({
     if (typeof cost !== 'number') throw new RangeError('bcrypt cost must be an integer from 4 to 31')
     const encoded = await bcryptHash(plain, cost)
     return `$2y$${encoded.slice(4)}`
-  }
+  },
+  prepare: prepareBcrypt
 })

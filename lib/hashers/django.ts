@@ -2,7 +2,7 @@ import { hash as oneShotHash, pbkdf2, randomBytes, scrypt } from 'node:crypto'
 import type { ScryptOptions } from 'node:crypto'
 import { constantTimeEqualStrings } from '../cred/index.js'
 import { loadDriver } from '../drivers/index.js'
-import { bcryptCost, bcryptHash, bcryptVerify, isBcryptHash } from './bcrypt.js'
+import { bcryptCost, bcryptHash, bcryptVerify, isBcryptHash, prepareBcrypt } from './bcrypt.js'
 import { desCryptHasher } from './des-crypt.js'
 import type { PasswordHasher } from './hasher.js'
 
@@ -144,7 +144,8 @@ export const djangoArgon2: PasswordHasher = Object.freeze({
     memoryCost: numberOption(options, 'memoryCost', 102400),
     timeCost: numberOption(options, 'timeCost', 2),
     parallelism: numberOption(options, 'parallelism', 8)
-  })
+  }),
+  prepare: async () => { await loadArgon2() }
 })
 
 async function argon2Hash (plain: string, params: { type: 'argon2id' | 'argon2i' | 'argon2d', memoryCost: number, timeCost: number, parallelism: number }): Promise<string> {
@@ -170,7 +171,8 @@ function djangoBcrypt (name: 'bcrypt' | 'bcrypt_sha256', prehash: boolean): Pass
       return encoded.startsWith(prefix) && isBcryptHash(inner) && await bcryptVerify(input(plain), inner)
     },
     decoy: async (like?: string) => prefix + await bcryptHash(randomSecret(), bcryptCost(like?.slice(prefix.length)) ?? 12),
-    hash: async (plain: string, options?: Readonly<Record<string, unknown>>) => prefix + await bcryptHash(input(plain), numberOption(options, 'rounds', 12))
+    hash: async (plain: string, options?: Readonly<Record<string, unknown>>) => prefix + await bcryptHash(input(plain), numberOption(options, 'rounds', 12)),
+    prepare: prepareBcrypt
   })
 }
 

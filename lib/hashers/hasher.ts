@@ -21,4 +21,10 @@ export interface PasswordHasher {
   decoy (like?: string): Promise<string>
   /** Encodes `plain`, where a tool of ours writes this format. */
   hash? (plain: string, options?: Readonly<Record<string, unknown>>): Promise<string>
+  /**
+   * Loads what `verify` needs beyond Node (a native package: `bcrypt`, `argon2`), so that a store can say at set-up
+   * that it cannot check its users' hashes. Rejects with `MissingPeerDependency` naming the package to install.
+   * Formats that need nothing leave it out.
+   */
+  prepare? (): Promise<void>
 }

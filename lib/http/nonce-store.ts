@@ -26,6 +26,11 @@ export interface NonceStore {
    */
   has? (nonce: string): boolean
   /**
+   * Proves at set-up that the store can work (its driver is installed), as `CredentialsChecker.prepare` does; never
+   * fails because its server is unreachable at the moment. The plugin awaits it in `register()`.
+   */
+  prepare? (): Promise<void>
+  /**
    * Releases connections and timers. Idempotent and final: afterwards `claim` rejects (or throws) with
    * `StoreUnavailable` and `has` answers false. A client the caller passed in stays open (the caller closes it).
    */

@@ -164,6 +164,17 @@ export class RedisNonceStore implements NonceStore {
   }
 
   /**
+   * Loads ioredis when the store makes its own client, without connecting (see `NonceStore.prepare`): the plugin
+   * calls it in `register()`, so a server without ioredis does not start, while one whose Redis is down does (and
+   * answers 503 until Redis is back).
+   *
+   * @throws MissingPeerDependency when ioredis is not installed; StoreUnavailable once closed.
+   */
+  async prepare (): Promise<void> {
+    await this.#redis.prepare()
+  }
+
+  /**
    * Records one use of `nc` with `nonce` (see `NonceStore.claim`), atomically in one round trip.
    *
    * @example

@@ -132,6 +132,16 @@ export class RedisThrottle implements LoginThrottle {
   }
 
   /**
+   * Loads ioredis when the throttle makes its own client, without connecting (see `LoginThrottle.prepare`): a server
+   * without ioredis does not start; one whose Redis is down does.
+   *
+   * @throws MissingPeerDependency when ioredis is not installed; StoreUnavailable once closed.
+   */
+  async prepare (): Promise<void> {
+    await this.#redis.prepare()
+  }
+
+  /**
    * One round trip: rejects with `TooManyAttempts` when the user name or address must wait, with
    * `StoreUnavailable` when Redis cannot answer (unless `failOpen`).
    */

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -188,17 +189,21 @@ t.test('SqlChecker: any table, a parameterised query, the formats to accept', as
   t.throws(() => new SqlChecker({ database: DJANGO_SQLITE, query: 'SELECT 1', hashers: [] }), InvalidOption)
 })
 
-t.test('a database that cannot be opened is StoreUnavailable, not a refusal; the file is never created', async (t) => {
-  const missing = new DjangoChecker({ database: join(tmpdir(), 'no-such-dir-fastify-cred', 'db.sqlite3') })
+t.test('a database file that does not exist: register() fails (a set-up error), the checker alone answers StoreUnavailable; never created', async (t) => {
+  const path = join(tmpdir(), 'no-such-dir-fastify-cred', 'db.sqlite3')
+  const missing = new DjangoChecker({ database: path })
   t.teardown(() => missing.close())
+  await t.rejects(missing.prepare(), { name: 'InvalidOption', message: `cannot open the SQLite user database ${path} (ENOENT)` }, 'prepare() names the file')
+  await t.rejects(buildDjangoApp(missing), { name: 'InvalidOption', message: `fastify-cred: cannot open the SQLite user database ${path} (ENOENT)` }, 'so the plugin refuses to start')
   const err = await missing.requestAvatarId(login('alice', 'wonderland')).catch((e: unknown) => e)
-  t.type(err, StoreUnavailable)
+  t.type(err, StoreUnavailable, 'asked without the plugin (the file may come later): StoreUnavailable, not a refusal')
   t.notMatch((err as Error).message, /wonderland/)
-  const { app, url } = await buildDjangoApp(missing)
-  t.teardown(() => app.close())
-  const answer = await whoami(url, 'alice', 'wonderland')
-  t.equal(answer.status, 503)
-  t.equal(answer.retryAfter, '5')
+  t.notOk(existsSync(path), 'the file was not created')
+  const notADatabase = await djangoSqliteCopy(t, 'text.sqlite3')
+  await writeFile(notADatabase, 'alice:{SHA}not a database\n')
+  const text = new DjangoChecker({ database: notADatabase })
+  t.teardown(() => text.close())
+  await t.rejects(text.prepare(), { name: 'InvalidOption', message: /^cannot use the SQLite user database .*text\.sqlite3: file is not a database$/ }, 'a file that is no database is a set-up error too')
 })
 
 t.test("the plugin with DjangoChecker on Django's database, logged in with real curl", { skip: curl.skip }, async (t) => {

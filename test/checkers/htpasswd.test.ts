@@ -175,16 +175,25 @@ t.test('an unknown user does the work of a wrong password: counted hash calls', 
   t.same(Object.fromEntries(counted.verifies), { apr1: 1 })
 })
 
-t.test('bcrypt not installed: a warning at load, MissingPeerDependency at login', async (t) => {
+t.test('bcrypt not installed: prepare() names the line and the package, no warning; a login is MissingPeerDependency', async (t) => {
   const { overrideDriver } = await import('../../lib/drivers/index.js')
   const { MissingPeerDependency } = await import('../../lib/cred/index.js')
   t.teardown(overrideDriver('bcrypt', async () => { throw new Error("Cannot find package 'bcrypt'") }))
   const dir = await tempDir(t)
   const file = join(dir, 'htpasswd')
-  await writeFile(file, 'alice:$2y$04$' + 'a'.repeat(53) + '\n')
+  await writeFile(file, 'carol:{SHA}' + (await import('node:crypto')).hash('sha1', 'pw', 'base64') + '\nalice:$2y$04$' + 'a'.repeat(53) + '\n')
   const warnings: string[] = []
   const checker = new HtpasswdChecker(file, { onWarning: (m) => warnings.push(m) })
+  await t.rejects(checker.prepare(), {
+    name: 'MissingPeerDependency',
+    message: `HtpasswdChecker(${file}): line 2 holds a bcrypt hash: Verifying bcrypt password hashes needs the bcrypt package: install it (npm install bcrypt)`
+  }, 'one bcrypt line among others is enough: that user could never log in')
   await t.rejects(login(checker, 'alice', 'pw'), MissingPeerDependency)
-  await t.rejects(login(checker, 'bob', 'pw'), MissingPeerDependency, 'the unknown user fails the same way')
-  t.match(warnings.join('\n'), /cannot make a bcrypt decoy: .*npm install bcrypt/)
+  t.equal(await login(checker, 'carol', 'pw'), 'carol', 'the other formats still work for a checker used without prepare()')
+  const only = join(dir, 'bcrypt-only')
+  await writeFile(only, 'alice:$2y$04$' + 'a'.repeat(53) + '\n')
+  const bcryptOnly = new HtpasswdChecker(only, { onWarning: (m) => warnings.push(m) })
+  await t.rejects(bcryptOnly.prepare(), MissingPeerDependency, 'a file of bcrypt lines: its decoy cannot be made either')
+  await t.rejects(login(bcryptOnly, 'nobody', 'pw'), MissingPeerDependency, 'an unknown user fails as a known one does')
+  t.same(warnings, [], 'no warning: prepare() (the plugin\'s register()) is where it is said')
 })

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { needProgram } from '../helpers/binaries.js'
 import { curl, curlRequest } from '../helpers/curl.js'
-import { CLI, cliBuilt, runCommand, startServe } from '../helpers/cli.js'
+import { CLI, cliBuilt, runCommand, runProgram, startServe } from '../helpers/cli.js'
 import type { CliRun } from '../helpers/cli.js'
 
 const run = promisify(execFile)
@@ -61,15 +61,20 @@ async function stopWith (signal: NodeJS.Signals): Promise<CliRun> {
   return { code, stdout: '', stderr }
 }
 
-/** The built command in a folder whose node_modules has everything but the command's optional packages. */
+/** The built command in a folder whose node_modules has everything but the command's optional packages and bcrypt. */
+let withoutOptional: Promise<string> | undefined
 async function withoutOptionalPackages (): Promise<string> {
+  withoutOptional ??= makeWithoutOptionalPackages()
+  return await withoutOptional
+}
+async function makeWithoutOptionalPackages (): Promise<string> {
   const where = join(dir, 'no-optional')
   await cp(join(root, 'dist/lib'), join(where, 'dist/lib'), { recursive: true })
   await writeFile(join(where, 'package.json'), '{ "type": "module" }')
   const modules = join(root, 'node_modules')
   await mkdir(join(where, 'node_modules/@fastify'), { recursive: true })
   for (const name of await readdir(modules)) {
-    if (name !== '@fastify' && !name.startsWith('.')) await symlink(join(modules, name), join(where, 'node_modules', name))
+    if (name !== '@fastify' && name !== 'bcrypt' && !name.startsWith('.')) await symlink(join(modules, name), join(where, 'node_modules', name))
   }
   for (const name of await readdir(join(modules, '@fastify'))) {
     if (name !== 'static' && name !== 'http-proxy') await symlink(join(modules, '@fastify', name), join(where, 'node_modules/@fastify', name))
@@ -99,7 +104,8 @@ const PROVOKE: Record<string, Array<() => Promise<CliRun>>> = {
   'an `--auth` file that cannot be read': [
     async () => await runCommand(['serve', '--auth', `file:${join(dir, 'absent.htpasswd')}`, '--port', '0']),
     async () => await runCommand(['serve', '--auth', `htdigest:${dir}`, '--port', '0']),
-    async () => await runCommand(['serve', '--auth', `memory:alice;password-file=${join(dir, 'absent-secret')}`, '--port', '0'])
+    async () => await runCommand(['serve', '--auth', `memory:alice;password-file=${join(dir, 'absent-secret')}`, '--port', '0']),
+    async () => await runCommand(['serve', '--auth', `django:${join(dir, 'absent.sqlite3')}`, '--port', '0'])
   ],
   'a `passwd` file that cannot be read or does not exist (without `--create`)': [
     async () => await runCommand(['passwd', dir, 'alice'], { input: 'x\n' }),
@@ -126,6 +132,14 @@ const PROVOKE: Record<string, Array<() => Promise<CliRun>>> = {
       })
     })
     t.match(result.stderr, /@fastify\/static/, 'the message names the package to install')
+    return result
+  }, async () => {
+    // A store's driver: the server would answer every login with an error, so it does not start.
+    const where = await withoutOptionalPackages()
+    const bcryptFile = join(dir, 'bcrypt.htpasswd')
+    await writeFile(bcryptFile, 'alice:$2y$04$' + 'a'.repeat(53) + '\n')
+    const result = await runProgram(process.execPath, [join(where, 'dist/lib/cli/main.js'), 'serve', '--auth', `file:${bcryptFile}`, '--port', '0'], { cwd: where })
+    t.match(result.stderr, /npm install bcrypt\)/, 'the message names the package to install')
     return result
   }],
 

@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { StoreUnavailable } from '../../lib/index.js'
+import Fastify from 'fastify'
+import { SimpleRealm, StoreUnavailable, cred, defineInterface } from '../../lib/index.js'
 import { InvalidOption, MissingPeerDependency } from '../../lib/cred/index.js'
+import { InMemoryChecker } from '../../lib/checkers/index.js'
 import { RedisNonceStore } from '../../lib/http/index.js'
 import type { NonceClaim } from '../../lib/http/index.js'
 import type { Test } from 'tap'
@@ -12,6 +14,8 @@ import { nonceStoreContract } from './nonce-store-contract.js'
 import { redisServerProgram, startRedis } from '../helpers/redis-server.js'
 
 const fresh = (): string => randomBytes(18).toString('base64url')
+const IUser = defineInterface<{ name: string }>('IUser')
+const realm = new SimpleRealm().serve(IUser, (id) => ({ name: String(id) }))
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
 /** The claim's outcome, or 'hung' when it did not settle within `guard` ms (a generous bound, not a benchmark). */
@@ -53,6 +57,14 @@ t.test('missing ioredis: MissingPeerDependency naming the package, only on first
   t.equal((err as MissingPeerDependency).code, 'ERR_CRED_MISSING_PEER_DEPENDENCY')
   await t.rejects(store.connect(), MissingPeerDependency, 'connect() says the same')
   t.equal(loads, 2, 'tried again on the next use (the app may install it and retry)')
+  await t.rejects(store.prepare(), { name: 'MissingPeerDependency', message: 'RedisNonceStore needs the ioredis package: install it (npm install ioredis)' }, 'prepare() too, without connecting')
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await t.rejects(async () => { await app.register(cred, { realm, checkers: [new InMemoryChecker({ alice: 'pw' })], interfaces: [IUser], schemes: ['digest'], digest: { nonceStore: store } }) },
+    MissingPeerDependency, 'so register() refuses to start the server')
+  const client = new RedisNonceStore({ evalsha: async () => 1, eval: async () => 1 })
+  await client.prepare()
+  t.pass("a store on the app's own client needs no ioredis of ours")
   restore()
   t.teardown(overrideDriver('ioredis', async () => ({ default: 42 })))
   const broken = new RedisNonceStore({ port: 1 })
@@ -233,9 +245,12 @@ if (redis === undefined) {
     await t.rejects(own.claim(fresh(), 1, Date.now(), Date.now() + 60_000), StoreUnavailable)
   })
 
-  t.test('Redis unreachable from the start: StoreUnavailable, not a hang', async (t) => {
+  t.test('Redis unreachable from the start: register() succeeds (an outage is no set-up error), claims are StoreUnavailable, not a hang', async (t) => {
     const store = new RedisNonceStore({ host: '127.0.0.1', port: 1 }, { timeout: 300 })
     t.teardown(async () => { await store.close() })
+    const app = Fastify()
+    t.teardown(() => app.close())
+    await app.register(cred, { realm, checkers: [new InMemoryChecker({ alice: 'pw' })], interfaces: [IUser], schemes: ['digest'], digest: { nonceStore: store } })
     const outcome = await settle(store.claim(fresh(), 1, Date.now(), Date.now() + 60_000))
     t.ok(outcome instanceof StoreUnavailable, `rejected with StoreUnavailable (got ${String(outcome)})`)
     await t.rejects(store.connect(), StoreUnavailable)

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -66,4 +66,32 @@ t.test('without the optional packages, first use names the package to install', 
   t.match(out.bcrypt, /^ERR_CRED_MISSING_PEER_DEPENDENCY .*npm install bcrypt/)
   t.equal(out.pbkdf2, 'ok', 'node:crypto formats need nothing')
   t.equal(out.memory, 'ok', 'loading the checkers loads no driver')
+})
+
+// The built command where the store drivers are really absent: a set-up that cannot work ends `serve` with exit 1
+// and the `npm install …` line, before it listens (it used to start and answer every login 500 or 503).
+t.test('fastify-cred serve without a store\'s driver exits 1 naming the package; it never starts', { skip: existsSync(`${root}dist/lib/cli/main.js`) ? false : 'run `npm run build` first' }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'fastify-cred-serve-no-peers-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await cp(join(root, 'dist/lib'), join(dir, 'dist/lib'), { recursive: true })
+  await writeFile(join(dir, 'package.json'), '{ "type": "module" }')
+  await mkdir(join(dir, 'node_modules'))
+  for (const name of await readdir(join(root, 'node_modules'))) {
+    if (!DRIVERS.includes(name) && !name.startsWith('.')) await symlink(join(root, 'node_modules', name), join(dir, 'node_modules', name))
+  }
+  const sqlite = new URL('../fixtures/django/db.sqlite3', import.meta.url).pathname
+  const cases: Array<[string[], string]> = [
+    [['--auth', `django:${sqlite}`], 'fastify-cred: A SQLite user database needs the better-sqlite3 package: install it (npm install better-sqlite3@12)\n'],
+    [['--auth', 'django:postgres://app@127.0.0.1:1/site'], 'fastify-cred: A postgres:// user database needs the pg package: install it (npm install pg)\n'],
+    [['--auth', 'sql:mysql://app@127.0.0.1:1/site;table=users'], 'fastify-cred: A mysql:// user database needs the mysql2 package: install it (npm install mysql2)\n'],
+    [['--auth', 'ldap:ldap://127.0.0.1:1;user-dn=uid={username},dc=x'], 'fastify-cred: LdapChecker needs the ldapts package: install it (npm install ldapts@8)\n'],
+    [['--auth', 'memory:alice:pw', '--throttle', 'redis://127.0.0.1:1'], 'fastify-cred: RedisThrottle needs the ioredis package: install it (npm install ioredis)\n']
+  ]
+  for (const [args, message] of cases) {
+    const result = await run(process.execPath, [join(dir, 'dist/lib/cli/main.js'), 'serve', ...args, '--port', '0'], { cwd: dir }).then(
+      (done) => ({ code: 0, ...done }), (err: { code: number, stdout: string, stderr: string }) => err)
+    t.equal(result.code, 1, `${args.join(' ')}: exit 1`)
+    t.equal(result.stderr, message, `${args.join(' ')}: one line naming the package`)
+    t.notMatch(result.stderr + result.stdout, /serving/, 'it never listened')
+  }
 })

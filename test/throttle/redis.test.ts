@@ -33,6 +33,8 @@ t.test('missing ioredis: MissingPeerDependency, also when failing open (a set-up
   const throttle = new RedisThrottle('redis://127.0.0.1:1', { failOpen: true })
   await t.rejects(throttle.acquire({ username: 'a', address: undefined }), MissingPeerDependency)
   await t.rejects(throttle.acquire({ username: 'a', address: undefined }), /install ioredis/)
+  await t.rejects(throttle.prepare(), { name: 'MissingPeerDependency', message: 'RedisThrottle needs the ioredis package: install it (npm install ioredis)' }, 'prepare() says so without connecting')
+  await t.rejects(buildApp({ throttle }), MissingPeerDependency, 'so register() refuses to start the server')
   await throttle.close()
 })
 
@@ -166,6 +168,22 @@ t.test('with a real redis-server', { skip: redisServerProgram.skip }, async (t) 
     }
     t.same(errors, [], 'closing is no outage: onError heard nothing')
     t.equal(await client.ping(), 'PONG', "the app's client is still open")
+  })
+
+  t.test('Redis down when the server starts: register() succeeds (an outage is no set-up error), logins are 503 until it is back', async (t) => {
+    await redis.stop()
+    t.teardown(async () => { await redis.start() })
+    const checker = await CountingChecker.create({ alice: 'wonderland' })
+    const { app } = await buildApp({ checkers: [checker], throttle: throttleFor({ keyPrefix: prefix() }) })
+    const down = await app.inject({ url: '/whoami', headers: { authorization: formatBasic('alice', 'wonderland') } })
+    t.equal(down.statusCode, 503)
+    await redis.start()
+    let status = 0
+    for (let i = 0; i < 100 && status !== 200; i++) {
+      status = (await app.inject({ url: '/whoami', headers: { authorization: formatBasic('alice', 'wonderland') } })).statusCode
+      if (status !== 200) await sleep(100)
+    }
+    t.equal(status, 200, 'Redis back: the same server logs in')
   })
 
   t.test('Redis frozen: a check gives up after the timeout', async (t) => {
