@@ -136,9 +136,9 @@ async function build (kind: ServerKind): Promise<FastifyInstance> {
     case 'cred-htpasswd':
     case 'cred-htpasswd-cached': {
       const { default: cred, SimpleRealm, defineInterface, IUsernamePassword: IUP, UnauthorizedLogin } = await import('../lib/index.js')
-      const { InMemoryChecker } = await import('../lib/checkers/index.js')
+      const { MemoryChecker } = await import('../lib/checkers/index.js')
       const IUser = defineInterface<User>('IUser')
-      let checker: CredentialsChecker = new InMemoryChecker({ [USER]: PASSWORD })
+      let checker: CredentialsChecker = new MemoryChecker({ [USER]: PASSWORD })
       if (kind === 'cred-nohash') {
         // The plugin's own cost: a checker that compares nothing but the name (never for real use).
         checker = {

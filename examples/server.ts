@@ -1,6 +1,6 @@
 import Fastify from 'fastify'
 import cred from '../lib/index.js'
-import { InMemoryChecker } from '../lib/checkers/index.js'
+import { MemoryChecker } from '../lib/checkers/index.js'
 import { MemoryThrottle } from '../lib/throttle/index.js'
 import { IMailbox, mailboxRealm, type Mailbox } from './mailbox-realm.js'
 
@@ -35,7 +35,7 @@ export async function buildDemo (options: { logger?: boolean, clock?: () => numb
   const app = Fastify({ logger: options.logger ?? false })
   await app.register(cred, {
     realm: mailboxRealm,
-    checkers: [new InMemoryChecker({ [demoUser.username]: demoUser.password })],
+    checkers: [new MemoryChecker({ [demoUser.username]: demoUser.password })],
     interfaces: [IMailbox],
     authenticationRealm: 'fastify-cred demo',
     throttle: new MemoryThrottle({ now: options.clock })

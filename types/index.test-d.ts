@@ -5,7 +5,7 @@ import cred, {
   ANONYMOUS, CredError, LoginFailed, Portal, SimpleRealm, UsernamePassword, defineInterface, resultProvides
 } from 'fastify-cred'
 import type { AvatarId, CredentialsChecker, IUsernamePassword, Interface, Logout } from 'fastify-cred'
-import { InMemoryChecker } from 'fastify-cred/checkers'
+import { MemoryChecker } from 'fastify-cred/checkers'
 import { InternalError, StaleNonce, UnauthorizedLogin } from 'fastify-cred/errors'
 import type { CredErrorCode } from 'fastify-cred/errors'
 
@@ -27,7 +27,7 @@ const realm = new SimpleRealm<{ ip: string }>()
 // @ts-expect-error the factory must make the interface's type
 new SimpleRealm().serve(IMailbox, () => ({ owner: 1 }))
 
-const portal = new Portal(realm, [new InMemoryChecker({ alice: 'pw' })])
+const portal = new Portal(realm, [new MemoryChecker({ alice: 'pw' })])
 
 async function logins (): Promise<void> {
   const one = await portal.login(new UsernamePassword('alice', 'pw'), { ip: '::1' }, IMailbox)
@@ -60,7 +60,7 @@ const badChecker: CredentialsChecker<IUsernamePassword> = { credentialInterfaces
 void [checker, badChecker]
 
 const app = Fastify()
-void app.register(cred, { realm, checkers: [new InMemoryChecker({ alice: 'pw' })], interfaces: [IMailbox], mind: (request) => ({ ip: request.ip }) })
+void app.register(cred, { realm, checkers: [new MemoryChecker({ alice: 'pw' })], interfaces: [IMailbox], mind: (request) => ({ ip: request.ip }) })
 // @ts-expect-error interfaces are required
 void app.register(cred, { realm, checkers: [] })
 // @ts-expect-error mode is 'always' or 'on-demand'

@@ -32,7 +32,7 @@ interface Entry {
  * - It owns the checker it wraps: `close()` closes both.
  *
  * @example
- * import { CachingChecker, HtpasswdChecker } from 'fastify-cred'
+ * import { CachingChecker, HtpasswdChecker } from 'fastify-cred/checkers'
  * const checker = new CachingChecker(new HtpasswdChecker('/etc/myapp/htpasswd'), { ttl: 5 * 60_000, maxEntries: 1000 })
  * // then: app.register(cred, { checkers: [checker], … })
  * @throws InvalidOption when `ttl` or `maxEntries` is not a positive number

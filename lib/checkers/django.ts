@@ -68,7 +68,8 @@ const text = (value: unknown): string => typeof value === 'string' ? value : val
  * `CachingChecker` so a client that sends Basic credentials with every request pays that once.
  *
  * @example
- * import { DjangoChecker, SimpleRealm, defineInterface } from 'fastify-cred'
+ * import { SimpleRealm, defineInterface } from 'fastify-cred'
+ * import { DjangoChecker } from 'fastify-cred/checkers'
  * const users = new DjangoChecker({ database: '/srv/site/db.sqlite3' })
  * const IUser = defineInterface<DjangoUser>('IUser')
  * const realm = new SimpleRealm().serve(IUser, async (id) => await users.loadUser(String(id)))

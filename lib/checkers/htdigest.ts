@@ -66,7 +66,8 @@ export function parseHtdigest (text: string): ParseOutcome<Realms> {
  *
  * @example
  * import Fastify from 'fastify'
- * import { cred, HtdigestChecker, SimpleRealm, defineInterface } from 'fastify-cred'
+ * import { cred, SimpleRealm, defineInterface } from 'fastify-cred'
+ * import { HtdigestChecker } from 'fastify-cred/checkers'
  * const IUser = defineInterface<{ name: string }>('IUser')
  * const app = Fastify()
  * await app.register(cred, {

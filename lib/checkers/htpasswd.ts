@@ -137,7 +137,8 @@ export function parseHtpasswd (text: string, hashers: readonly PasswordHasher[])
  *
  * @example
  * import Fastify from 'fastify'
- * import { cred, HtpasswdChecker, SimpleRealm, defineInterface } from 'fastify-cred'
+ * import { cred, SimpleRealm, defineInterface } from 'fastify-cred'
+ * import { HtpasswdChecker } from 'fastify-cred/checkers'
  * const IUser = defineInterface<{ name: string }>('IUser')
  * const app = Fastify({ logger: true })
  * await app.register(cred, {

@@ -259,7 +259,7 @@ class Pool {
  *
  * @example
  * import { readFileSync } from 'node:fs'
- * import { LdapChecker } from 'fastify-cred'
+ * import { LdapChecker } from 'fastify-cred/checkers'
  * const checker = new LdapChecker({
  *   url: 'ldap://ldap.example.org', startTLS: true, tls: { ca: readFileSync('/etc/ssl/ldap-ca.pem') },
  *   search: {

@@ -45,12 +45,12 @@ function ha1Of (user: StoredUser, credentials: IUsernameDigestHash, remember: bo
 /** Credentials that claim a password interface must be able to check one: anything else is a bug, not a refusal. */
 function checkPasswordOf (credentials: PasswordCheckable, password: string): boolean {
   if (typeof credentials.checkPassword !== 'function') {
-    throw new ContractViolation('InMemoryChecker: the credentials claim a password interface but have neither a string `password` nor a `checkPassword` function')
+    throw new ContractViolation('MemoryChecker: the credentials claim a password interface but have neither a string `password` nor a `checkPassword` function')
   }
   return credentials.checkPassword(password)
 }
 
-export interface InMemoryCheckerOptions {
+export interface MemoryCheckerOptions {
   /** `false` matches user names ignoring case (`Alice` logs in as `alice`). Default: `true`, names are case-sensitive. */
   caseSensitive?: boolean
 }
@@ -64,20 +64,20 @@ export interface InMemoryCheckerOptions {
  * `UsernameHashedPassword`, and Digest credentials.
  *
  * @example
- * import { InMemoryChecker } from 'fastify-cred'
- * const checker = new InMemoryChecker({ alice: 'wonderland' })
+ * import { MemoryChecker } from 'fastify-cred/checkers'
+ * const checker = new MemoryChecker({ alice: 'wonderland' })
  * checker.addUser('bob', 'builder')
  */
-export class InMemoryChecker implements CredentialsChecker<PasswordCheckable> {
+export class MemoryChecker implements CredentialsChecker<PasswordCheckable> {
   static readonly credentialInterfaces: readonly Interface<PasswordCheckable>[] = Object.freeze([IUsernamePassword, IUsernameDigestHash, IUsernameHashedPassword])
-  readonly credentialInterfaces: readonly Interface<PasswordCheckable>[] = InMemoryChecker.credentialInterfaces
+  readonly credentialInterfaces: readonly Interface<PasswordCheckable>[] = MemoryChecker.credentialInterfaces
   readonly #users = new Map<string, StoredUser>()
   readonly #caseSensitive: boolean
   /** Checked against when the user is unknown, so that path costs what a wrong password costs. */
   readonly #decoy: StoredUser = storedUser('', randomBytes(16).toString('base64'))
   #closed = false
 
-  constructor (users: Record<string, string> | Iterable<readonly [string, string]> = {}, options: InMemoryCheckerOptions = {}) {
+  constructor (users: Record<string, string> | Iterable<readonly [string, string]> = {}, options: MemoryCheckerOptions = {}) {
     this.#caseSensitive = options.caseSensitive ?? true
     const entries = Symbol.iterator in users ? users as Iterable<readonly [string, string]> : Object.entries(users)
     for (const [username, password] of entries) this.addUser(username, password)
@@ -85,7 +85,7 @@ export class InMemoryChecker implements CredentialsChecker<PasswordCheckable> {
 
   addUser (username: string, password: string): void {
     if (typeof username !== 'string' || typeof password !== 'string') {
-      throw new InvalidOption('InMemoryChecker.addUser(username, password) takes two strings')
+      throw new InvalidOption('MemoryChecker.addUser(username, password) takes two strings')
     }
     this.#users.set(this.#key(username), storedUser(username, password))
   }
@@ -97,8 +97,8 @@ export class InMemoryChecker implements CredentialsChecker<PasswordCheckable> {
 
   /** @throws UnauthorizedLogin for a wrong password or an unknown user; StoreUnavailable once closed. */
   requestAvatarId (credentials: PasswordCheckable): string {
-    if (this.#closed) throw new StoreUnavailable('InMemoryChecker is closed')
-    if (typeof credentials.username !== 'string') throw new ContractViolation('InMemoryChecker: the credentials have no string `username`')
+    if (this.#closed) throw new StoreUnavailable('MemoryChecker is closed')
+    if (typeof credentials.username !== 'string') throw new ContractViolation('MemoryChecker: the credentials have no string `username`')
     const user = this.#users.get(this.#key(credentials.username))
     const against = user ?? this.#decoy
     // A plaintext from the client needs one hash against the stored digest; a Digest response is checked against

@@ -97,7 +97,7 @@ const closedDatabase = (): StoreUnavailable => new StoreUnavailable('The user da
  * `MissingPeerDependency`. Pools reconnect by themselves after an outage: no restart is needed.
  *
  * @example
- * import { openSqlDatabase } from 'fastify-cred'
+ * import { openSqlDatabase } from 'fastify-cred/checkers'
  * const db = openSqlDatabase('postgres://app@127.0.0.1/site', { timeout: 2000 })
  * const rows = await db.query('SELECT password FROM users WHERE name = $1', ['alice'])
  * await db.close()

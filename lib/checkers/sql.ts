@@ -77,7 +77,8 @@ export function sqlFlag (value: unknown): boolean {
  * reached or does not answer within `timeout` gives `StoreUnavailable` (HTTP 503), never a refusal.
  *
  * @example
- * import { SqlChecker, bcryptHasher } from 'fastify-cred'
+ * import { SqlChecker } from 'fastify-cred/checkers'
+ * import { bcryptHasher } from 'fastify-cred/hashers'
  * const checker = new SqlChecker({
  *   database: 'postgres://app:secret@127.0.0.1:5432/site',
  *   query: 'SELECT pw_hash AS password, enabled AS active FROM accounts WHERE login = $1',

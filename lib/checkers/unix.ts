@@ -104,7 +104,7 @@ const MAX_USERNAME_BYTES = 256
  * over 512 bytes. An unknown user and a wrong password go through the same PAM call and the same failure delay.
  *
  * @example
- * import { UnixChecker } from 'fastify-cred'
+ * import { UnixChecker } from 'fastify-cred/checkers'
  * // /etc/pam.d/my-app:  @include common-auth
  * //                     @include common-account
  * const checker = new UnixChecker({ service: 'my-app' })

@@ -43,10 +43,10 @@ export type LoginResultFor<Is extends readonly Interface<unknown>[]> = { [K in k
  *
  * @example
  * import { Portal, SimpleRealm, UsernamePassword, defineInterface } from 'fastify-cred'
- * import { InMemoryChecker } from 'fastify-cred/checkers'
+ * import { MemoryChecker } from 'fastify-cred/checkers'
  * const IUser = defineInterface<{ name: string }>('IUser')
  * const realm = new SimpleRealm().serve(IUser, (id) => ({ name: String(id) }))
- * const portal = new Portal(realm, [new InMemoryChecker({ alice: 'wonderland' })])
+ * const portal = new Portal(realm, [new MemoryChecker({ alice: 'wonderland' })])
  * const { avatar, logout } = await portal.login(new UsernamePassword('alice', 'wonderland'), null, IUser)
  * avatar.name // 'alice'
  * await logout()

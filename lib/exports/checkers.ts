@@ -6,11 +6,11 @@
  * import { HtpasswdChecker } from 'fastify-cred/checkers'
  */
 export {
-  InMemoryChecker, AllowAnonymousAccess, LdapChecker, escapeDnValue, escapeFilterValue, UnixChecker, SqlChecker,
+  MemoryChecker, AnonymousChecker, LdapChecker, escapeDnValue, escapeFilterValue, UnixChecker, SqlChecker,
   sqlFlag, openSqlDatabase, quoteIdentifier, DjangoChecker, HtpasswdChecker, HtdigestChecker, CachingChecker
 } from '../checkers/index.js'
 export type {
-  InMemoryCheckerOptions, LdapCheckerOptions, LdapEntry, LdapSearchOptions, UnixAccount, UnixCheckerOptions,
+  MemoryCheckerOptions, LdapCheckerOptions, LdapEntry, LdapSearchOptions, UnixAccount, UnixCheckerOptions,
   SqlCheckerOptions, SqlDatabase, SqlDialect, SqlRow, SqlConnectionOptions, DjangoCheckerOptions, DjangoUser,
   HtpasswdCheckerOptions, HtdigestCheckerOptions, CachingCheckerOptions, ReloadingChecker, WatchedFileOptions
 } from '../checkers/index.js'

@@ -7,5 +7,5 @@
  */
 export { MemoryThrottle, RedisThrottle, addressGroup } from '../throttle/index.js'
 export type {
-  MemoryThrottleOptions, RedisThrottleOptions, RedisThrottleClient, RedisThrottleConnection, ThrottleOptions
+  MemoryThrottleOptions, RedisThrottleOptions, RedisClientLike, RedisConnectionOptions, ThrottleOptions
 } from '../throttle/index.js'

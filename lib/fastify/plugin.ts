@@ -188,12 +188,12 @@ function tooLarge (limit: number): Error {
  * @example
  * import Fastify from 'fastify'
  * import cred, { SimpleRealm, defineInterface } from 'fastify-cred'
- * import { InMemoryChecker } from 'fastify-cred/checkers'
+ * import { MemoryChecker } from 'fastify-cred/checkers'
  * const IUser = defineInterface<{ name: string }>('IUser')
  * const app = Fastify()
  * await app.register(cred, {
  *   realm: new SimpleRealm().serve(IUser, (id) => ({ name: String(id) })),
- *   checkers: [new InMemoryChecker({ alice: 'wonderland' })],
+ *   checkers: [new MemoryChecker({ alice: 'wonderland' })],
  *   interfaces: [IUser],
  *   authenticationRealm: 'example'
  * })

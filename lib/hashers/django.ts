@@ -84,19 +84,19 @@ function pbkdf2Hasher (name: 'pbkdf2_sha256' | 'pbkdf2_sha1', digest: 'sha256' |
  * 1,000,000 iterations by default.
  *
  * @example
- * import { djangoPbkdf2Sha256 } from 'fastify-cred/hashers'
- * await djangoPbkdf2Sha256.verify('wonderland', 'pbkdf2_sha256$1000$51Bc…$UJH4…=') // true
+ * import { djangoPbkdf2Sha256Hasher } from 'fastify-cred/hashers'
+ * await djangoPbkdf2Sha256Hasher.verify('wonderland', 'pbkdf2_sha256$1000$51Bc…$UJH4…=') // true
  */
-export const djangoPbkdf2Sha256: PasswordHasher = pbkdf2Hasher('pbkdf2_sha256', 'sha256', 32)
+export const djangoPbkdf2Sha256Hasher: PasswordHasher = pbkdf2Hasher('pbkdf2_sha256', 'sha256', 32)
 
 /**
  * Django's `pbkdf2_sha1$<iterations>$<salt>$<base64 of 20 bytes>`.
  *
  * @example
- * import { djangoPbkdf2Sha1 } from 'fastify-cred/hashers'
- * await djangoPbkdf2Sha1.verify('builder', 'pbkdf2_sha1$1000$3AG2…$Hk03…=')
+ * import { djangoPbkdf2Sha1Hasher } from 'fastify-cred/hashers'
+ * await djangoPbkdf2Sha1Hasher.verify('builder', 'pbkdf2_sha1$1000$3AG2…$Hk03…=')
  */
-export const djangoPbkdf2Sha1: PasswordHasher = pbkdf2Hasher('pbkdf2_sha1', 'sha1', 20)
+export const djangoPbkdf2Sha1Hasher: PasswordHasher = pbkdf2Hasher('pbkdf2_sha1', 'sha1', 20)
 
 // ---------------------------------------------------------------------------------------------------------- Argon2
 
@@ -118,10 +118,10 @@ const ARGON2 = /^argon2\$(argon2id|argon2i|argon2d)\$(?:v=(16|19)\$)?m=([0-9]{1,
  *
  * @throws MissingPeerDependency from `verify`, `decoy` and `hash` when `argon2` is not installed.
  * @example
- * import { djangoArgon2 } from 'fastify-cred/hashers'
- * await djangoArgon2.verify('toor', 'argon2$argon2id$v=19$m=64,t=1,p=1$cmw4…$MM2X…')
+ * import { djangoArgon2Hasher } from 'fastify-cred/hashers'
+ * await djangoArgon2Hasher.verify('toor', 'argon2$argon2id$v=19$m=64,t=1,p=1$cmw4…$MM2X…')
  */
-export const djangoArgon2: PasswordHasher = Object.freeze({
+export const djangoArgon2Hasher: PasswordHasher = Object.freeze({
   name: 'argon2',
   identifies: (encoded: string) => encoded.startsWith('argon2$'),
   verify: async (plain: string, encoded: string) => {
@@ -181,19 +181,19 @@ function djangoBcrypt (name: 'bcrypt' | 'bcrypt_sha256', prehash: boolean): Pass
  * 72 bytes. Verified with the native `bcrypt` package (optional peer dependency: `npm install bcrypt`).
  *
  * @example
- * import { djangoBcryptSha256 } from 'fastify-cred/hashers'
- * await djangoBcryptSha256.verify('c4rol', 'bcrypt_sha256$$2b$04$…')
+ * import { djangoBcryptSha256Hasher } from 'fastify-cred/hashers'
+ * await djangoBcryptSha256Hasher.verify('c4rol', 'bcrypt_sha256$$2b$04$…')
  */
-export const djangoBcryptSha256: PasswordHasher = djangoBcrypt('bcrypt_sha256', true)
+export const djangoBcryptSha256Hasher: PasswordHasher = djangoBcrypt('bcrypt_sha256', true)
 
 /**
  * Django's `bcrypt$$2b$12$…`: plain bcrypt (only the first 72 bytes of a password count, as in Django).
  *
  * @example
- * import { djangoBcryptPlain } from 'fastify-cred/hashers'
- * await djangoBcryptPlain.verify('d4ve', 'bcrypt$$2b$04$…')
+ * import { djangoBcryptPlainHasher } from 'fastify-cred/hashers'
+ * await djangoBcryptPlainHasher.verify('d4ve', 'bcrypt$$2b$04$…')
  */
-export const djangoBcryptPlain: PasswordHasher = djangoBcrypt('bcrypt', false)
+export const djangoBcryptPlainHasher: PasswordHasher = djangoBcrypt('bcrypt', false)
 
 // ---------------------------------------------------------------------------------------------------------- scrypt
 
@@ -224,10 +224,10 @@ const scryptEncode = async (plain: string, { n, salt, r, p }: ScryptParams): Pro
  * parameters (hashes needing more than 1 GiB are refused).
  *
  * @example
- * import { djangoScrypt } from 'fastify-cred/hashers'
- * await djangoScrypt.verify('er1n', 'scrypt$1024$Fx…$8$1$…')
+ * import { djangoScryptHasher } from 'fastify-cred/hashers'
+ * await djangoScryptHasher.verify('er1n', 'scrypt$1024$Fx…$8$1$…')
  */
-export const djangoScrypt: PasswordHasher = Object.freeze({
+export const djangoScryptHasher: PasswordHasher = Object.freeze({
   name: 'scrypt',
   identifies: (encoded: string) => encoded.startsWith('scrypt$'),
   verify: async (plain: string, encoded: string) => {
@@ -275,29 +275,29 @@ function saltedHasher (name: 'md5' | 'sha1'): PasswordHasher {
  * Django's salted MD5, `md5$<salt>$<hex md5(salt + password)>` (weak: kept for old databases).
  *
  * @example
- * import { djangoSaltedMd5 } from 'fastify-cred/hashers'
- * await djangoSaltedMd5.verify('fr4nk', 'md5$Qq…$3f…')
+ * import { djangoSaltedMd5Hasher } from 'fastify-cred/hashers'
+ * await djangoSaltedMd5Hasher.verify('fr4nk', 'md5$Qq…$3f…')
  */
-export const djangoSaltedMd5: PasswordHasher = saltedHasher('md5')
+export const djangoSaltedMd5Hasher: PasswordHasher = saltedHasher('md5')
 
 /**
  * Django's salted SHA-1, `sha1$<salt>$<hex sha1(salt + password)>` (weak: kept for old databases).
  *
  * @example
- * import { djangoSaltedSha1 } from 'fastify-cred/hashers'
- * await djangoSaltedSha1.verify('gr4ce', 'sha1$Qq…$9a…')
+ * import { djangoSaltedSha1Hasher } from 'fastify-cred/hashers'
+ * await djangoSaltedSha1Hasher.verify('gr4ce', 'sha1$Qq…$9a…')
  */
-export const djangoSaltedSha1: PasswordHasher = saltedHasher('sha1')
+export const djangoSaltedSha1Hasher: PasswordHasher = saltedHasher('sha1')
 
 /**
  * Django's unsalted MD5 (removed in Django 5.1, still found in old databases): 32 hex digits, or the same after
  * `md5$$`. Both encodings verify.
  *
  * @example
- * import { djangoUnsaltedMd5 } from 'fastify-cred/hashers'
- * await djangoUnsaltedMd5.verify('he1di', 'md5$$0c…')
+ * import { djangoUnsaltedMd5Hasher } from 'fastify-cred/hashers'
+ * await djangoUnsaltedMd5Hasher.verify('he1di', 'md5$$0c…')
  */
-export const djangoUnsaltedMd5: PasswordHasher = Object.freeze({
+export const djangoUnsaltedMd5Hasher: PasswordHasher = Object.freeze({
   name: 'unsalted_md5',
   identifies: (encoded: string) => identifyDjangoHasherName(encoded) === 'unsalted_md5',
   verify: async (plain: string, encoded: string) => {
@@ -312,10 +312,10 @@ export const djangoUnsaltedMd5: PasswordHasher = Object.freeze({
  * Django's unsalted SHA-1 (removed in Django 5.1): `sha1$$<hex sha1(password)>`.
  *
  * @example
- * import { djangoUnsaltedSha1 } from 'fastify-cred/hashers'
- * await djangoUnsaltedSha1.verify('1van', 'sha1$$5b…')
+ * import { djangoUnsaltedSha1Hasher } from 'fastify-cred/hashers'
+ * await djangoUnsaltedSha1Hasher.verify('1van', 'sha1$$5b…')
  */
-export const djangoUnsaltedSha1: PasswordHasher = Object.freeze({
+export const djangoUnsaltedSha1Hasher: PasswordHasher = Object.freeze({
   name: 'unsalted_sha1',
   identifies: (encoded: string) => identifyDjangoHasherName(encoded) === 'unsalted_sha1',
   verify: async (plain: string, encoded: string) =>
@@ -340,10 +340,10 @@ const cryptData = (encoded: string): string | undefined => {
  * as in Django, **only the first 8 bytes of a password count**. Its name is Django's algorithm name, `crypt`.
  *
  * @example
- * import { djangoCrypt } from 'fastify-cred/hashers'
- * await djangoCrypt.verify('pass:word', 'crypt$$UeExy5km/7CTg') // true or false
+ * import { djangoCryptHasher } from 'fastify-cred/hashers'
+ * await djangoCryptHasher.verify('pass:word', 'crypt$$UeExy5km/7CTg') // true or false
  */
-export const djangoCrypt: PasswordHasher = Object.freeze({
+export const djangoCryptHasher: PasswordHasher = Object.freeze({
   name: 'crypt',
   identifies: (encoded: string) => encoded.startsWith('crypt$'),
   verify: async (plain: string, encoded: string) => {
@@ -381,8 +381,8 @@ export function identifyDjangoHasherName (encoded: string): string | undefined {
  * const hasher = findDjangoHasher(row.password) // undefined for `!…` (unusable) or an unknown algorithm
  */
 export const DJANGO_HASHERS: readonly PasswordHasher[] = Object.freeze([
-  djangoPbkdf2Sha256, djangoPbkdf2Sha1, djangoArgon2, djangoBcryptSha256, djangoScrypt,
-  djangoBcryptPlain, djangoSaltedMd5, djangoSaltedSha1, djangoUnsaltedMd5, djangoUnsaltedSha1, djangoCrypt
+  djangoPbkdf2Sha256Hasher, djangoPbkdf2Sha1Hasher, djangoArgon2Hasher, djangoBcryptSha256Hasher, djangoScryptHasher,
+  djangoBcryptPlainHasher, djangoSaltedMd5Hasher, djangoSaltedSha1Hasher, djangoUnsaltedMd5Hasher, djangoUnsaltedSha1Hasher, djangoCryptHasher
 ])
 
 /**

@@ -10,9 +10,9 @@ export type { PasswordHasher } from './hasher.js'
 export { apr1Hasher } from './apr1.js'
 export { bcryptHasher, bcryptCost, bcryptVerify, bcryptHash, isBcryptHash } from './bcrypt.js'
 export {
-  DJANGO_HASHERS, DJANGO_PBKDF2_ITERATIONS, findDjangoHasher, identifyDjangoHasherName, djangoPbkdf2Sha256,
-  djangoPbkdf2Sha1, djangoArgon2, djangoBcryptSha256, djangoBcryptPlain, djangoScrypt, djangoSaltedMd5,
-  djangoSaltedSha1, djangoUnsaltedMd5, djangoUnsaltedSha1, djangoCrypt
+  DJANGO_HASHERS, DJANGO_PBKDF2_ITERATIONS, findDjangoHasher, identifyDjangoHasherName, djangoPbkdf2Sha256Hasher,
+  djangoPbkdf2Sha1Hasher, djangoArgon2Hasher, djangoBcryptSha256Hasher, djangoBcryptPlainHasher, djangoScryptHasher, djangoSaltedMd5Hasher,
+  djangoSaltedSha1Hasher, djangoUnsaltedMd5Hasher, djangoUnsaltedSha1Hasher, djangoCryptHasher
 } from './django.js'
 export { desCryptHasher } from './des-crypt.js'
 export { plainHasher } from './plain.js'

@@ -397,8 +397,8 @@ const nextTurn = async (): Promise<void> => { await new Promise<void>((resolve) 
  * @throws InvalidOption when `usernames` is not a function or an option is out of range.
  * @example
  * import { DigestScheme, userhashResolver } from 'fastify-cred/http'
- * import { InMemoryChecker } from 'fastify-cred/checkers'
- * const checker = new InMemoryChecker({ alice: 'wonderland' })
+ * import { MemoryChecker } from 'fastify-cred/checkers'
+ * const checker = new MemoryChecker({ alice: 'wonderland' })
  * const digest = new DigestScheme({ authenticationRealm: 'api', userhash: true,
  *   resolveUserhash: userhashResolver(() => checker.usernames()) })
  */

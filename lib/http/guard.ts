@@ -122,7 +122,7 @@ export function runLogout (logout: Logout, onError: (err: unknown) => void): voi
  * @example
  * import { Portal } from 'fastify-cred'
  * import { HttpAuthGuard, BasicScheme } from 'fastify-cred/http'
- * import { InMemoryChecker } from 'fastify-cred/checkers'
+ * import { MemoryChecker } from 'fastify-cred/checkers'
  * const guard = new HttpAuthGuard({ portal, schemes: [new BasicScheme('api')], interfaces: [IUser] })
  * const outcome = await guard.authenticate({ method: 'GET', url: '/', headers: { authorization: 'Basic …' } }, null)
  * if (outcome.kind === 'refused') { res.writeHead(outcome.status, { 'WWW-Authenticate': outcome.challenges }); res.end(outcome.body) }
@@ -172,7 +172,7 @@ export class HttpAuthGuard<Mind = unknown> {
       throw new InvalidOption(`\`loginTimeout\` must be a whole number of milliseconds (0 for none), got ${JSON.stringify(loginTimeout)}`)
     }
     if (portal.listCredentialsInterfaces().length === 0) {
-      throw new InvalidOption('no credentials checker is registered; pass `checkers`, e.g. [new InMemoryChecker({ alice: "pw" })]')
+      throw new InvalidOption('no credentials checker is registered; pass `checkers`, e.g. [new MemoryChecker({ alice: "pw" })]')
     }
     this.portal = portal
     this.schemes = Object.freeze([...schemes])

@@ -186,7 +186,7 @@ async function readOptionValue (
  * option, so that `checkers: ['file:/etc/app/users.htpasswd']` works wherever checkers are accepted.
  *
  * @example
- * const checkers = await resolveCheckers([new AllowAnonymousAccess(), 'file:/etc/app/users.htpasswd'])
+ * const checkers = await resolveCheckers([new AnonymousChecker(), 'file:/etc/app/users.htpasswd'])
  * @throws {InvalidOption} as `makeChecker`, with the position of the spec that failed.
  */
 export async function resolveCheckers (

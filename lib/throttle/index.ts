@@ -6,6 +6,6 @@
 export { MemoryThrottle } from './memory.js'
 export type { MemoryThrottleOptions } from './memory.js'
 export { RedisThrottle } from './redis.js'
-export type { RedisThrottleClient, RedisThrottleConnection, RedisThrottleOptions } from './redis.js'
+export type { RedisClientLike, RedisConnectionOptions, RedisThrottleOptions } from './redis.js'
 export { addressGroup } from './policy.js'
 export type { ThrottleOptions } from './policy.js'

@@ -3,13 +3,10 @@ import { InvalidOption, MissingPeerDependency, StoreUnavailable, TooManyAttempts
 import type { LoginAttempt, LoginThrottle } from '../cred/index.js'
 import { RedisScripts } from '../drivers/index.js'
 import type { RedisClientLike, RedisConnectionOptions } from '../drivers/index.js'
+
+export type { RedisClientLike, RedisConnectionOptions }
 import { TOO_MANY, attemptKeys, resolvePolicy } from './policy.js'
 import type { ThrottleOptions, ThrottlePolicy } from './policy.js'
-
-/** What the throttle needs of a Redis client the app already has (an ioredis `Redis` or `Cluster` fits); never closed. */
-export type RedisThrottleClient = RedisClientLike
-/** ioredis connection options (`host`, `port`, `path`, `username`, `password`, `db`, `tls`, ...). */
-export type RedisThrottleConnection = RedisConnectionOptions
 
 export interface RedisThrottleOptions extends ThrottleOptions {
   /** Prefix of every key the throttle writes. Default `'fastify-cred:throttle:'`. With Redis Cluster, put a hash tag in it (`'fastify-cred:{throttle}:'`): a check reads two keys in one script. */
@@ -108,7 +105,7 @@ export class RedisThrottle implements LoginThrottle {
    * options (the throttle then owns its client: no offline queue, no retries, `timeout` as command timeout).
    * @throws InvalidOption for a bad option.
    */
-  constructor (connection: RedisThrottleClient | string | RedisThrottleConnection, options: RedisThrottleOptions = {}) {
+  constructor (connection: RedisClientLike | string | RedisConnectionOptions, options: RedisThrottleOptions = {}) {
     this.#policy = resolvePolicy('RedisThrottle', options)
     const keyPrefix = options.keyPrefix ?? 'fastify-cred:throttle:'
     if (typeof keyPrefix !== 'string' || keyPrefix === '') throw new InvalidOption('RedisThrottle: `keyPrefix` must be a non-empty string')

@@ -6,7 +6,7 @@ import {
   digestHa1, digestResponse
 } from '../../lib/cred/index.js'
 import type { CredentialsChecker, PasswordCheckable } from '../../lib/cred/index.js'
-import { CachingChecker, HtpasswdChecker, InMemoryChecker } from '../../lib/checkers/index.js'
+import { CachingChecker, HtpasswdChecker, MemoryChecker } from '../../lib/checkers/index.js'
 import { HTPASSWD_HASHERS } from '../../lib/hashers/index.js'
 import { closeCheckers } from '../../lib/strcred/index.js'
 import type { PasswordHasher } from '../../lib/hashers/index.js'
@@ -62,7 +62,7 @@ t.test('concurrent logins with the same credentials share one verification', { s
 })
 
 t.test('bounded: least recently used out first; entries expire after ttl', async (t) => {
-  const inner = new InMemoryChecker({ a: '1', b: '2', c: '3' })
+  const inner = new MemoryChecker({ a: '1', b: '2', c: '3' })
   let calls = 0
   const spy: CredentialsChecker<PasswordCheckable> = {
     credentialInterfaces: inner.credentialInterfaces,
@@ -126,7 +126,7 @@ t.test('a remembered login still sees the file change within checkInterval', asy
 })
 
 t.test('close() closes the wrapped checker, once however often it is called; then every login is StoreUnavailable', async (t) => {
-  const inner = new InMemoryChecker({ a: '1' })
+  const inner = new MemoryChecker({ a: '1' })
   let closes = 0
   const spy: CredentialsChecker<PasswordCheckable> = {
     credentialInterfaces: inner.credentialInterfaces,

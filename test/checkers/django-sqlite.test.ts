@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { DjangoChecker, SqlChecker, openSqlDatabase, quoteIdentifier, sqlFlag } from '../../lib/checkers/index.js'
 import type { SqlDatabase, SqlRow } from '../../lib/checkers/index.js'
-import { DJANGO_HASHERS, djangoBcryptPlain, djangoPbkdf2Sha256 } from '../../lib/hashers/index.js'
+import { DJANGO_HASHERS, djangoBcryptPlainHasher, djangoPbkdf2Sha256Hasher } from '../../lib/hashers/index.js'
 import type { PasswordHasher } from '../../lib/hashers/index.js'
 import { StoreUnavailable, UnauthorizedLogin, UsernamePassword } from '../../lib/index.js'
 import { InvalidOption } from '../../lib/cred/index.js'
@@ -93,7 +93,7 @@ t.test('django: specs and checkers without a decoy take it from the database: it
   const path = await djangoSqliteCopy(t)
   const { default: Database } = await import('better-sqlite3')
   const db = new Database(path)
-  const bcrypt5 = await djangoBcryptPlain.hash?.('x', { rounds: 5 }) as string
+  const bcrypt5 = await djangoBcryptPlainHasher.hash?.('x', { rounds: 5 }) as string
   db.prepare("UPDATE auth_user SET password = ? WHERE username IN ('alice', 'bob', 'oscar', 'peggy', 'judy', 'nobody-pw', 'Łukasz')").run(bcrypt5)
   db.close()
   const bcryptDb = new DjangoChecker({ database: path, hashers })
@@ -123,7 +123,7 @@ t.test('the decoy option: unknown users cost what your hashes cost', async (t) =
 })
 
 t.test('hashers: only those your PASSWORD_HASHERS allows verify', async (t) => {
-  const strict = new DjangoChecker({ database: DJANGO_SQLITE, hashers: [djangoPbkdf2Sha256] })
+  const strict = new DjangoChecker({ database: DJANGO_SQLITE, hashers: [djangoPbkdf2Sha256Hasher] })
   t.teardown(() => strict.close())
   t.equal(await strict.requestAvatarId(login('alice', 'wonderland')), 'alice')
   await t.rejects(strict.requestAvatarId(login('frank', 'fr4nk')), UnauthorizedLogin, 'salted md5 not allowed: refused')

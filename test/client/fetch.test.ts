@@ -2,7 +2,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import type { Test } from 'tap'
-import { InMemoryChecker } from '../../lib/checkers/index.js'
+import { MemoryChecker } from '../../lib/checkers/index.js'
 import { ServerAuthenticationFailed } from '../../lib/cred/index.js'
 import { credFetch } from '../../lib/client/index.js'
 import { NonceMinter, parseDigest, userhashResolver } from '../../lib/http/index.js'
@@ -159,7 +159,7 @@ t.test('every algorithm, userhash, UTF-8 names', async (t) => {
     t.equal(res.status, 200, algorithm)
     t.equal(parseDigest(seen.at(-1) as string).algorithm, algorithm)
   }
-  const checker = new InMemoryChecker({ alice: 'wonderland', 'Łukasz': 'żółć:🙂' })
+  const checker = new MemoryChecker({ alice: 'wonderland', 'Łukasz': 'żółć:🙂' })
   const hashed = await server(t, { userhash: true, resolveUserhash: userhashResolver(() => checker.usernames()) }, ['digest'], { checkers: [checker] })
   const res = await credFetch({ username: 'Łukasz', password: 'żółć:🙂' })(`${hashed.url}/whoami`)
   t.equal(res.status, 200)

@@ -4,7 +4,7 @@ import {
   NOOP_LOGOUT, Portal, SimpleRealm, UnauthorizedLogin, UnhandledCredentials, UsernameHashedPassword, UsernamePassword,
   defineInterface, resultProvides
 } from '../../lib/index.js'
-import { AllowAnonymousAccess, InMemoryChecker } from '../../lib/checkers/index.js'
+import { AnonymousChecker, MemoryChecker } from '../../lib/checkers/index.js'
 import { ContractViolation, InvalidOption, NoAvatarInterface, isOrExtends } from '../../lib/cred/index.js'
 import type { AvatarId, Credentials, CredentialsChecker, Interface, LoginResult, Realm } from '../../lib/index.js'
 
@@ -16,7 +16,7 @@ const IAdmin = defineInterface<Admin>('IAdmin')
 const userRealm = (): SimpleRealm => new SimpleRealm().serve(IUser, (id, mind) => ({ name: String(id === ANONYMOUS ? 'anon' : id), mind }))
 
 t.test('login resolves to the chosen interface, the avatar, the avatar id and a logout', async (t) => {
-  const portal = new Portal(userRealm(), [new InMemoryChecker({ alice: 'wonderland' })])
+  const portal = new Portal(userRealm(), [new MemoryChecker({ alice: 'wonderland' })])
   const mind = { client: 'test' }
   const result = await portal.login(new UsernamePassword('alice', 'wonderland'), mind, IUser)
   t.equal(result.interface, IUser)
@@ -27,7 +27,7 @@ t.test('login resolves to the chosen interface, the avatar, the avatar id and a 
 })
 
 t.test('test_failedLoginPassword and test_failedLoginName: UnauthorizedLogin, same message', async (t) => {
-  const portal = new Portal(userRealm(), [new InMemoryChecker({ alice: 'wonderland' })])
+  const portal = new Portal(userRealm(), [new MemoryChecker({ alice: 'wonderland' })])
   const wrongPassword = await portal.login(new UsernamePassword('alice', 'nope'), null, IUser).catch((e: unknown) => e)
   const unknownUser = await portal.login(new UsernamePassword('bob', 'wonderland'), null, IUser).catch((e: unknown) => e)
   for (const err of [wrongPassword, unknownUser]) {
@@ -41,7 +41,7 @@ t.test('test_failedLoginPassword and test_failedLoginName: UnauthorizedLogin, sa
 })
 
 t.test('unknown users cost the same work as wrong passwords (the decoy is checked)', async (t) => {
-  const checker = new InMemoryChecker({ alice: 'wonderland' })
+  const checker = new MemoryChecker({ alice: 'wonderland' })
   let checked = 0
   const countingHashed = (username: string): UsernameHashedPassword => {
     const creds = new UsernameHashedPassword(username, 'x')
@@ -65,14 +65,14 @@ t.test('unknown users cost the same work as wrong passwords (the decoy is checke
 })
 
 t.test('no checker → UnhandledCredentials naming the credentials interface', async (t) => {
-  const portal = new Portal(userRealm(), [new InMemoryChecker({ alice: 'pw' })])
+  const portal = new Portal(userRealm(), [new MemoryChecker({ alice: 'pw' })])
   await t.rejects(portal.login(new Anonymous(), null, IUser), { code: 'ERR_CRED_UNHANDLED_CREDENTIALS', message: /IAnonymous/ })
   const err = await portal.login(new Anonymous(), null, IUser).catch((e: unknown) => e)
   t.ok(err instanceof UnhandledCredentials)
 })
 
-t.test('test_anonymousAccess: AllowAnonymousAccess gives the ANONYMOUS avatar id', async (t) => {
-  const portal = new Portal(userRealm(), [new AllowAnonymousAccess()])
+t.test('test_anonymousAccess: AnonymousChecker gives the ANONYMOUS avatar id', async (t) => {
+  const portal = new Portal(userRealm(), [new AnonymousChecker()])
   const result = await portal.login(new Anonymous(), null, IUser)
   t.equal(result.avatarId, ANONYMOUS)
   t.equal(result.avatar.name, 'anon')
@@ -106,13 +106,13 @@ t.test('test_derivedInterface: credentials of a derived interface reach the chec
     override get provides (): readonly Interface<unknown>[] { return DerivedCredentials.derivedProvides }
   }
   const derived = new DerivedCredentials('alice', 'pw')
-  const portal = new Portal(userRealm(), [new InMemoryChecker({ alice: 'pw' })])
+  const portal = new Portal(userRealm(), [new MemoryChecker({ alice: 'pw' })])
   t.equal((await portal.login(derived, null, IUser)).avatarId, 'alice')
 })
 
 t.test('registerChecker with explicit interfaces, and bad checkers or realms are refused at once', async (t) => {
   const portal = new Portal(userRealm())
-  portal.registerChecker(new InMemoryChecker({ alice: 'pw' }), IUsernameHashedPassword)
+  portal.registerChecker(new MemoryChecker({ alice: 'pw' }), IUsernameHashedPassword)
   t.same(portal.listCredentialsInterfaces(), [IUsernameHashedPassword])
   await t.rejects(portal.login(new UsernamePassword('alice', 'pw'), null, IUser), UnhandledCredentials)
   t.equal((await portal.login(new UsernameHashedPassword('alice', 'pw'), null, IUser)).avatarId, 'alice')
@@ -130,7 +130,7 @@ t.test('a synchronous throw in a checker becomes a rejection of login()', async 
 })
 
 t.test('loginMaybeSync stays synchronous when checker and realm are, and goes async when one is', async (t) => {
-  const sync = new Portal(userRealm(), [new InMemoryChecker({ alice: 'pw' })])
+  const sync = new Portal(userRealm(), [new MemoryChecker({ alice: 'pw' })])
   const result = sync.loginMaybeSync(new UsernamePassword('alice', 'pw'), null, IUser)
   t.notOk(result instanceof Promise)
   t.equal((result as LoginResult<User>).avatar.name, 'alice')
@@ -141,7 +141,7 @@ t.test('loginMaybeSync stays synchronous when checker and realm are, and goes as
   t.ok(pending instanceof Promise)
   t.equal((await pending).avatarId, 'late')
 
-  const asyncRealm = new Portal(new SimpleRealm().serve(IUser, async (id) => ({ name: String(id), mind: null })), [new InMemoryChecker({ alice: 'pw' })])
+  const asyncRealm = new Portal(new SimpleRealm().serve(IUser, async (id) => ({ name: String(id), mind: null })), [new MemoryChecker({ alice: 'pw' })])
   const later = asyncRealm.loginMaybeSync(new UsernamePassword('alice', 'pw'), null, IUser)
   t.ok(later instanceof Promise)
   t.equal((await later).avatar.name, 'alice')
@@ -151,7 +151,7 @@ t.test('interfaces in order of preference; the realm picks the first it serves',
   const realm = new SimpleRealm()
     .serve(IUser, (id) => ({ name: String(id), mind: null }))
     .serve(IAdmin, () => ({ root: true as const }))
-  const portal = new Portal(realm, [new InMemoryChecker({ root: 'pw' })])
+  const portal = new Portal(realm, [new MemoryChecker({ root: 'pw' })])
   const adminFirst = await portal.login(new UsernamePassword('root', 'pw'), null, IAdmin, IUser)
   t.equal(adminFirst.interface, IAdmin)
   t.ok(resultProvides(adminFirst, IAdmin) && adminFirst.avatar.root)
@@ -161,15 +161,15 @@ t.test('interfaces in order of preference; the realm picks the first it serves',
 })
 
 t.test('a realm that serves none of the interfaces, or answers another one, is a clear error', async (t) => {
-  const portal = new Portal(userRealm(), [new InMemoryChecker({ alice: 'pw' })])
+  const portal = new Portal(userRealm(), [new MemoryChecker({ alice: 'pw' })])
   await t.rejects(portal.login(new UsernamePassword('alice', 'pw'), null, IAdmin), { code: 'ERR_CRED_NO_AVATAR_INTERFACE', message: /IAdmin.*serves IUser/ })
   const liar: Realm = { requestAvatar: () => ({ interface: IAdmin, avatar: { root: true }, logout: NOOP_LOGOUT }) }
-  const lying = new Portal(liar, [new InMemoryChecker({ alice: 'pw' })])
+  const lying = new Portal(liar, [new MemoryChecker({ alice: 'pw' })])
   const err = await lying.login(new UsernamePassword('alice', 'pw'), null, IUser).catch((e: unknown) => e)
   t.ok(err instanceof NoAvatarInterface)
   t.match((err as Error).message, /IAdmin, which was not requested \(asked for IUser\)/)
   const noLogout: Realm = { requestAvatar: () => ({ interface: IUser, avatar: { name: 'x', mind: null } }) as unknown as LoginResult<unknown> }
-  await t.rejects(new Portal(noLogout, [new InMemoryChecker({ alice: 'pw' })]).login(new UsernamePassword('alice', 'pw'), null, IUser), NoAvatarInterface)
+  await t.rejects(new Portal(noLogout, [new MemoryChecker({ alice: 'pw' })]).login(new UsernamePassword('alice', 'pw'), null, IUser), NoAvatarInterface)
   await t.rejects(portal.login(new UsernamePassword('alice', 'pw'), null, ...([] as unknown as [Interface<User>])), InvalidOption)
 })
 
@@ -180,7 +180,7 @@ t.test('a checker answering something other than a string or ANONYMOUS is a bug,
 
 t.test('LoginDenied from the realm is a LoginFailed', async (t) => {
   const realm = new SimpleRealm().serve(IUser, () => { throw new LoginDenied('Mailbox locked for maintenance') })
-  const portal = new Portal(realm, [new InMemoryChecker({ alice: 'pw' })])
+  const portal = new Portal(realm, [new MemoryChecker({ alice: 'pw' })])
   const err = await portal.login(new UsernamePassword('alice', 'pw'), null, IUser).catch((e: unknown) => e)
   t.ok(err instanceof LoginDenied)
   t.ok(err instanceof LoginFailed)
@@ -191,7 +191,7 @@ t.test('LoginDenied from the realm is a LoginFailed', async (t) => {
 t.test('test_logout: the realm logout receives the avatar and the avatar id', async (t) => {
   const loggedOut: Array<[string, AvatarId]> = []
   const realm = new SimpleRealm().serve(IUser, (id) => ({ name: String(id), mind: null }), (user, id) => { loggedOut.push([user.name, id]) })
-  const portal = new Portal(realm, [new InMemoryChecker({ alice: 'pw' })])
+  const portal = new Portal(realm, [new MemoryChecker({ alice: 'pw' })])
   const { logout } = await portal.login(new UsernamePassword('alice', 'pw'), null, IUser)
   t.same(loggedOut, [])
   await logout()
@@ -199,12 +199,12 @@ t.test('test_logout: the realm logout receives the avatar and the avatar id', as
 })
 
 t.test('testCaseInSensitivity: user names may be matched ignoring case', async (t) => {
-  const insensitive = new InMemoryChecker({ Alice: 'pw' }, { caseSensitive: false })
+  const insensitive = new MemoryChecker({ Alice: 'pw' }, { caseSensitive: false })
   t.equal(insensitive.requestAvatarId(new UsernamePassword('aLiCe', 'pw')), 'Alice', 'the stored spelling is the avatar id')
-  const sensitive = new InMemoryChecker({ Alice: 'pw' })
+  const sensitive = new MemoryChecker({ Alice: 'pw' })
   t.throws(() => sensitive.requestAvatarId(new UsernamePassword('alice', 'pw')), UnauthorizedLogin)
   t.throws(() => sensitive.addUser('x', 5 as unknown as string), InvalidOption)
-  const fromEntries = new InMemoryChecker([['bob', 'builder']])
+  const fromEntries = new MemoryChecker([['bob', 'builder']])
   t.equal(fromEntries.requestAvatarId(new UsernamePassword('bob', 'builder')), 'bob')
 })
 
@@ -234,7 +234,7 @@ t.test('defineInterface needs a name and freezes the token', async (t) => {
 })
 
 t.test('garbage into the core: each a typed CredError saying what was wrong, never a raw TypeError', async (t) => {
-  const portal = new Portal(userRealm(), [new InMemoryChecker({ alice: 'pw' })])
+  const portal = new Portal(userRealm(), [new MemoryChecker({ alice: 'pw' })])
   const notCredentials: Array<[string, unknown, RegExp]> = [
     ['a plain object', { username: 'alice', password: 'pw' }, /credentials object.*without `provides`/],
     ['null', null, /credentials object.*got null/],
@@ -258,12 +258,12 @@ t.test('garbage into the core: each a typed CredError saying what was wrong, nev
   const rejectingString = new Portal(userRealm(), [{ credentialInterfaces: [IUsernamePassword], requestAvatarId: async () => { throw 'nope' } }]) // eslint-disable-line no-throw-literal
   await t.rejects(rejectingString.login(new UsernamePassword('alice', 'pw'), null, IUser), { name: 'ContractViolation' })
   const realmThrowingString: Realm = { requestAvatar: () => { throw 'realm nope' } } // eslint-disable-line no-throw-literal
-  await t.rejects(new Portal(realmThrowingString, [new InMemoryChecker({ alice: 'pw' })]).login(new UsernamePassword('alice', 'pw'), null, IUser), { name: 'ContractViolation' })
+  await t.rejects(new Portal(realmThrowingString, [new MemoryChecker({ alice: 'pw' })]).login(new UsernamePassword('alice', 'pw'), null, IUser), { name: 'ContractViolation' })
   t.equal(portal.checkerFor(null as unknown as Credentials), undefined, 'checkerFor answers undefined for garbage')
 })
 
 t.test('requestAvatarId and requestAvatar are the two halves of login', async (t) => {
-  const portal = new Portal(userRealm(), [new InMemoryChecker({ alice: 'pw' })])
+  const portal = new Portal(userRealm(), [new MemoryChecker({ alice: 'pw' })])
   t.equal(portal.requestAvatarId(new UsernamePassword('alice', 'pw')), 'alice')
   t.throws(() => portal.requestAvatarId(new UsernamePassword('alice', 'no')), UnauthorizedLogin)
   const result = portal.requestAvatar('alice', null, IUser)
@@ -272,7 +272,7 @@ t.test('requestAvatarId and requestAvatar are the two halves of login', async (t
 })
 
 t.test('credentials that claim IUsernamePassword but cannot check a password are a ContractViolation, not a TypeError (issue #20 item 17)', async (t) => {
-  const portal = new Portal(userRealm(), [new InMemoryChecker({ alice: 'wonderland' })])
+  const portal = new Portal(userRealm(), [new MemoryChecker({ alice: 'wonderland' })])
   const impostors: Array<[string, unknown]> = [
     ['no password, no checkPassword', { provides: [IUsernamePassword], username: 'alice' }],
     ['checkPassword is not a function', { provides: [IUsernamePassword], username: 'alice', checkPassword: 'yes' }],

@@ -3,7 +3,7 @@ import Fastify from 'fastify'
 import cred, {
   ANONYMOUS, IUsernamePassword, LoginDenied, Portal, SimpleRealm, StoreUnavailable, UsernamePassword
 } from '../../lib/index.js'
-import { AllowAnonymousAccess, InMemoryChecker } from '../../lib/checkers/index.js'
+import { AnonymousChecker, MemoryChecker } from '../../lib/checkers/index.js'
 import type { CredentialsChecker } from '../../lib/index.js'
 import type { HttpAuthScheme } from '../../lib/http/index.js'
 import { IUser, basic, buildApp } from '../helpers/app.js'
@@ -82,8 +82,8 @@ t.test('test_renderQuotesRealm: quotes and backslashes in the realm are escaped;
   await t.rejects(buildApp({ authenticationRealm: 'evil\r\nSet-Cookie: x=1' }), { code: 'ERR_CRED_INVALID_OPTION', message: /authenticationRealm/ })
 })
 
-t.test('test_anonymousAccess: with AllowAnonymousAccess no credentials means ANONYMOUS', async (t) => {
-  const { app } = await buildApp({ checkers: [new InMemoryChecker({ alice: 'wonderland' }), new AllowAnonymousAccess()] })
+t.test('test_anonymousAccess: with AnonymousChecker no credentials means ANONYMOUS', async (t) => {
+  const { app } = await buildApp({ checkers: [new MemoryChecker({ alice: 'wonderland' }), new AnonymousChecker()] })
   app.get('/anon', async (request) => ({ anonymous: request.avatarId === ANONYMOUS, name: (request.avatar as unknown as { name: string }).name }))
   const res = await app.inject({ url: '/anon' })
   t.equal(res.statusCode, 200)
@@ -154,7 +154,7 @@ t.test('the mind option reaches the realm for each request', async (t) => {
   const app = Fastify()
   await app.register(cred, {
     realm: new SimpleRealm<{ ip: string }>().serve(IMindful, (id, mind) => { seen.push(mind); return { name: String(id) } }),
-    checkers: [new InMemoryChecker({ alice: 'wonderland' })],
+    checkers: [new MemoryChecker({ alice: 'wonderland' })],
     interfaces: [IMindful],
     mind: (request) => ({ ip: request.ip })
   })
@@ -272,11 +272,11 @@ t.test('a login that never answers is a 503 after loginTimeout; one that answers
   await patient.app.close()
 })
 
-t.test('AllowAnonymousAccess registered later on fastify.portal takes effect', async (t) => {
+t.test('AnonymousChecker registered later on fastify.portal takes effect', async (t) => {
   const { app } = await buildApp()
   await app.ready()
   t.equal((await app.inject({ url: '/whoami' })).statusCode, 401)
-  app.portal.registerChecker(new AllowAnonymousAccess())
+  app.portal.registerChecker(new AnonymousChecker())
   const res = await app.inject({ url: '/whoami' })
   t.equal(res.statusCode, 200)
   t.equal(res.json().avatarId, undefined, 'ANONYMOUS is a symbol, which JSON leaves out')

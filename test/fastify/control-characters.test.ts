@@ -1,5 +1,5 @@
 import t from 'tap'
-import { InMemoryChecker } from '../../lib/checkers/index.js'
+import { MemoryChecker } from '../../lib/checkers/index.js'
 import { formatBasic } from '../../lib/http/index.js'
 import type { CredentialsChecker, PasswordCheckable } from '../../lib/index.js'
 import { pickDigestChallenge, digestAuthorization } from '../../lib/client/index.js'
@@ -12,9 +12,9 @@ const NAMES = ['alice\u0000', 'alice\r\nFAKE LOG LINE', 'alice\nx', 'alice\u001b
 
 /** Wraps the in-memory checker and records every user name that reached it. */
 class RecordingChecker implements CredentialsChecker<PasswordCheckable> {
-  readonly credentialInterfaces = InMemoryChecker.credentialInterfaces
+  readonly credentialInterfaces = MemoryChecker.credentialInterfaces
   readonly seen: string[] = []
-  readonly #inner = new InMemoryChecker({ alice: 'wonderland' })
+  readonly #inner = new MemoryChecker({ alice: 'wonderland' })
   requestAvatarId (credentials: PasswordCheckable): string {
     this.seen.push(credentials.username)
     return this.#inner.requestAvatarId(credentials)

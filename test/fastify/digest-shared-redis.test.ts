@@ -5,7 +5,7 @@ import type { Test } from 'tap'
 import Fastify from 'fastify'
 import type { FastifyInstance } from 'fastify'
 import cred, { SimpleRealm, defineInterface } from '../../lib/index.js'
-import { InMemoryChecker } from '../../lib/checkers/index.js'
+import { MemoryChecker } from '../../lib/checkers/index.js'
 import { RedisNonceStore } from '../../lib/http/index.js'
 import type { CredPluginOptions } from '../../lib/index.js'
 import { redisServerProgram, startRedis } from '../helpers/redis-server.js'
@@ -89,7 +89,7 @@ if (redisServerProgram.skip !== false) {
     const app = Fastify()
     const options: CredPluginOptions = {
       realm: new SimpleRealm().serve(IUser, (id) => ({ name: String(id) })),
-      checkers: [new InMemoryChecker({ alice: 'wonderland' })],
+      checkers: [new MemoryChecker({ alice: 'wonderland' })],
       interfaces: [IUser],
       authenticationRealm: REALM,
       schemes: ['digest'],

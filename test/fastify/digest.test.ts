@@ -1,6 +1,6 @@
 import t from 'tap'
 import { StoreUnavailable } from '../../lib/index.js'
-import { InMemoryChecker } from '../../lib/checkers/index.js'
+import { MemoryChecker } from '../../lib/checkers/index.js'
 import { InvalidOption } from '../../lib/cred/index.js'
 import {
   DigestScheme, MemoryNonceStore, NonceMinter, parseAuthenticationInfo, userhashResolver
@@ -416,7 +416,7 @@ t.test('qop auth-int: a wrong response is refused before any content-type parser
 })
 
 t.test('userhash: the client sends H(user:realm); the server finds the user through resolveUserhash', async (t) => {
-  const checker = new InMemoryChecker({ alice: 'wonderland', bob: 'builder' })
+  const checker = new MemoryChecker({ alice: 'wonderland', bob: 'builder' })
   const built = await buildApp({
     schemes: ['digest'],
     checkers: [checker],

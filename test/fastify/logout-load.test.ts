@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net'
 import Fastify from 'fastify'
 import t from 'tap'
 import cred, { IUsernamePassword, SimpleRealm, UnauthorizedLogin } from '../../lib/index.js'
-import { InMemoryChecker } from '../../lib/checkers/index.js'
+import { MemoryChecker } from '../../lib/checkers/index.js'
 import { formatBasic } from '../../lib/http/index.js'
 import type { CredentialsChecker } from '../../lib/index.js'
 import { IUser } from '../helpers/app.js'
@@ -43,7 +43,7 @@ t.test(`logins == logouts, each exactly once, under a few thousand mixed request
     logouts.set(s, (logouts.get(s) ?? 0) + 1)
   })
   // An asynchronous checker that takes 0–3 ms, so clients also leave while a login is being decided.
-  const inner = new InMemoryChecker({ alice: 'wonderland' })
+  const inner = new MemoryChecker({ alice: 'wonderland' })
   const checker: CredentialsChecker<IUsernamePassword> = {
     credentialInterfaces: [IUsernamePassword],
     requestAvatarId: async (credentials) => {

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import basicAuth from '@fastify/basic-auth'
 import t from 'tap'
 import cred, { Portal, SimpleRealm, portalValidate } from '../../lib/index.js'
-import { AllowAnonymousAccess, InMemoryChecker } from '../../lib/checkers/index.js'
+import { AnonymousChecker, MemoryChecker } from '../../lib/checkers/index.js'
 import { formatBasic } from '../../lib/http/index.js'
 import { IUser } from '../helpers/app.js'
 
@@ -63,7 +63,7 @@ for (const [what, headers, anonymous] of [
 ] as const) {
   t.test(`the plugin, ${what}: every login pipelined on a connection the client closed is logged out once`, async (t) => {
     const counted = countingRealm()
-    const checkers = anonymous ? [new AllowAnonymousAccess()] : [new InMemoryChecker({ alice: 'wonderland' })]
+    const checkers = anonymous ? [new AnonymousChecker()] : [new MemoryChecker({ alice: 'wonderland' })]
     const app = Fastify()
     await app.register(cred, { realm: counted.realm, checkers, interfaces: [IUser] })
     let release!: () => void
@@ -88,7 +88,7 @@ t.test('portalValidate behind @fastify/basic-auth: the same for pipelined reques
   app.decorateRequest('avatar', null)
   app.decorateRequest('avatarId', null)
   app.decorateRequest('avatarInterface', null)
-  await app.register(basicAuth, { validate: portalValidate(new Portal(counted.realm, [new InMemoryChecker({ alice: 'wonderland' })]), [IUser]) })
+  await app.register(basicAuth, { validate: portalValidate(new Portal(counted.realm, [new MemoryChecker({ alice: 'wonderland' })]), [IUser]) })
   app.addHook('onRequest', app.basicAuth)
   let release!: () => void
   const released = new Promise<void>((resolve) => { release = resolve })
@@ -105,7 +105,7 @@ t.test('portalValidate behind @fastify/basic-auth: the same for pipelined reques
 t.test('keep-alive connections do not collect listeners: many requests, one connection listener', async (t) => {
   const counted = countingRealm()
   const app = Fastify()
-  await app.register(cred, { realm: counted.realm, checkers: [new InMemoryChecker({ alice: 'wonderland' })], interfaces: [IUser] })
+  await app.register(cred, { realm: counted.realm, checkers: [new MemoryChecker({ alice: 'wonderland' })], interfaces: [IUser] })
   let socketListeners = -1
   app.get('/whoami', async (request) => { socketListeners = request.raw.socket.listenerCount('close'); return 'ok' })
   await app.listen({ port: 0, host: '127.0.0.1' })

@@ -1,12 +1,12 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import cred, { ANONYMOUS, Portal, SimpleRealm } from '../../lib/index.js'
-import { AllowAnonymousAccess, InMemoryChecker } from '../../lib/checkers/index.js'
+import { AnonymousChecker, MemoryChecker } from '../../lib/checkers/index.js'
 import type { CredPluginOptions } from '../../lib/index.js'
 import { IUser, basic } from '../helpers/app.js'
 
 const realm = new SimpleRealm().serve(IUser, (id) => ({ name: String(id) }))
-const checkers = [new InMemoryChecker({ alice: 'wonderland' })]
+const checkers = [new MemoryChecker({ alice: 'wonderland' })]
 
 async function register (options: unknown): Promise<void> {
   const app = Fastify()
@@ -60,7 +60,7 @@ t.test('the plugin is named for Fastify 5 and registers once per instance', asyn
 
 t.test('checker specs are accepted wherever checkers are, built at register time and closed with the server', async (t) => {
   const app = Fastify()
-  await app.register(cred, { realm, checkers: ['memory:alice:wonderland:bob:builder', new AllowAnonymousAccess()], interfaces: [IUser] })
+  await app.register(cred, { realm, checkers: ['memory:alice:wonderland:bob:builder', new AnonymousChecker()], interfaces: [IUser] })
   app.get('/', async (request) => ({ id: request.avatarId === ANONYMOUS ? 'anonymous' : request.avatarId }))
   t.same((await app.inject({ url: '/', headers: { authorization: basic('bob', 'builder') } })).json(), { id: 'bob' }, 'from the spec')
   t.same((await app.inject({ url: '/' })).json(), { id: 'anonymous' }, 'the checker object beside it')

@@ -4,7 +4,7 @@
 // line or body. Every other test file whose apps come from buildApp is checked the same way when it exits.
 import t from 'tap'
 import { IUsernamePassword, SimpleRealm, StoreUnavailable } from '../../lib/index.js'
-import { InMemoryChecker } from '../../lib/checkers/index.js'
+import { MemoryChecker } from '../../lib/checkers/index.js'
 import { MemoryThrottle } from '../../lib/throttle/index.js'
 import type { CredentialsChecker } from '../../lib/index.js'
 import type { NonceStore } from '../../lib/http/index.js'
@@ -20,7 +20,7 @@ const PASSWORDS = { alice: 'wonderland', bob: 'b0b-Secret!"quoted"', 'bÃ¸b': 'pÃ
 for (const p of Object.values(PASSWORDS)) secret(p)
 const WRONG = 'hunter2-wrong-guess'
 secret(WRONG)
-const users = (): InMemoryChecker => new InMemoryChecker(PASSWORDS)
+const users = (): MemoryChecker => new MemoryChecker(PASSWORDS)
 
 const latin1Basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`, 'latin1').toString('base64')}`
 

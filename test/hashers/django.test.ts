@@ -2,8 +2,8 @@ import { scrypt as scryptCallback } from 'node:crypto'
 import t from 'tap'
 import {
   DJANGO_HASHERS, bcryptHasher, findDjangoHasher, identifyDjangoHasherName,
-  djangoArgon2, djangoBcryptPlain, djangoBcryptSha256, djangoPbkdf2Sha1, djangoPbkdf2Sha256, djangoSaltedMd5, djangoScrypt,
-  djangoUnsaltedMd5, djangoUnsaltedSha1, djangoCrypt
+  djangoArgon2Hasher, djangoBcryptPlainHasher, djangoBcryptSha256Hasher, djangoPbkdf2Sha1Hasher, djangoPbkdf2Sha256Hasher, djangoSaltedMd5Hasher, djangoScryptHasher,
+  djangoUnsaltedMd5Hasher, djangoUnsaltedSha1Hasher, djangoCryptHasher
 } from '../../lib/hashers/index.js'
 import { optionalPeer } from '../../lib/drivers/index.js'
 import { MissingPeerDependency } from '../../lib/cred/index.js'
@@ -57,32 +57,32 @@ t.test("Django's identify_hasher rule, and shapes Django would choke on refused 
   t.equal(identifyDjangoHasherName(''), undefined)
   t.equal(identifyDjangoHasherName('crypt$$abc'), 'crypt')
   t.equal(findDjangoHasher('crypt$$abc')?.name, 'crypt', "Django's crypt$ (shipped until 5.0) is read")
-  t.notOk(await djangoCrypt.verify('abc', 'crypt$$abc'), 'a crypt$ value that is no DES crypt(3) is a refusal')
+  t.notOk(await djangoCryptHasher.verify('abc', 'crypt$$abc'), 'a crypt$ value that is no DES crypt(3) is a refusal')
   t.equal(findDjangoHasher('des_crypt$$abcdefghijklm'), undefined, 'a hasher we do not ship is unknown (DjangoChecker then runs a decoy)')
   const pbkdf2 = djangoVectors.find((v) => v.hasher === 'pbkdf2_sha256')!
   const [alg, iterations, salt, hash] = pbkdf2.encoded.split('$')
-  t.notOk(await djangoPbkdf2Sha256.verify(pbkdf2.password, `${alg}$0${iterations}$${salt}$${hash}`), 'a non-canonical iteration count is refused (Django compares the whole encoding)')
-  t.notOk(await djangoPbkdf2Sha256.verify(pbkdf2.password, `${alg}$${iterations}$${salt}`), 'a truncated encoding is refused')
+  t.notOk(await djangoPbkdf2Sha256Hasher.verify(pbkdf2.password, `${alg}$0${iterations}$${salt}$${hash}`), 'a non-canonical iteration count is refused (Django compares the whole encoding)')
+  t.notOk(await djangoPbkdf2Sha256Hasher.verify(pbkdf2.password, `${alg}$${iterations}$${salt}`), 'a truncated encoding is refused')
   const md5 = djangoVectors.find((v) => v.hasher === 'unsalted_md5' && v.encoded.length === 32)!
-  t.notOk(await djangoUnsaltedMd5.verify(md5.password, md5.encoded.toUpperCase()), 'upper-case hex is refused, as by Django')
-  t.notOk(await djangoSaltedMd5.verify('', 'md5$$' + 'a'.repeat(40)), "md5$$ of the wrong length (Django's AssertionError) is a refusal")
-  t.notOk(await djangoScrypt.verify('x', `scrypt$${2 ** 24}$salt$1024$1$${'A'.repeat(88)}`), 'a scrypt cost above 1 GiB is refused without computing it')
-  t.notOk(await djangoScrypt.verify('x', 'scrypt$1000$salt$8$1$AAAA'), 'N must be a power of two')
-  t.notOk(await djangoArgon2.verify('x', 'argon2$argon2id$v=19$m=64,t=1,p=1$garbage'), 'a malformed argon2 encoding is a refusal')
-  t.notOk(await djangoBcryptSha256.verify('x', 'bcrypt_sha256$$2b$04$short'), 'a malformed bcrypt encoding is a refusal')
+  t.notOk(await djangoUnsaltedMd5Hasher.verify(md5.password, md5.encoded.toUpperCase()), 'upper-case hex is refused, as by Django')
+  t.notOk(await djangoSaltedMd5Hasher.verify('', 'md5$$' + 'a'.repeat(40)), "md5$$ of the wrong length (Django's AssertionError) is a refusal")
+  t.notOk(await djangoScryptHasher.verify('x', `scrypt$${2 ** 24}$salt$1024$1$${'A'.repeat(88)}`), 'a scrypt cost above 1 GiB is refused without computing it')
+  t.notOk(await djangoScryptHasher.verify('x', 'scrypt$1000$salt$8$1$AAAA'), 'N must be a power of two')
+  t.notOk(await djangoArgon2Hasher.verify('x', 'argon2$argon2id$v=19$m=64,t=1,p=1$garbage'), 'a malformed argon2 encoding is a refusal')
+  t.notOk(await djangoBcryptSha256Hasher.verify('x', 'bcrypt_sha256$$2b$04$short'), 'a malformed bcrypt encoding is a refusal')
 })
 
 t.test('hash() writes what verify() and Django accept; decoy(like) keeps the cost of like', async (t) => {
-  const cases: Array<[typeof djangoPbkdf2Sha256, Record<string, unknown>, RegExp]> = [
-    [djangoPbkdf2Sha256, { iterations: 1000 }, /^pbkdf2_sha256\$1000\$[A-Za-z0-9]{22}\$[A-Za-z0-9+/]{43}=$/],
-    [djangoPbkdf2Sha1, { iterations: 1000 }, /^pbkdf2_sha1\$1000\$[A-Za-z0-9]{22}\$[A-Za-z0-9+/]{27}=$/],
-    [djangoArgon2, { memoryCost: 64, timeCost: 1, parallelism: 1 }, /^argon2\$argon2id\$v=19\$m=64,t=1,p=1\$/],
-    [djangoBcryptSha256, { rounds: 4 }, /^bcrypt_sha256\$\$2b\$04\$/],
-    [djangoBcryptPlain, { rounds: 4 }, /^bcrypt\$\$2b\$04\$/],
-    [djangoScrypt, { n: 1024 }, /^scrypt\$1024\$[A-Za-z0-9]{22}\$8\$1\$[A-Za-z0-9+/]{86}==$/],
-    [djangoSaltedMd5, {}, /^md5\$[A-Za-z0-9]{22}\$[0-9a-f]{32}$/],
-    [djangoUnsaltedMd5, {}, /^[0-9a-f]{32}$/],
-    [djangoUnsaltedSha1, {}, /^sha1\$\$[0-9a-f]{40}$/]
+  const cases: Array<[typeof djangoPbkdf2Sha256Hasher, Record<string, unknown>, RegExp]> = [
+    [djangoPbkdf2Sha256Hasher, { iterations: 1000 }, /^pbkdf2_sha256\$1000\$[A-Za-z0-9]{22}\$[A-Za-z0-9+/]{43}=$/],
+    [djangoPbkdf2Sha1Hasher, { iterations: 1000 }, /^pbkdf2_sha1\$1000\$[A-Za-z0-9]{22}\$[A-Za-z0-9+/]{27}=$/],
+    [djangoArgon2Hasher, { memoryCost: 64, timeCost: 1, parallelism: 1 }, /^argon2\$argon2id\$v=19\$m=64,t=1,p=1\$/],
+    [djangoBcryptSha256Hasher, { rounds: 4 }, /^bcrypt_sha256\$\$2b\$04\$/],
+    [djangoBcryptPlainHasher, { rounds: 4 }, /^bcrypt\$\$2b\$04\$/],
+    [djangoScryptHasher, { n: 1024 }, /^scrypt\$1024\$[A-Za-z0-9]{22}\$8\$1\$[A-Za-z0-9+/]{86}==$/],
+    [djangoSaltedMd5Hasher, {}, /^md5\$[A-Za-z0-9]{22}\$[0-9a-f]{32}$/],
+    [djangoUnsaltedMd5Hasher, {}, /^[0-9a-f]{32}$/],
+    [djangoUnsaltedSha1Hasher, {}, /^sha1\$\$[0-9a-f]{40}$/]
   ]
   for (const [hasher, options, shape] of cases) {
     const encoded = await hasher.hash!('pässword', options)
@@ -96,8 +96,8 @@ t.test('hash() writes what verify() and Django accept; decoy(like) keeps the cos
     const cost = (e: string): string => e.split('$').filter((part, i) => i > 0 && /^(\d+|m=.*|2b)$/.test(part)).join('$')
     t.equal(cost(decoy), cost(encoded), `${hasher.name}: the decoy costs what like costs`)
   }
-  t.match(await djangoPbkdf2Sha256.decoy(), /^pbkdf2_sha256\$1000000\$/, "without like: Django 5.2's 1,000,000 iterations")
-  t.match(await djangoScrypt.decoy(), /^scrypt\$16384\$[A-Za-z0-9]+\$8\$1\$/, "without like: Django's N=2^14, r=8, p=1")
+  t.match(await djangoPbkdf2Sha256Hasher.decoy(), /^pbkdf2_sha256\$1000000\$/, "without like: Django 5.2's 1,000,000 iterations")
+  t.match(await djangoScryptHasher.decoy(), /^scrypt\$16384\$[A-Za-z0-9]+\$8\$1\$/, "without like: Django's N=2^14, r=8, p=1")
 })
 
 t.test('bcryptHasher: $2y$ (Apache, PHP) is $2b$ under another name', async (t) => {
@@ -122,14 +122,14 @@ t.test("Django's CryptPasswordHasher: crypt$$ and the older crypt$salt$, DES (8 
   const vectors = djangoVectors.filter((v) => v.hasher === 'crypt')
   t.ok(vectors.length >= 4, 'Django 3.2 made crypt$ vectors')
   for (const v of vectors) {
-    t.equal(await djangoCrypt.verify(v.password, v.encoded), true, `${v.variant}: right password`)
-    if (Buffer.byteLength(v.password) >= 8) t.equal(await djangoCrypt.verify(v.password + 'more', v.encoded), true, `${v.variant}: bytes past 8 do not count, as in Django`)
+    t.equal(await djangoCryptHasher.verify(v.password, v.encoded), true, `${v.variant}: right password`)
+    if (Buffer.byteLength(v.password) >= 8) t.equal(await djangoCryptHasher.verify(v.password + 'more', v.encoded), true, `${v.variant}: bytes past 8 do not count, as in Django`)
   }
   t.ok(vectors.some((v) => /^crypt\$[^$]+\$/.test(v.encoded)), 'the salt-carrying encoding is covered')
-  const written = await djangoCrypt.hash?.('pass:word') as string
+  const written = await djangoCryptHasher.hash?.('pass:word') as string
   t.match(written, /^crypt\$\$[./0-9A-Za-z]{13}$/, 'hash() writes crypt$$<DES>, as Django 3.2 does')
-  t.equal(await djangoCrypt.verify('pass:word', written), true)
-  const decoy = await djangoCrypt.decoy()
-  t.equal(findDjangoHasher(decoy), djangoCrypt, 'the decoy is a crypt$ value')
-  t.equal(await djangoCrypt.verify('', decoy), false)
+  t.equal(await djangoCryptHasher.verify('pass:word', written), true)
+  const decoy = await djangoCryptHasher.decoy()
+  t.equal(findDjangoHasher(decoy), djangoCryptHasher, 'the decoy is a crypt$ value')
+  t.equal(await djangoCryptHasher.verify('', decoy), false)
 })

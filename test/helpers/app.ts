@@ -2,7 +2,7 @@ import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import type { FastifyInstance } from 'fastify'
 import cred, { SimpleRealm, defineInterface } from '../../lib/index.js'
-import { InMemoryChecker } from '../../lib/checkers/index.js'
+import { MemoryChecker } from '../../lib/checkers/index.js'
 import { formatBasic } from '../../lib/http/index.js'
 import type { CredPluginOptions } from '../../lib/index.js'
 import { checkAtExit, recordLog, watch } from './hygiene.js'
@@ -43,7 +43,7 @@ export async function buildApp (options: Partial<CredPluginOptions> = {}): Promi
   checkAtExit()
   await app.register(cred, {
     realm: new SimpleRealm().serve(IUser, (id) => ({ name: String(id) }), (user) => { logouts.push(user.name) }),
-    checkers: [new InMemoryChecker({ alice: 'wonderland', 'Łukasz': 'żółć:🙂' })],
+    checkers: [new MemoryChecker({ alice: 'wonderland', 'Łukasz': 'żółć:🙂' })],
     interfaces: [IUser],
     authenticationRealm: 'test realm',
     ...options

@@ -4,7 +4,7 @@ import {
   ANONYMOUS, IUsernameDigestHash, IUsernamePassword, LoginDenied, Portal, SimpleRealm, StoreUnavailable,
   UnauthorizedLogin, defineInterface
 } from '../../lib/index.js'
-import { AllowAnonymousAccess, InMemoryChecker } from '../../lib/checkers/index.js'
+import { AnonymousChecker, MemoryChecker } from '../../lib/checkers/index.js'
 import { BasicScheme, DigestScheme, HttpAuthGuard, formatBasic } from '../../lib/http/index.js'
 import { ContractViolation, InvalidOption, LoginTimeout, NoAvatarInterface } from '../../lib/cred/index.js'
 import type { CheckerSetup, CredentialsChecker, IUsernameDigestHash as DigestCreds } from '../../lib/index.js'
@@ -34,7 +34,7 @@ function refused (t: Test, outcome: GuardOutcome | Promise<GuardOutcome>): Guard
 
 t.test('Basic with a synchronous checker and realm: a synchronous outcome with the avatar', async (t) => {
   const { realm, made } = countingRealm()
-  const guard = new HttpAuthGuard({ portal: new Portal(realm, [new InMemoryChecker({ alice: 'wonderland' })]), schemes: [new BasicScheme('api')], interfaces: [IUser] })
+  const guard = new HttpAuthGuard({ portal: new Portal(realm, [new MemoryChecker({ alice: 'wonderland' })]), schemes: [new BasicScheme('api')], interfaces: [IUser] })
   const outcome = guard.authenticate(get({ authorization: formatBasic('alice', 'wonderland') }), null)
   t.notOk(outcome instanceof Promise, 'no promise on the synchronous path')
   if (outcome instanceof Promise || outcome.kind !== 'accepted') throw new Error('not accepted')
@@ -72,7 +72,7 @@ t.test('every failure maps to one answer, in one place', async (t) => {
 })
 
 t.test('no credentials, another scheme, malformed: 401, 401, 400 with the challenges of every scheme in order', async (t) => {
-  const portal = new Portal(countingRealm().realm, [new InMemoryChecker({ alice: 'pw' })])
+  const portal = new Portal(countingRealm().realm, [new MemoryChecker({ alice: 'pw' })])
   const guard = new HttpAuthGuard({ portal, schemes: [new DigestScheme({ authenticationRealm: 'api', secret: SECRET }), new BasicScheme('api')], interfaces: [IUser] })
   const none = refused(t, guard.authenticate(get(), null))
   t.equal(none.status, 401)
@@ -86,7 +86,7 @@ t.test('no credentials, another scheme, malformed: 401, 401, 400 with the challe
 })
 
 t.test('proxy mode: Proxy-Authorization in, 407 and Proxy-Authenticate out', async (t) => {
-  const portal = new Portal(countingRealm().realm, [new InMemoryChecker({ alice: 'pw' })])
+  const portal = new Portal(countingRealm().realm, [new MemoryChecker({ alice: 'pw' })])
   const guard = new HttpAuthGuard({ portal, schemes: [new BasicScheme('proxy')], interfaces: [IUser], proxy: true })
   t.equal(refused(t, guard.authenticate(get({ authorization: formatBasic('alice', 'pw') }), null)).status, 407, 'Authorization is not for the proxy')
   const ok = guard.authenticate(get({ 'proxy-authorization': formatBasic('alice', 'pw') }), null)
@@ -95,10 +95,10 @@ t.test('proxy mode: Proxy-Authorization in, 407 and Proxy-Authenticate out', asy
 })
 
 t.test('anonymous access: no credentials log in as ANONYMOUS when a checker allows it', async (t) => {
-  const portal = new Portal(countingRealm().realm, [new InMemoryChecker({ alice: 'pw' })])
+  const portal = new Portal(countingRealm().realm, [new MemoryChecker({ alice: 'pw' })])
   const guard = new HttpAuthGuard({ portal, schemes: [new BasicScheme('api')], interfaces: [IUser] })
   t.equal(refused(t, guard.authenticate(get(), null)).status, 401)
-  portal.registerChecker(new AllowAnonymousAccess())
+  portal.registerChecker(new AnonymousChecker())
   const outcome = guard.authenticate(get(), null) as GuardOutcome
   t.equal(outcome.kind === 'accepted' ? outcome.avatarId : undefined, ANONYMOUS)
 })
@@ -107,7 +107,7 @@ t.test('Digest: a replayed header is refused before the realm is asked; a forged
   const { realm, made, released } = countingRealm()
   const digest = new DigestScheme({ authenticationRealm: 'api', secret: SECRET })
   t.teardown(() => digest.close())
-  const guard = new HttpAuthGuard({ portal: new Portal(realm, [new InMemoryChecker({ alice: 'wonderland' })]), schemes: [digest], interfaces: [IUser] })
+  const guard = new HttpAuthGuard({ portal: new Portal(realm, [new MemoryChecker({ alice: 'wonderland' })]), schemes: [digest], interfaces: [IUser] })
   const challenge = pickDigestChallenge(refused(t, guard.authenticate(get(), null)).challenges.join(', '))
   if (challenge === undefined) throw new Error('no challenge')
   const forged = digestAuthorization(challenge, 'alice', 'wrong', { method: 'GET', uri: '/', nc: 1 }).authorization
@@ -128,7 +128,7 @@ t.test('an asynchronous login past loginTimeout is a LoginTimeout; a late avatar
   let handOut!: () => void
   const released: string[] = []
   const realm = new SimpleRealm().serve(IUser, async (id) => { await new Promise<void>((resolve) => { handOut = resolve }); return { name: String(id) } }, (user) => { released.push(user.name) })
-  const guard = new HttpAuthGuard({ portal: new Portal(realm, [new InMemoryChecker({ alice: 'pw' })]), schemes: [new BasicScheme('api')], interfaces: [IUser], loginTimeout: 30 })
+  const guard = new HttpAuthGuard({ portal: new Portal(realm, [new MemoryChecker({ alice: 'pw' })]), schemes: [new BasicScheme('api')], interfaces: [IUser], loginTimeout: 30 })
   const outcome = await guard.authenticate(get({ authorization: formatBasic('alice', 'pw') }), null)
   t.equal(outcome.kind, 'refused')
   const refusal = outcome as GuardRefusal
@@ -155,7 +155,7 @@ t.test('the deadline covers the whole login, not each step', async (t) => {
 t.test('credentials that cover the body wait for it, through the scheme contract', async (t) => {
   const digest = new DigestScheme({ authenticationRealm: 'api', secret: SECRET, qop: ['auth-int'] })
   t.teardown(() => digest.close())
-  const guard = new HttpAuthGuard({ portal: new Portal(countingRealm().realm, [new InMemoryChecker({ alice: 'wonderland' })]), schemes: [digest], interfaces: [IUser] })
+  const guard = new HttpAuthGuard({ portal: new Portal(countingRealm().realm, [new MemoryChecker({ alice: 'wonderland' })]), schemes: [digest], interfaces: [IUser] })
   t.same(guard.bodySchemes, [digest])
   const challenge = pickDigestChallenge(refused(t, guard.authenticate({ method: 'POST', url: '/', headers: {} }, null)).challenges.join(', '))
   if (challenge === undefined) throw new Error('no challenge')
@@ -195,7 +195,7 @@ t.test('set-up problems a checker reports stop the guard from being built', asyn
 })
 
 t.test('options are checked when the guard is built', async (t) => {
-  const portal = new Portal(countingRealm().realm, [new InMemoryChecker({ alice: 'pw' })])
+  const portal = new Portal(countingRealm().realm, [new MemoryChecker({ alice: 'pw' })])
   const basic = new BasicScheme('api')
   const bad: Array<[string, unknown, RegExp]> = [
     ['no portal', { schemes: [basic], interfaces: [IUser] }, /`portal` must be a Portal/],
@@ -213,7 +213,7 @@ t.test('options are checked when the guard is built', async (t) => {
 t.test('a realm bug is a 500 refusal, never an accepted login', async (t) => {
   const IOther = defineInterface<User>('IOther')
   const wrong = new SimpleRealm().serve(IOther, () => ({ name: 'x' }))
-  const guard = new HttpAuthGuard({ portal: new Portal(wrong, [new InMemoryChecker({ alice: 'pw' })]), schemes: [new BasicScheme('api')], interfaces: [IUser] })
+  const guard = new HttpAuthGuard({ portal: new Portal(wrong, [new MemoryChecker({ alice: 'pw' })]), schemes: [new BasicScheme('api')], interfaces: [IUser] })
   const refusal = refused(t, guard.authenticate(get({ authorization: formatBasic('alice', 'pw') }), null))
   t.equal(refusal.status, 500)
   t.ok(refusal.error instanceof NoAvatarInterface)

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis'
 import Fastify from 'fastify'
 import { SimpleRealm, StoreUnavailable, cred, defineInterface } from '../../lib/index.js'
 import { InvalidOption, MissingPeerDependency } from '../../lib/cred/index.js'
-import { InMemoryChecker } from '../../lib/checkers/index.js'
+import { MemoryChecker } from '../../lib/checkers/index.js'
 import { RedisNonceStore } from '../../lib/http/index.js'
 import type { NonceClaim } from '../../lib/http/index.js'
 import type { Test } from 'tap'
@@ -60,7 +60,7 @@ t.test('missing ioredis: MissingPeerDependency naming the package, only on first
   await t.rejects(store.prepare(), { name: 'MissingPeerDependency', message: 'RedisNonceStore needs the ioredis package: install it (npm install ioredis)' }, 'prepare() too, without connecting')
   const app = Fastify()
   t.teardown(() => app.close())
-  await t.rejects(async () => { await app.register(cred, { realm, checkers: [new InMemoryChecker({ alice: 'pw' })], interfaces: [IUser], schemes: ['digest'], digest: { nonceStore: store } }) },
+  await t.rejects(async () => { await app.register(cred, { realm, checkers: [new MemoryChecker({ alice: 'pw' })], interfaces: [IUser], schemes: ['digest'], digest: { nonceStore: store } }) },
     MissingPeerDependency, 'so register() refuses to start the server')
   const client = new RedisNonceStore({ evalsha: async () => 1, eval: async () => 1 })
   await client.prepare()
@@ -250,7 +250,7 @@ if (redis === undefined) {
     t.teardown(async () => { await store.close() })
     const app = Fastify()
     t.teardown(() => app.close())
-    await app.register(cred, { realm, checkers: [new InMemoryChecker({ alice: 'pw' })], interfaces: [IUser], schemes: ['digest'], digest: { nonceStore: store } })
+    await app.register(cred, { realm, checkers: [new MemoryChecker({ alice: 'pw' })], interfaces: [IUser], schemes: ['digest'], digest: { nonceStore: store } })
     const outcome = await settle(store.claim(fresh(), 1, Date.now(), Date.now() + 60_000))
     t.ok(outcome instanceof StoreUnavailable, `rejected with StoreUnavailable (got ${String(outcome)})`)
     await t.rejects(store.connect(), StoreUnavailable)

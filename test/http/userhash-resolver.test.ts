@@ -2,7 +2,7 @@ import t from 'tap'
 import { InvalidOption, digestHash } from '../../lib/cred/index.js'
 import { userhashResolver } from '../../lib/http/index.js'
 import { buildApp } from '../helpers/app.js'
-import { InMemoryChecker } from '../../lib/checkers/index.js'
+import { MemoryChecker } from '../../lib/checkers/index.js'
 import { digestAuthorization, pickDigestChallenge } from '../../lib/client/index.js'
 
 const REALM = 'test realm'
@@ -97,7 +97,7 @@ t.test('an async list of names (a database query) works too', async (t) => {
 t.test('through the plugin: unknown userhashes never rebuild within a request', async (t) => {
   const { source, stats, stop } = countedNames(users)
   t.teardown(stop)
-  const checker = new InMemoryChecker({ alice: 'wonderland' })
+  const checker = new MemoryChecker({ alice: 'wonderland' })
   const built = await buildApp({ schemes: ['digest'], checkers: [checker], digest: { userhash: true, resolveUserhash: userhashResolver(function * () { yield * checker.usernames(); yield * source() }, { refreshInterval: 0 }) } })
   const res = await built.app.inject({ url: '/whoami' })
   const challenge = pickDigestChallenge(String(res.headers['www-authenticate']))

@@ -4,7 +4,7 @@ import basicAuth from '@fastify/basic-auth'
 import {
   IUsernamePassword, LoginDenied, Portal, SimpleRealm, StoreUnavailable, portalValidate
 } from '../../lib/index.js'
-import { InMemoryChecker } from '../../lib/checkers/index.js'
+import { MemoryChecker } from '../../lib/checkers/index.js'
 import type { CredentialsChecker } from '../../lib/index.js'
 import { IUser, basic } from '../helpers/app.js'
 import type { TestUser } from '../helpers/app.js'
@@ -23,7 +23,7 @@ async function appWith (checker: CredentialsChecker, logouts: string[], realm = 
 
 t.test('@fastify/basic-auth with a cred portal behind its validate', async (t) => {
   const logouts: string[] = []
-  const app = await appWith(new InMemoryChecker({ alice: 'wonderland' }), logouts)
+  const app = await appWith(new MemoryChecker({ alice: 'wonderland' }), logouts)
   const ok = await app.inject({ url: '/whoami', headers: { authorization: basic('alice', 'wonderland') } })
   t.equal(ok.statusCode, 200)
   t.same(ok.json(), { avatarId: 'alice', name: 'alice' })
@@ -44,13 +44,13 @@ t.test('async checkers, outages and refusals map to the right statuses', async (
   t.equal((await (await appWith(down, [])).inject({ url: '/whoami', headers: { authorization: basic('bob', 'x') } })).statusCode, 503)
 
   const denying = new SimpleRealm().serve(IUser, () => { throw new LoginDenied('quota') })
-  t.equal((await (await appWith(new InMemoryChecker({ alice: 'pw' }), [], denying)).inject({ url: '/whoami', headers: { authorization: basic('alice', 'pw') } })).statusCode, 403)
+  t.equal((await (await appWith(new MemoryChecker({ alice: 'pw' }), [], denying)).inject({ url: '/whoami', headers: { authorization: basic('alice', 'pw') } })).statusCode, 403)
 })
 
 t.test('a realm bug is a logged 500 with nothing internal in the body, not a 401', async (t) => {
   const { NoAvatarInterface } = await import('../../lib/cred/index.js')
   const broken = new SimpleRealm().serve(IUser, () => { throw new NoAvatarInterface('Realm serves IAdminSecretConsole') })
-  const app = await appWith(new InMemoryChecker({ alice: 'pw' }), [], broken)
+  const app = await appWith(new MemoryChecker({ alice: 'pw' }), [], broken)
   const res = await app.inject({ url: '/whoami', headers: { authorization: basic('alice', 'pw') } })
   t.equal(res.statusCode, 500)
   t.notMatch(res.body, /IAdminSecretConsole/)

@@ -2,7 +2,7 @@ import { spawnSync, execFile } from 'node:child_process'
 import type { AddressInfo } from 'node:net'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { InMemoryChecker } from '../../lib/checkers/index.js'
+import { MemoryChecker } from '../../lib/checkers/index.js'
 import { buildApp } from '../helpers/app.js'
 import { serversRequired } from '../helpers/binaries.js'
 
@@ -40,7 +40,7 @@ print(json.dumps(out))
 `
 
 t.test('bøb / pässwörd logs in from Python requests and aiohttp, in Latin-1 and in UTF-8', { skip }, async (t) => {
-  const { app } = await buildApp({ checkers: [new InMemoryChecker({ bøb: 'pässwörd', alice: 'wonderland' })] })
+  const { app } = await buildApp({ checkers: [new MemoryChecker({ bøb: 'pässwörd', alice: 'wonderland' })] })
   await app.listen({ port: 0, host: '127.0.0.1' })
   t.teardown(() => app.close())
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/whoami`

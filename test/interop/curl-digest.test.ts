@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import type { Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { InMemoryChecker } from '../../lib/checkers/index.js'
+import { MemoryChecker } from '../../lib/checkers/index.js'
 import { parseDigest, userhashResolver } from '../../lib/http/index.js'
 import type { CredPluginOptions } from '../../lib/index.js'
 import type { DigestPluginOptions } from '../../lib/http/index.js'
@@ -81,7 +81,7 @@ t.test('curl: MD5 when the server lists it first; UTF-8 user names', { skip: cur
 })
 
 t.test('curl: userhash', { skip: curl.skip }, async (t) => {
-  const checker = new InMemoryChecker({ alice: 'wonderland' })
+  const checker = new MemoryChecker({ alice: 'wonderland' })
   const { url, seen } = await digestServer(t, { userhash: true, resolveUserhash: userhashResolver(() => checker.usernames()) }, { checkers: [checker] })
   const ok = await curlRequest(['--digest', '-u', 'alice:wonderland'], `${url}/whoami`)
   t.equal(ok.status, 200)

@@ -33,15 +33,15 @@ const PUBLIC: Record<string, readonly string[]> = {
     'StaleNonce', 'StoreUnavailable', 'TooManyAttempts', 'UnauthorizedLogin', 'UnhandledCredentials'
   ],
   'fastify-cred/checkers': [
-    'AllowAnonymousAccess', 'CachingChecker', 'DjangoChecker', 'HtdigestChecker', 'HtpasswdChecker', 'InMemoryChecker',
+    'AnonymousChecker', 'CachingChecker', 'DjangoChecker', 'HtdigestChecker', 'HtpasswdChecker', 'MemoryChecker',
     'LdapChecker', 'SqlChecker', 'UnixChecker', 'escapeDnValue', 'escapeFilterValue', 'openSqlDatabase',
     'quoteIdentifier', 'sqlFlag'
   ],
   'fastify-cred/hashers': [
     'DJANGO_HASHERS', 'DJANGO_PBKDF2_ITERATIONS', 'HTPASSWD_HASHERS', 'HashWorkerPool', 'ShaCryptHasher', 'apr1Hasher',
-    'bcryptCost', 'bcryptHasher', 'desCryptHasher', 'djangoArgon2', 'djangoBcryptPlain', 'djangoBcryptSha256',
-    'djangoCrypt', 'djangoPbkdf2Sha1', 'djangoPbkdf2Sha256', 'djangoSaltedMd5', 'djangoSaltedSha1', 'djangoScrypt',
-    'djangoUnsaltedMd5', 'djangoUnsaltedSha1', 'findDjangoHasher', 'hashWorkers', 'identifyDjangoHasherName',
+    'bcryptCost', 'bcryptHasher', 'desCryptHasher', 'djangoArgon2Hasher', 'djangoBcryptPlainHasher', 'djangoBcryptSha256Hasher',
+    'djangoCryptHasher', 'djangoPbkdf2Sha1Hasher', 'djangoPbkdf2Sha256Hasher', 'djangoSaltedMd5Hasher', 'djangoSaltedSha1Hasher', 'djangoScryptHasher',
+    'djangoUnsaltedMd5Hasher', 'djangoUnsaltedSha1Hasher', 'findDjangoHasher', 'hashWorkers', 'identifyDjangoHasherName',
     'identifyHasher', 'plainHasher', 'sha1Hasher', 'sha256CryptHasher', 'sha512CryptHasher', 'verifyPassword'
   ],
   'fastify-cred/http': [

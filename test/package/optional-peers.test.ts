@@ -43,8 +43,8 @@ t.test('without the optional packages, first use names the package to install', 
   for (const folder of ['cred', 'drivers', 'checkers', 'hashers']) await cp(join(root, 'dist/lib', folder), join(dir, 'lib', folder), { recursive: true })
   await writeFile(join(dir, 'package.json'), '{ "type": "module" }')
   const script = `
-    import { DjangoChecker, SqlChecker, InMemoryChecker } from './lib/checkers/index.js'
-    import { djangoArgon2, djangoBcryptSha256, djangoPbkdf2Sha256, bcryptHasher } from './lib/hashers/index.js'
+    import { DjangoChecker, SqlChecker, MemoryChecker } from './lib/checkers/index.js'
+    import { djangoArgon2Hasher, djangoBcryptSha256Hasher, djangoPbkdf2Sha256Hasher, bcryptHasher } from './lib/hashers/index.js'
     import { UsernamePassword } from './lib/cred/index.js'
     const out = {}
     const attempt = async (name, fn) => { try { await fn(); out[name] = 'ok' } catch (e) { out[name] = e.code + ' ' + e.message } }
@@ -52,10 +52,10 @@ t.test('without the optional packages, first use names the package to install', 
     await attempt('sqlite', () => new DjangoChecker({ database: 'db.sqlite3' }).requestAvatarId(creds))
     await attempt('postgres', () => new DjangoChecker({ database: 'postgres://127.0.0.1:1/x' }).requestAvatarId(creds))
     await attempt('mysql', () => new SqlChecker({ database: 'mysql://127.0.0.1:1/x', query: 'SELECT 1', hashers: [bcryptHasher] }).requestAvatarId(creds))
-    await attempt('argon2', () => djangoArgon2.verify('x', 'argon2$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA'))
-    await attempt('bcrypt', () => djangoBcryptSha256.verify('x', 'bcrypt_sha256$$2b$04$' + 'a'.repeat(53)))
-    await attempt('pbkdf2', async () => { if (!await djangoPbkdf2Sha256.verify('x', await djangoPbkdf2Sha256.hash('x', { iterations: 1 }))) throw new Error('no') })
-    await attempt('memory', () => new InMemoryChecker({ alice: 'wonderland' }).requestAvatarId(creds))
+    await attempt('argon2', () => djangoArgon2Hasher.verify('x', 'argon2$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA'))
+    await attempt('bcrypt', () => djangoBcryptSha256Hasher.verify('x', 'bcrypt_sha256$$2b$04$' + 'a'.repeat(53)))
+    await attempt('pbkdf2', async () => { if (!await djangoPbkdf2Sha256Hasher.verify('x', await djangoPbkdf2Sha256Hasher.hash('x', { iterations: 1 }))) throw new Error('no') })
+    await attempt('memory', () => new MemoryChecker({ alice: 'wonderland' }).requestAvatarId(creds))
     console.log(JSON.stringify(out))`
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: dir })
   const out = JSON.parse(stdout) as Record<string, string>

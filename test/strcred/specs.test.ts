@@ -9,7 +9,7 @@ import {
   defineInterface
 } from '../../lib/cred/index.js'
 import type { CredentialsChecker } from '../../lib/cred/index.js'
-import { InMemoryChecker } from '../../lib/checkers/index.js'
+import { MemoryChecker } from '../../lib/checkers/index.js'
 import { cred } from '../../lib/fastify/index.js'
 import {
   CheckerFactoryRegistry, builtinCheckerFactories, checkersFromEnvironment, closeCheckers, escapeSpecValue, formatAuthHelp,
@@ -56,7 +56,7 @@ t.test('parseSpec splits at the first ":" (Twisted), parseArgString at lone ";"'
 
 t.test('memory:user:pass[:user:pass…] (Twisted\'s form)', async (t) => {
   const checker = await make('memory:alice:wonderland:bob:build;;er')
-  t.same(checker.credentialInterfaces, InMemoryChecker.credentialInterfaces)
+  t.same(checker.credentialInterfaces, MemoryChecker.credentialInterfaces)
   t.equal(await checker.requestAvatarId(new UsernamePassword('alice', 'wonderland')), 'alice')
   t.equal(await checker.requestAvatarId(new UsernamePassword('bob', 'build;er')), 'bob', ';; in a password is a ;')
   t.throws(() => checker.requestAvatarId(new UsernamePassword('alice', 'wrong')), UnauthorizedLogin)
@@ -186,7 +186,7 @@ t.test('a factory may be asynchronous, and what it returns must be a checker', a
     credentialInterfaces: [IUsernamePassword],
     async generateChecker (_argString, args) {
       await new Promise((resolve) => setImmediate(resolve))
-      return new InMemoryChecker({ [args.argument]: 'pw' })
+      return new MemoryChecker({ [args.argument]: 'pw' })
     }
   }
   const broken: CheckerFactory = { ...slow, authType: 'broken', generateChecker: () => ({}) as unknown as CredentialsChecker }
@@ -208,12 +208,12 @@ t.test('closeCheckers closes every checker that has close(), and ignores their e
     requestAvatarId: () => name,
     close: async () => { closed.push(name); if (fails) throw new Error('already closed') }
   })
-  await closeCheckers([closable('a'), new InMemoryChecker(), closable('b', true), closable('c')])
+  await closeCheckers([closable('a'), new MemoryChecker(), closable('b', true), closable('c')])
   t.same(closed, ['a', 'b', 'c'])
 })
 
 t.test('resolveCheckers: checkers and spec strings, in order', async (t) => {
-  const own = new InMemoryChecker({ dave: 'pw' })
+  const own = new MemoryChecker({ dave: 'pw' })
   const checkers = await resolveCheckers([own, 'memory:alice:wonderland', 'anonymous'], { registry })
   t.equal(checkers.length, 3)
   t.equal(checkers[0], own)

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { IUsernameDigestHash, IUsernamePassword, StoreUnavailable, UnauthorizedLogin, UsernamePassword } from '../../lib/cred/index.js'
 import type { CredentialsChecker } from '../../lib/cred/index.js'
-import { CachingChecker, DjangoChecker, HtdigestChecker, HtpasswdChecker, InMemoryChecker, LdapChecker, SqlChecker, UnixChecker } from '../../lib/checkers/index.js'
+import { CachingChecker, DjangoChecker, HtdigestChecker, HtpasswdChecker, MemoryChecker, LdapChecker, SqlChecker, UnixChecker } from '../../lib/checkers/index.js'
 import { bcryptHash } from '../../lib/hashers/bcrypt.js'
 import { CheckerFactoryRegistry, builtinCheckerFactories, closeCheckers, makeChecker } from '../../lib/strcred/index.js'
 import { DJANGO_SQLITE, djangoUser, loadDjangoIntoMariadb, loadDjangoIntoPostgres } from '../helpers/django-fixtures.js'
@@ -83,7 +83,7 @@ t.test('cache=…: a CachingChecker around the type\'s checker; closeCheckers re
     argStringFormat: '(no argument)',
     authHelp: 'test',
     credentialInterfaces: [IUsernamePassword],
-    generateChecker: () => Object.assign(new InMemoryChecker({ a: 'b' }), { close: () => { closed++ } })
+    generateChecker: () => Object.assign(new MemoryChecker({ a: 'b' }), { close: () => { closed++ } })
   }
   const own = new CheckerFactoryRegistry(builtinCheckerFactories).add(closable, 'test')
   const wrapped = await makeChecker('closable;cache=1m', { registry: own })

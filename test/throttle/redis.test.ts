@@ -7,7 +7,7 @@ import { formatBasic } from '../../lib/http/index.js'
 import type { StoreUnavailable as StoreUnavailableType } from '../../lib/index.js'
 import type { LoginAttempt } from '../../lib/cred/index.js'
 import { RedisThrottle } from '../../lib/throttle/index.js'
-import type { RedisThrottleClient, RedisThrottleOptions } from '../../lib/throttle/index.js'
+import type { RedisClientLike, RedisThrottleOptions } from '../../lib/throttle/index.js'
 import { overrideDriver } from '../../lib/drivers/index.js'
 import { buildApp } from '../helpers/app.js'
 import { CountingChecker } from '../helpers/counting-checker.js'
@@ -61,7 +61,7 @@ t.test('with a real redis-server', { skip: redisServerProgram.skip }, async (t) 
     const client = new Redis(redis.port, redis.host)
     t.teardown(() => { client.disconnect() })
     let calls = 0
-    const counted: RedisThrottleClient = {
+    const counted: RedisClientLike = {
       evalsha: async (...args) => { calls++; return await client.evalsha(...args) },
       eval: async (...args) => { calls++; return await client.eval(...args) }
     }

@@ -7,7 +7,7 @@ export interface IAnonymous extends Credentials {}
 export const IAnonymous = defineInterface<IAnonymous>('IAnonymous')
 
 /**
- * Anonymous credentials. A portal with `AllowAnonymousAccess` registered turns them into the `ANONYMOUS` avatar id;
+ * Anonymous credentials. A portal with `AnonymousChecker` registered turns them into the `ANONYMOUS` avatar id;
  * without one they are `UnhandledCredentials`.
  *
  * @example

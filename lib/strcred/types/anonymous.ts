@@ -1,4 +1,4 @@
-import { AllowAnonymousAccess } from '../../checkers/index.js'
+import { AnonymousChecker } from '../../checkers/index.js'
 import { IAnonymous } from '../../cred/index.js'
 import type { CheckerFactory } from '../factory.js'
 import { noArgument } from './shared.js'
@@ -14,6 +14,6 @@ Combine it with a store: --auth anonymous --auth file:/etc/app/users.htpasswd`,
   options: [],
   generateChecker (_argString, args) {
     noArgument(args)
-    return new AllowAnonymousAccess()
+    return new AnonymousChecker()
   }
 }

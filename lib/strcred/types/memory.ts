@@ -1,4 +1,4 @@
-import { InMemoryChecker } from '../../checkers/index.js'
+import { MemoryChecker } from '../../checkers/index.js'
 import type { CheckerFactory } from '../factory.js'
 import { defineOptions, secret, yesNo } from './options.js'
 
@@ -16,7 +16,7 @@ Users and plaintext passwords given in the spec itself, as Twisted's "memory" ty
 demos. Passwords cannot contain ":" (the separator); write ";;" for a ";". To keep a password out of the command
 line and the process list, name one user and give the password as an option:
   memory:alice;password-env=ALICE_PASSWORD`,
-  credentialInterfaces: InMemoryChecker.credentialInterfaces,
+  credentialInterfaces: MemoryChecker.credentialInterfaces,
   options,
   generateChecker (_argString, args) {
     const option = values(args)
@@ -32,6 +32,6 @@ line and the process list, name one user and give the password as an option:
       for (let i = 0; i < fields.length; i += 2) pairs.push([fields[i] ?? '', fields[i + 1] ?? ''])
     }
     if (pairs.some(([user]) => user === '')) args.fail('a user name is empty')
-    return new InMemoryChecker(pairs, { caseSensitive })
+    return new MemoryChecker(pairs, { caseSensitive })
   }
 }
