@@ -11,6 +11,7 @@ import { HTPASSWD_HASHERS } from '../../lib/hashers/index.js'
 import { closeCheckers } from '../../lib/strcred/index.js'
 import type { PasswordHasher } from '../../lib/hashers/index.js'
 import { apacheSkip, htpasswd, tempDir } from '../helpers/apache.js'
+import { checkerContract } from './checker-contract.js'
 
 /** Counts verifications reaching the wrapped checker's hashers. */
 function counted (): { hashers: PasswordHasher[], count: () => number } {
@@ -146,4 +147,25 @@ t.test('close() closes the wrapped checker, once however often it is called; the
   const wrapped = new CachingChecker({ ...spy, close: async () => { innerCloses++ } })
   await closeCheckers([wrapped])
   t.equal(innerCloses, 1, 'closeCheckers closed the checker inside the cache through the wrapper')
+})
+
+t.test('the store contract, caching an htpasswd file of bcrypt lines', async (t) => {
+  const dir = await tempDir(t)
+  const file = join(dir, 'htpasswd')
+  const { bcryptHasher } = await import('../../lib/hashers/index.js')
+  await writeFile(file, `alice:${await bcryptHasher.hash?.('wonderland-cached', { cost: 4 }) as string}\n`)
+  const { hashers, count } = counted()
+  const inner = (): HtpasswdChecker => new HtpasswdChecker(file, { hashers })
+  await checkerContract(t, 'CachingChecker', {
+    make: () => new CachingChecker(inner(), { ttl: 60_000 }),
+    user: 'alice',
+    password: 'wonderland-cached',
+    badOptions: [
+      ['no checker', () => new CachingChecker({} as CredentialsChecker)],
+      ['a ttl of 0', () => new CachingChecker(inner(), { ttl: 0 })],
+      ['maxEntries that is no whole number', () => new CachingChecker(inner(), { maxEntries: 1.5 })]
+    ],
+    driver: 'bcrypt',
+    work: count
+  })
 })

@@ -5,6 +5,7 @@ import { Portal, SimpleRealm, TooManyAttempts, UnauthorizedLogin, UsernamePasswo
 import type { PasswordHasher } from '../../lib/hashers/index.js'
 import { MemoryThrottle } from '../../lib/throttle/index.js'
 import { djangoServerSuite } from '../helpers/django-server-suite.js'
+import { djangoContract } from './checker-contract.js'
 import { djangoUser, loadDjangoIntoMariadb } from '../helpers/django-fixtures.js'
 import { mariadbProgram, startMariadb } from '../helpers/mariadb.js'
 
@@ -54,4 +55,5 @@ else {
     caseInsensitive: true,
     sqlQuery: 'SELECT password, is_active AS active FROM auth_user WHERE username = ?'
   })
+  await djangoContract(t, { database: server.url('django'), driver: 'mysql2', outage: server })
 }

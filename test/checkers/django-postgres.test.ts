@@ -1,5 +1,6 @@
 import t from 'tap'
 import { djangoServerSuite } from '../helpers/django-server-suite.js'
+import { djangoContract } from './checker-contract.js'
 import { loadDjangoIntoPostgres } from '../helpers/django-fixtures.js'
 import { postgresProgram, startPostgres } from '../helpers/postgres.js'
 
@@ -14,4 +15,5 @@ else {
     caseInsensitive: false,
     sqlQuery: 'SELECT password, is_active AS active FROM auth_user WHERE username = $1'
   })
+  await djangoContract(t, { database: server.url('django'), driver: 'pg', outage: server, sqlQuery: 'SELECT password, is_active AS active FROM auth_user WHERE username = $1' })
 }

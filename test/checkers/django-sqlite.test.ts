@@ -14,6 +14,7 @@ import { closeCheckers, resolveCheckers } from '../../lib/strcred/index.js'
 import { curl, curlRequest } from '../helpers/curl.js'
 import { buildDjangoApp, whoami } from '../helpers/django-app.js'
 import { DJANGO_SQLITE, djangoSqliteCopy, djangoUser, djangoUsers } from '../helpers/django-fixtures.js'
+import { djangoContract } from './checker-contract.js'
 
 // DjangoChecker on the SQLite database Django 3.2's `migrate` made (test/fixtures/django/db.sqlite3), read-only.
 
@@ -275,3 +276,7 @@ t.test('your own SqlDatabase; flags as drivers give them; option checks', async 
   t.throws(() => new DjangoChecker({ database: DJANGO_SQLITE, usernameColumn: 'user"name' }), InvalidOption)
   t.throws(() => new SqlChecker({ database: { dialect: 'oracle' } as unknown as SqlDatabase, query: 'x', hashers: DJANGO_HASHERS }), InvalidOption)
 })
+
+// The store contract on Django's SQLite file (an outage of SQLite, a lock held by another process, is
+// test/checkers/sqlite-lock.test.ts's), with SqlChecker's own query on the same table.
+await djangoContract(t, { database: DJANGO_SQLITE, driver: 'better-sqlite3', sqlQuery: 'SELECT password, is_active AS active FROM auth_user WHERE username = ?' })

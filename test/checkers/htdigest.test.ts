@@ -5,6 +5,7 @@ import { DigestedCredentials, InvalidOption, UnauthorizedLogin, UsernamePassword
 import type { DigestAlgorithm } from '../../lib/cred/index.js'
 import { HtdigestChecker } from '../../lib/checkers/index.js'
 import { apacheSkip, htdigest, tempDir } from '../helpers/apache.js'
+import { checkerContract } from './checker-contract.js'
 
 const REALM = 'staff area'
 
@@ -102,4 +103,24 @@ t.test('set-up errors and reload', { skip: apacheSkip }, async (t) => {
   t.equal(await checker.requestAvatarId(digestLogin('alice', 'three')), 'alice', 'broken: last good copy')
   t.match(warnings.join('\n'), /line 3: the HA1 of user "carol" is not 32 hex digits \(MD5\); still serving the last good copy/)
   t.equal(reloads, 2)
+})
+
+t.test('the store contract, counting the Digest responses checked', async (t) => {
+  const dir = await tempDir(t)
+  const file = join(dir, 'htdigest')
+  await writeFile(file, `alice:${REALM}:${digestHa1('MD5', 'alice', REALM, 'wonderland-htdigest')}\n`)
+  const twoRealms = join(dir, 'two-realms')
+  await writeFile(twoRealms, `alice:a:${digestHa1('MD5', 'alice', 'a', 'x')}\nalice:b:${digestHa1('MD5', 'alice', 'b', 'x')}\n`)
+  await checkerContract(t, 'HtdigestChecker', {
+    make: () => new HtdigestChecker(file),
+    user: 'alice',
+    password: 'wonderland-htdigest',
+    credentials: (username, password) => digestLogin(username, password),
+    badOptions: [
+      ['a file that does not exist', () => new HtdigestChecker(join(dir, 'missing'))],
+      ['a realm that is no string', () => new HtdigestChecker(file, { realm: 42 as unknown as string })],
+      ['several realms and none chosen', () => new HtdigestChecker(twoRealms)]
+    ],
+    work: () => CountingDigest.checks
+  })
 })

@@ -7,6 +7,7 @@ import { HTPASSWD_HASHERS } from '../../lib/hashers/index.js'
 import type { PasswordHasher } from '../../lib/hashers/index.js'
 import { apacheSkip, htpasswd, htpasswdDelete, tempDir } from '../helpers/apache.js'
 import type { HtpasswdFormat } from '../helpers/apache.js'
+import { checkerContract } from './checker-contract.js'
 
 const PASSWORD = 'żółć:🙂 x'
 const FORMATS: readonly HtpasswdFormat[] = ['-B', '-m', '-s', '-d', '-2', '-5', '-p']
@@ -196,4 +197,25 @@ t.test('bcrypt not installed: prepare() names the line and the package, no warni
   await t.rejects(bcryptOnly.prepare(), MissingPeerDependency, 'a file of bcrypt lines: its decoy cannot be made either')
   await t.rejects(login(bcryptOnly, 'nobody', 'pw'), MissingPeerDependency, 'an unknown user fails as a known one does')
   t.same(warnings, [], 'no warning: prepare() (the plugin\'s register()) is where it is said')
+})
+
+t.test('the store contract, on a file of bcrypt and {SHA} lines', async (t) => {
+  const dir = await tempDir(t)
+  const file = join(dir, 'htpasswd')
+  const { bcryptHasher, sha1Hasher } = await import('../../lib/hashers/index.js')
+  await writeFile(file, `alice:${await bcryptHasher.hash?.('wonderland-htpasswd', { cost: 4 }) as string}\ncarol:${await sha1Hasher.hash?.('carol-htpasswd') as string}\n`)
+  const { hashers, verifies } = countingHashers()
+  await checkerContract(t, 'HtpasswdChecker', {
+    make: () => new HtpasswdChecker(file, { hashers, onWarning: () => {} }),
+    user: 'alice',
+    password: 'wonderland-htpasswd',
+    badOptions: [
+      ['no path', () => new HtpasswdChecker('')],
+      ['a file that does not exist', () => new HtpasswdChecker(join(dir, 'missing'))],
+      ['a negative checkInterval', () => new HtpasswdChecker(file, { checkInterval: -1 })],
+      ['no hashers', () => new HtpasswdChecker(file, { hashers: [] })]
+    ],
+    driver: 'bcrypt',
+    work: () => [...verifies.values()].reduce((sum, n) => sum + n, 0)
+  })
 })

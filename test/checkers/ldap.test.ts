@@ -13,6 +13,7 @@ import type { LdapCheckerOptions } from '../../lib/checkers/index.js'
 import { cred } from '../../lib/fastify/index.js'
 import { curl, curlRequest } from '../helpers/curl.js'
 import { PEOPLE, READER_DN, SUFFIX, slapdSkip, startSlapd } from '../helpers/slapd.js'
+import { checkerContract } from './checker-contract.js'
 
 const ALICE = 'wonderland'
 /** A uid with every character that is special in a DN or a filter: the checker must escape, not refuse. */
@@ -347,6 +348,24 @@ t.test('against a real slapd', { skip: slapdSkip }, async (t) => {
     t.equal(await login(search, 'alice', ALICE), 'alice', 'search: back without a restart')
     t.equal(await login(direct, 'alice', ALICE), 'alice', 'direct with StartTLS: back without a restart')
     t.ok(await login(search, 'alice', 'nope') instanceof UnauthorizedLogin)
+  })
+
+  t.test('the store contract (search then bind), its work counted in binds slapd logged', async (t) => {
+    await checkerContract(t, 'LdapChecker', {
+      make: () => new LdapChecker(searchOptions()),
+      user: 'alice',
+      password: ALICE,
+      badOptions: [
+        ['an http:// url', () => new LdapChecker({ url: 'http://x', userDn: 'uid={username}' })],
+        ['neither userDn nor search', () => new LdapChecker({ url: 'ldap://x' })],
+        ['a userDn without {username}', () => new LdapChecker({ url: 'ldap://x', userDn: 'uid=alice' })],
+        ['a filter without parentheses', () => new LdapChecker({ url: 'ldap://x', search: { base: SUFFIX, filter: 'uid={username}' } })],
+        ['a timeout of 0', () => new LdapChecker(searchOptions({ timeout: 0 }))]
+      ],
+      driver: 'ldapts',
+      work: async () => (await slapd.bindsSince(0)).length,
+      outage: slapd
+    })
   })
 
   t.test('end to end: the plugin and real curl; 503 while slapd is down, 200 once it is back', { skip: curl.skip }, async (t) => {

@@ -11,6 +11,7 @@ import { overrideDriver } from '../../lib/drivers/index.js'
 import { cred } from '../../lib/fastify/index.js'
 import { needProgram, serversRequired } from '../helpers/binaries.js'
 import { curl, curlRequest } from '../helpers/curl.js'
+import { checkerContract } from './checker-contract.js'
 
 const run = promisify(execFile)
 
@@ -187,6 +188,35 @@ t.test("every refusal waits PAM's failure delay: a right password refused afterw
   t.equal(await login(new UnixChecker({ lookupAccount, allowRoot: true }), 'sync', 'pw') instanceof UnauthorizedLogin, true, 'allowRoot alone does not allow /bin/false')
   const broken = new UnixChecker({ lookupAccount: async () => { throw new Error('getent failed') } })
   t.ok(await login(broken, 'alice', 'pw') instanceof StoreUnavailable, 'an account database that does not answer is StoreUnavailable')
+})
+
+t.test('the store contract, on a counting binding (fault injection: PAM_AUTHINFO_UNAVAIL stands for the outage)', async (t) => {
+  const password = 'wonderland-pam'
+  let down = false
+  // A failed pam_authenticate takes PAM's delay (2.5 s on the injected clock), as pam_faildelay makes it.
+  let clock = 0
+  const fake = countingBinding((call) => {
+    if (down) return 9
+    const code = call.username !== 'alice' ? 10 : call.password === password ? 0 : 7
+    clock += code === 0 ? 30 : 2500
+    return code
+  })
+  t.teardown(overrideDriver('node-linux-pam', async () => fake.module))
+  const lookupAccount = async (name: string): Promise<{ name: string, uid: number, shell: string } | undefined> =>
+    name === 'alice' ? { name, uid: 1000, shell: '/bin/bash' } : undefined
+  await checkerContract(t, 'UnixChecker', {
+    make: () => new UnixChecker({ lookupAccount, now: () => clock }),
+    user: 'alice',
+    password,
+    badOptions: [
+      ['a service that is no file name', () => new UnixChecker({ service: '../etc/passwd' })],
+      ['maxConcurrent 0', () => new UnixChecker({ maxConcurrent: 0 })],
+      ['a negative maxQueued', () => new UnixChecker({ maxQueued: -1 })]
+    ],
+    driver: 'node-linux-pam',
+    work: () => fake.calls.length,
+    outage: { stop: async () => { down = true }, start: async () => { down = false } }
+  })
 })
 
 // The real thing: a throw-away account in the machine's own password database, checked through PAM.
