@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import type { Test } from 'tap'
-import {
-  InvalidOption, MissingPeerDependency, StoreUnavailable, UnauthorizedLogin, UsernamePassword, formatBasic
-} from '../../lib/index.js'
+import { StoreUnavailable, UnauthorizedLogin, UsernamePassword } from '../../lib/index.js'
+import { InvalidOption, MissingPeerDependency } from '../../lib/cred/index.js'
+import { formatBasic } from '../../lib/http/index.js'
 import type { Credentials, CredentialsChecker } from '../../lib/index.js'
 import { overrideDriver } from '../../lib/drivers/index.js'
 import type { DriverName } from '../../lib/drivers/index.js'
