@@ -46,7 +46,7 @@ t.test('--help for every command, the auth tables, and exit codes', async (t) =>
 
 t.test('errors are one line on stderr, with an exit code, never a stack or a secret', async (t) => {
   const cases: Array<[string[], number, RegExp]> = [
-    [['--help-auth-type', 'nosuch'], 2, /^fastify-cred: Unknown auth type "nosuch"; valid types: anonymous, django, file/],
+    [['--help-auth-type', 'nosuch'], 2, /^fastify-cred: Unknown auth type "nosuch"; valid types: anonymous, apikey, django, file/],
     [['serve', '--auth', 'memory:alice:s3cretpw:bob', '--port', '0'], 2, /^fastify-cred: --auth: Invalid argument for auth type "memory" \(user names and passwords must come in pairs\); expected format: memory:user:pass\[:user:pass…\]/],
     // Issue #20 item 9: a spec of only a password, or with a password's tail after a single ";", is never echoed.
     [['serve', '--auth', 's3cretpw', '--port', '0'], 2, /^fastify-cred: --auth: Unknown auth type \(the spec has no ":", so all of it is taken as the type, and it is none of these\); valid types: anonymous,/],
@@ -55,7 +55,7 @@ t.test('errors are one line on stderr, with an exit code, never a stack or a sec
     [['serve', '--auth', 'memory:alice:pw;colour=blue'], 2, /the option after the 1st single ";" is not one of its options/],
     [['serve', '--port', '0'], 2, /give at least one --auth/],
     [['serve', '--auth', 'memory:a:b', '--bogus'], 2, /^fastify-cred: serve: Unknown option '--bogus'/],
-    [['serve', '--auth', 'memory:a:b', '--scheme', 'ntlm'], 2, /--scheme is basic or digest/],
+    [['serve', '--auth', 'memory:a:b', '--scheme', 'ntlm'], 2, /--scheme is basic, digest or bearer/],
     [['serve', '--auth', 'memory:a:b', '--digest-algorithm', 'MD5'], 2, /--digest-algorithm needs --scheme digest/],
     [['serve', '--auth', 'memory:a:b', '--static', dir, '--upstream', 'http://127.0.0.1:1'], 2, /--static or --upstream, not both/],
     [['serve', '--auth', 'memory:a:b', '--static', join(dir, 'nope'), '--port', '0'], 1, /is not a directory/],

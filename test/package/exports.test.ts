@@ -22,7 +22,7 @@ const PUBLIC: Record<string, readonly string[]> = {
     'resultProvides'
   ],
   'fastify-cred/cred': [
-    'ANONYMOUS', 'Anonymous', 'DIGEST_ALGORITHMS', 'DigestedCredentials', 'IAnonymous', 'IUsernameDigestHash',
+    'ANONYMOUS', 'Anonymous', 'BearerToken', 'DIGEST_ALGORITHMS', 'DigestedCredentials', 'IAnonymous', 'IBearerToken', 'IUsernameDigestHash',
     'IUsernameHashedPassword', 'IUsernamePassword', 'NOOP_LOGOUT', 'Portal', 'SimpleRealm', 'UsernameHashedPassword',
     'UsernamePassword', 'constantTimeEqual', 'constantTimeEqualStrings', 'defineInterface', 'digestHa1', 'digestHash',
     'digestResponse', 'isOrExtends', 'resultProvides'
@@ -33,8 +33,8 @@ const PUBLIC: Record<string, readonly string[]> = {
     'StaleNonce', 'StoreUnavailable', 'TooManyAttempts', 'UnauthorizedLogin', 'UnhandledCredentials'
   ],
   'fastify-cred/checkers': [
-    'AnonymousChecker', 'CachingChecker', 'DjangoChecker', 'HtdigestChecker', 'HtpasswdChecker', 'MemoryChecker',
-    'LdapChecker', 'SqlChecker', 'UnixChecker', 'escapeDnValue', 'escapeFilterValue', 'openSqlDatabase',
+    'AnonymousChecker', 'ApiKeyChecker', 'CachingChecker', 'DjangoChecker', 'HtdigestChecker', 'HtpasswdChecker', 'JwtChecker',
+    'MemoryChecker', 'LdapChecker', 'SqlChecker', 'UnixChecker', 'apiKeyPrefix', 'escapeDnValue', 'newApiKey', 'escapeFilterValue', 'openSqlDatabase',
     'quoteIdentifier', 'sqlFlag'
   ],
   'fastify-cred/hashers': [
@@ -45,8 +45,8 @@ const PUBLIC: Record<string, readonly string[]> = {
     'identifyHasher', 'plainHasher', 'sha1Hasher', 'sha256CryptHasher', 'sha512CryptHasher', 'verifyPassword'
   ],
   'fastify-cred/http': [
-    'BasicScheme', 'DigestScheme', 'HttpAuthGuard', 'MemoryNonceStore', 'RedisNonceStore', 'buildSchemes',
-    'formatBasic', 'parseBasic', 'userhashResolver'
+    'BasicScheme', 'BearerScheme', 'DigestScheme', 'HttpAuthGuard', 'MemoryNonceStore', 'RedisNonceStore', 'buildSchemes',
+    'formatBasic', 'parseBasic', 'parseBearer', 'userhashResolver', 'verifiedCredentials'
   ],
   'fastify-cred/throttle': ['MemoryThrottle', 'RedisThrottle', 'addressGroup'],
   'fastify-cred/strcred': [

@@ -3,17 +3,19 @@
 // `memory:` costs no database driver, `file:` no LDAP client.
 import type { CheckerFactory } from '../factory.js'
 import { anonymousFactory } from './anonymous.js'
+import { apikeyFactory } from './apikey.js'
 import { djangoFactory } from './django.js'
 import { fileFactory } from './file.js'
 import { htdigestFactory } from './htdigest.js'
+import { jwtFactory } from './jwt.js'
 import { ldapFactory } from './ldap.js'
 import { memoryFactory } from './memory.js'
 import { sqlFactory } from './sql.js'
 import { unixFactory } from './unix.js'
 
-export { anonymousFactory, djangoFactory, fileFactory, htdigestFactory, ldapFactory, memoryFactory, sqlFactory, unixFactory }
+export { anonymousFactory, apikeyFactory, djangoFactory, fileFactory, htdigestFactory, jwtFactory, ldapFactory, memoryFactory, sqlFactory, unixFactory }
 
 /** Every built-in auth type, in the order `--help-auth` lists them. */
 export const builtinCheckerFactories: readonly CheckerFactory[] = Object.freeze([
-  anonymousFactory, djangoFactory, fileFactory, htdigestFactory, ldapFactory, memoryFactory, sqlFactory, unixFactory
+  anonymousFactory, apikeyFactory, djangoFactory, fileFactory, htdigestFactory, jwtFactory, ldapFactory, memoryFactory, sqlFactory, unixFactory
 ])
