@@ -16,6 +16,7 @@ interface Driver {
 
 /** The optional peer dependencies fastify-cred loads: store drivers and native hashers. */
 export type DriverName = 'bcrypt' | 'argon2' | 'pg' | 'mysql2' | 'better-sqlite3' | 'ldapts' | 'node-linux-pam' | 'ioredis'
+  | '@fastify/websocket'
 
 const DRIVERS: Readonly<Record<DriverName, Driver>> = {
   bcrypt: { install: 'bcrypt', load: async () => await import('bcrypt') },
@@ -26,7 +27,8 @@ const DRIVERS: Readonly<Record<DriverName, Driver>> = {
   'better-sqlite3': { install: 'better-sqlite3@12', load: async () => import.meta.resolve('better-sqlite3') },
   ldapts: { install: 'ldapts@8', load: async () => await import('ldapts') },
   'node-linux-pam': { install: 'node-linux-pam; it builds against libpam0g-dev', load: async () => await import('node-linux-pam') },
-  ioredis: { install: 'ioredis', load: async () => await import('ioredis') }
+  ioredis: { install: 'ioredis', load: async () => await import('ioredis') },
+  '@fastify/websocket': { install: '@fastify/websocket', load: async () => await import('@fastify/websocket') }
 }
 
 const loaded = new Map<DriverName, Promise<unknown>>()
