@@ -19,7 +19,8 @@ const PUBLIC: Record<string, readonly string[]> = {
     'IUsernameHashedPassword', 'IUsernamePassword', 'LoginDenied', 'LoginFailed', 'NOOP_LOGOUT', 'Portal',
     'SimpleRealm', 'StoreUnavailable', 'TooManyAttempts', 'UnauthorizedLogin', 'UnhandledCredentials',
     'UsernameHashedPassword', 'UsernamePassword', 'cred', 'default', 'defineInterface', 'portalValidate',
-    'resultProvides'
+    'resultProvides',
+    'WebSocketMind'
   ],
   'fastify-cred/cred': [
     'ANONYMOUS', 'Anonymous', 'BearerToken', 'DIGEST_ALGORITHMS', 'DigestedCredentials', 'IAnonymous', 'IBearerToken', 'IUsernameDigestHash',
@@ -30,7 +31,8 @@ const PUBLIC: Record<string, readonly string[]> = {
   'fastify-cred/errors': [
     'ContractViolation', 'CredError', 'EntityTooLarge', 'InternalError', 'InvalidOption', 'LoginDenied', 'LoginFailed',
     'LoginTimeout', 'MalformedCredentials', 'MissingPeerDependency', 'NoAvatarInterface', 'ServerAuthenticationFailed',
-    'StaleNonce', 'StoreUnavailable', 'TooManyAttempts', 'UnauthorizedLogin', 'UnhandledCredentials'
+    'StaleNonce', 'StoreUnavailable', 'TooManyAttempts', 'UnauthorizedLogin', 'UnhandledCredentials',
+    'ConnectionClosed'
   ],
   'fastify-cred/checkers': [
     'AnonymousChecker', 'ApiKeyChecker', 'CachingChecker', 'DjangoChecker', 'HtdigestChecker', 'HtpasswdChecker', 'JwtChecker',
