@@ -9,7 +9,7 @@ import { buildGuard } from './build-guard.js'
 import type { CredPluginOptions, PluginSettings } from './build-guard.js'
 import { attachLogin } from './login-lifetime.js'
 import { logRefusal, setRefusalHeaders } from './refusal-reply.js'
-import { isWebSocketHandshake, setUpWebSocket, webSocketMind } from './websocket.js'
+import { closeWebSocketSessions, isWebSocketHandshake, setUpWebSocket, webSocketMind } from './websocket.js'
 import type { WebSocketSettings } from './websocket.js'
 import './types.js'
 
@@ -113,6 +113,8 @@ function install (fastify: FastifyInstance, settings: PluginSettings, websocket:
   if (guard.bodySchemes.length > 0) installBodyHooks(fastify, guard, settle)
 
   fastify.addHook('onClose', async () => {
+    // WebSocket logins first: their logouts may still need the stores closed below.
+    await closeWebSocketSessions(websocket)
     await Promise.all([...settings.owned.map(async (scheme) => { await scheme.close() }), settings.close()])
   })
 }

@@ -37,15 +37,18 @@ interface PendingSend {
   readonly reject: (err: Error) => void
 }
 
-/** The plugin's `websocket` option, resolved. */
+/** The plugin's `websocket` option, resolved, and the sessions of one plugin instance. */
 export interface WebSocketSettings {
   /** Milliseconds between pings; a socket that has not answered the previous ping is terminated. 0: never. */
   readonly pingInterval: number
+  /** The minds not yet closed, which `closeWebSocketSessions` closes with the server. */
+  readonly live: Set<WebSocketMind>
 }
 
 let createMind: () => WebSocketMind
 let openMind: (mind: WebSocketMind, socket: WsSocket, settings: WebSocketSettings) => void
 let endHandshake: (mind: WebSocketMind) => void
+let goAway: (mind: WebSocketMind) => void
 let onMindEnd: (mind: WebSocketMind, listener: () => void) => void
 
 /**
@@ -86,6 +89,7 @@ export class WebSocketMind {
     createMind = () => new WebSocketMind()
     openMind = (mind, socket, settings) => { mind.#open(socket, settings) }
     // Once upgraded, `ws` reports the end (with the close code); until then, the TCP socket's 'close' does.
+    goAway = (mind) => { mind.#closeWith(1001, 'server shutting down') }
     endHandshake = (mind) => { if (mind.#socket === undefined) mind.#end(1006, '') }
     onMindEnd = (mind, listener) => {
       if (mind.#state === 'closed') listener()
@@ -138,6 +142,10 @@ export class WebSocketMind {
       throw new RangeError(`A WebSocket close code must be 1000 or 3000–4999, got ${String(code)}`)
     }
     if (reason !== undefined && Buffer.byteLength(reason) > 123) throw new RangeError('A WebSocket close reason must be at most 123 bytes of UTF-8')
+    this.#closeWith(code, reason)
+  }
+
+  #closeWith (code: number | undefined, reason: string | undefined): void {
     if (this.#state !== 'connecting' && this.#state !== 'open') return
     this.#state = 'closing'
     this.#closing = { code: code ?? (reason === undefined ? undefined : 1000), reason }
@@ -240,6 +248,8 @@ export function webSocketMind (request: FastifyRequest, settings: WebSocketSetti
   }
   const created = createMind()
   minds.set(raw, { mind: created, settings })
+  settings.live.add(created)
+  onMindEnd(created, () => { settings.live.delete(created) })
   // Until the upgrade, the TCP socket is the connection: when it closes, so does the handshake (refused, or gone).
   const socket = (raw as UpgradeRequest).socket
   if (socket === null || socket === undefined || socket.destroyed === true) endHandshake(created)
@@ -273,7 +283,7 @@ export interface CredWebSocketOption {
  * @throws InvalidOption for a `pingInterval` that is not a whole number of milliseconds.
  */
 export async function setUpWebSocket (fastify: FastifyInstance, option: boolean | CredWebSocketOption | undefined): Promise<WebSocketSettings> {
-  if (option === undefined || option === false) return { pingInterval: 0 }
+  if (option === undefined || option === false) return { pingInterval: 0, live: new Set() }
   if (option !== true && (option === null || typeof option !== 'object')) throw new InvalidOption('fastify-cred: `websocket` must be true or { pingInterval }')
   const pingInterval = option === true ? 0 : option.pingInterval ?? 0
   if (!Number.isSafeInteger(pingInterval) || pingInterval < 0) throw new InvalidOption(`fastify-cred: \`websocket.pingInterval\` must be a whole number of milliseconds (0: no pings), got ${String(pingInterval)}`)
@@ -281,5 +291,16 @@ export async function setUpWebSocket (fastify: FastifyInstance, option: boolean 
     const websocket = await loadDriver('@fastify/websocket', 'fastify-cred\'s `websocket` option') as { default: Parameters<FastifyInstance['register']>[0] }
     await fastify.register(websocket.default)
   }
-  return { pingInterval }
+  return { pingInterval, live: new Set() }
+}
+
+/**
+ * For `fastify.close()`: closes every session still open (1001, going away; a handshake in progress right after
+ * its upgrade, if it ever completes) and resolves once each has closed, so every logout has run when the server's
+ * close resolves. A client that never answers is cut off by `ws` after its close timeout (30 s).
+ */
+export async function closeWebSocketSessions (settings: WebSocketSettings): Promise<void> {
+  const open = [...settings.live]
+  for (const mind of open) goAway(mind)
+  await Promise.all(open.map(async (mind) => await mind.closed))
 }
