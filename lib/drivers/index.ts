@@ -4,5 +4,5 @@
 export { loadDriver, overrideDriver } from './load-driver.js'
 export type { DriverName } from './load-driver.js'
 export { optionalPeer, isModuleNotFound, missingPeer } from './optional-peer.js'
-export { RedisScripts } from './redis-scripts.js'
+export { RedisScripts, redisConnectionFromUrl } from './redis-scripts.js'
 export type { RedisClientLike, RedisConnectionOptions } from './redis-scripts.js'
