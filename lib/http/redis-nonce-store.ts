@@ -97,6 +97,16 @@ const groupOf = (nonce: string): string => {
   return GROUP_TAGS[(h >>> 0) % GROUPS] as string
 }
 
+/**
+ * The keys a claim of `nonce` touches: its state and its group's marker. For tests and operators reading Redis;
+ * not exported from the package.
+ * @internal
+ */
+export function redisNonceKeys (keyPrefix: string, nonce: string): { readonly state: string, readonly marker: string } {
+  const marker = keyPrefix + groupOf(nonce)
+  return { state: `${marker}:${nonce}`, marker }
+}
+
 const decode = (reply: unknown): NonceClaim => {
   // ioredis answers Lua integers as numbers; anything else means a foreign script or a broken proxy: fail closed.
   if (reply === 1) return 'accepted'
@@ -208,8 +218,8 @@ export class RedisNonceStore implements NonceStore {
    */
   claim (nonce: string, nc: number, issuedAt: number, expiresAt: number): Promise<NonceClaim> {
     if (!Number.isInteger(nc) || nc < 0 || nc > MAX_NC) return Promise.reject(new RangeError(`RedisNonceStore: nc must be an integer from 0 to ${MAX_NC}`))
-    const marker = this.keyPrefix + groupOf(nonce)
-    return this.#redis.run(SCRIPT_SHA, SCRIPT, 2, [`${marker}:${nonce}`, marker, nc, issuedAt, expiresAt, Date.now()]).then(decode)
+    const { state, marker } = redisNonceKeys(this.keyPrefix, nonce)
+    return this.#redis.run(SCRIPT_SHA, SCRIPT, 2, [state, marker, nc, issuedAt, expiresAt, Date.now()]).then(decode)
   }
 
   /**
