@@ -54,7 +54,7 @@ async function launch (dir: string, args: (port: number) => string[] | Promise<s
     const server = spawnServer([redisServerProgram.path, ...(await args(port)).map((a) => a.replaceAll('$DIR', nodeDir))])
     try {
       await until(`redis-server did not answer on port ${port}`, async () => {
-        if (!running(server)) throw new Error(server.stderr())
+        if (server.child.exitCode !== null || server.child.signalCode !== null) throw new Error(`redis-server exited: ${server.stderr()}`)
         return await command(port, 'PING') === 'PONG'
       })
       return { port, server }
@@ -82,7 +82,7 @@ export interface PrivateRedisCluster {
   /** `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3` */
   readonly url: string
   /** The seeds, as ioredis's `Cluster` and `clusterNodes` take them. */
-  readonly nodes: ReadonlyArray<{ host: '127.0.0.1', port: number }>
+  readonly nodes: Array<{ host: string, port: number }>
   /** The port of the node that serves `slot` now. */
   ownerOf (slot: number): Promise<number>
   /** Every key of every node (KEYS *), for tests to look at the layout. */
