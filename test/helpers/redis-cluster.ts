@@ -1,22 +1,14 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import { freePort, running, sleep, spawnServer } from './private-server.js'
-import type { ServerProcess, Teardownable } from './private-server.js'
+import { firstReply, runAs, startPrivateServer } from './private-server.js'
+import type { PrivateServer, Teardownable } from './private-server.js'
 import { redisServerProgram } from './redis-server.js'
 
 // A real 3-node Redis Cluster and a real Sentinel set-up (primary, replica, sentinel), each started once per test
-// file, as our children on loopback, without persistence. redis-server alone builds both (no redis-cli): the cluster
-// is joined with CLUSTER MEET and its slots given with CLUSTER ADDSLOTSRANGE, as `redis-cli --cluster create` does.
+// file through startPrivateServer (loopback, free ports, temp folders, killed with us), without persistence.
+// redis-server alone builds both (no redis-cli): the cluster is joined with CLUSTER MEET and its slots given with
+// CLUSTER ADDSLOTSRANGE, as `redis-cli --cluster create` does; Sentinel gets its settings on the command line.
 
 export { redisServerProgram }
-
-/** One redis-server of ours. */
-interface Node {
-  readonly port: number
-  server: ServerProcess | undefined
-}
 
 const admin = (port: number): Redis => {
   const client = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null })
@@ -35,6 +27,8 @@ export async function command (port: number, ...args: Array<string | number>): P
   }
 }
 
+const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+
 const until = async (what: string, ready: () => Promise<boolean>, ms = 15_000): Promise<void> => {
   const deadline = Date.now() + ms
   while (Date.now() < deadline) {
@@ -44,37 +38,22 @@ const until = async (what: string, ready: () => Promise<boolean>, ms = 15_000): 
   throw new Error(`${what} within ${ms / 1000} s`)
 }
 
-/** Starts redis-server with `args` on a free port (retrying when another process took it first). */
-async function launch (dir: string, args: (port: number) => string[] | Promise<string[]>): Promise<Node> {
+const pongs = async ([port]: readonly number[]): Promise<boolean> =>
+  (await firstReply(port as number, 'PING\r\n'))?.toString('latin1').startsWith('+PONG') === true
+
+/** One redis-server with `args` after the common ones (loopback, no persistence, its folder). */
+async function startNode (t: Teardownable, name: string, args: (port: number, dir: string) => string[], init?: (dir: string) => Promise<void>): Promise<PrivateServer> {
   if (redisServerProgram.path === undefined) throw new Error(redisServerProgram.skip)
-  for (let attempt = 0; ; attempt++) {
-    const port = await freePort()
-    const nodeDir = join(dir, String(port))
-    await mkdir(nodeDir, { recursive: true })
-    const server = spawnServer([redisServerProgram.path, ...(await args(port)).map((a) => a.replaceAll('$DIR', nodeDir))])
-    try {
-      await until(`redis-server did not answer on port ${port}`, async () => {
-        if (server.child.exitCode !== null || server.child.signalCode !== null) throw new Error(`redis-server exited: ${server.stderr()}`)
-        return await command(port, 'PING') === 'PONG'
-      })
-      return { port, server }
-    } catch (err) {
-      server.signalGroup('SIGKILL')
-      await server.exited
-      if (attempt === 4) throw err
-    }
-  }
+  const program = redisServerProgram.path
+  return await startPrivateServer(t, {
+    name,
+    user: 'redis',
+    ...(init === undefined ? {} : { init }),
+    argv: ([port], dir) => [program, ...args(port as number, dir), '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+      '--daemonize', 'no', '--dir', dir, '--maxmemory-policy', 'noeviction', '--loglevel', 'warning'],
+    ready: pongs
+  })
 }
-
-const stopNode = async (node: Node, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
-  const server = node.server
-  node.server = undefined
-  if (server === undefined || !running(server)) return
-  server.signalGroup(signal)
-  await server.exited
-}
-
-const COMMON = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', '$DIR', '--maxmemory-policy', 'noeviction', '--loglevel', 'warning']
 
 export interface PrivateRedisCluster {
   /** The nodes' ports, each a primary with a third of the slots (0-5460, 5461-10922, 10923-16383). */
@@ -99,14 +78,9 @@ export interface PrivateRedisCluster {
  * const store = new RedisNonceStore(cluster.url)
  */
 export async function startRedisCluster (t: Teardownable): Promise<PrivateRedisCluster> {
-  const dir = await mkdtemp(join(tmpdir(), 'fastify-cred-redis-cluster-'))
-  const nodes: Node[] = []
-  t.teardown(async () => {
-    await Promise.all(nodes.map(async (node) => { await stopNode(node) }))
-    await rm(dir, { recursive: true, force: true })
-  })
+  const nodes: PrivateServer[] = []
   for (let i = 0; i < 3; i++) {
-    nodes.push(await launch(dir, (port) => ['--port', String(port), ...COMMON, '--cluster-enabled', 'yes', '--cluster-config-file', '$DIR/nodes.conf', '--cluster-node-timeout', '2000']))
+    nodes.push(await startNode(t, 'redis-cluster', (_port, dir) => ['--cluster-enabled', 'yes', '--cluster-config-file', `${dir}/nodes.conf`, '--cluster-node-timeout', '2000']))
   }
   const ports = nodes.map((n) => n.port)
   const ranges = [[0, 5460], [5461, 10922], [10923, 16383]] as const
@@ -204,29 +178,15 @@ const NAME = 'mymaster'
  * await sentinel.failover()
  */
 export async function startRedisSentinel (t: Teardownable): Promise<PrivateRedisSentinel> {
-  const dir = await mkdtemp(join(tmpdir(), 'fastify-cred-redis-sentinel-'))
-  const nodes: Node[] = []
-  t.teardown(async () => {
-    await Promise.all(nodes.map(async (node) => { await stopNode(node) }))
-    await rm(dir, { recursive: true, force: true })
-  })
-  const primary = await launch(dir, (port) => ['--port', String(port), ...COMMON])
-  nodes.push(primary)
-  const replica = await launch(dir, (port) => ['--port', String(port), ...COMMON, '--replicaof', '127.0.0.1', String(primary.port)])
-  nodes.push(replica)
+  const primary = await startNode(t, 'redis-primary', () => [])
+  const replica = await startNode(t, 'redis-replica', () => ['--replicaof', '127.0.0.1', String(primary.port)])
   await until('the replica did not sync with the primary', async () => String(await command(replica.port, 'INFO', 'replication')).includes('master_link_status:up'))
-  const sentinelConfig = join(dir, 'sentinel.conf')
-  const sentinel = await launch(dir, async (port) => {
-    // Sentinel rewrites its file with what it learns, so it must be a writable file of ours.
-    await writeFile(sentinelConfig, [
-      `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
-      `sentinel monitor ${NAME} 127.0.0.1 ${primary.port} 1`,
-      `sentinel down-after-milliseconds ${NAME} 1000`,
-      `sentinel failover-timeout ${NAME} 3000`, ''
-    ].join('\n'))
-    return [sentinelConfig, '--sentinel']
-  })
-  nodes.push(sentinel)
+  // Sentinel needs a config file it can rewrite (its own user's); the settings come on the command line.
+  const sentinel = await startNode(t, 'redis-sentinel', (_port, dir) => [`${dir}/sentinel.conf`, '--sentinel',
+    '--sentinel', 'monitor', NAME, '127.0.0.1', String(primary.port), '1',
+    '--sentinel', 'down-after-milliseconds', NAME, '1000',
+    '--sentinel', 'failover-timeout', NAME, '3000'], async (dir) => { await runAs('redis', ['touch', `${dir}/sentinel.conf`]) })
+  const nodes = [primary, replica]
   const primaryPort = async (): Promise<number> => {
     const [, port] = await command(sentinel.port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', NAME) as [string, string]
     return Number(port)
@@ -246,7 +206,9 @@ export async function startRedisSentinel (t: Teardownable): Promise<PrivateRedis
       const oldPrimary = await primaryPort()
       const dead = nodes.find((n) => n.port === oldPrimary)
       if (dead === undefined) throw new Error(`no node of ours on port ${oldPrimary}`)
-      await stopNode(dead)
+      // Killed, not shut down (which would wait for the replica): frozen first, stop() then uses SIGKILL.
+      await dead.pause()
+      await dead.stop()
       await until('the sentinel did not promote the replica', async () => {
         const port = await primaryPort()
         return port !== oldPrimary && String(await command(port, 'ROLE')).startsWith('master')
