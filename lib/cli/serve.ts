@@ -399,6 +399,9 @@ export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'e
     await Promise.all([closeCheckers(checkers), throttle?.close(), nonceStore?.close()])
     throw err
   }
+  // Marks this Redis as vouching for nonces from now on, so the first logins are not answered stale; a Redis down
+  // now is no reason not to start (logins answer 503 until it is back).
+  await nonceStore?.connect().catch(() => undefined)
 
   if (staticPlugin !== undefined) {
     const staticRoot = root ?? '.'

@@ -22,7 +22,8 @@ const MAX_NC = 0xffffffff
 
 /**
  * KEYS[1] the nonce, KEYS[2] the marker (time from which this Redis holds every used nonce).
- * ARGV: nc, issuedAt, expiresAt, now (ms). Returns 1 accepted, 0 replayed, 2 forgotten. TIME is read before any
+ * ARGV: nc, issuedAt, expiresAt, now (ms). Returns 1 accepted, 0 replayed, 2 forgotten; 4 accepted and 3 forgotten
+ * when the marker was missing (written now: the store then marks every group). TIME is read before any
  * write (Redis 7 replicates a script's effects; before that, a non-deterministic command may not follow a write).
  *
  * The state is "highest:lo:hi": the highest nc seen and a 64-bit bitmap as two 32-bit words. The bitmap is circular
@@ -32,6 +33,7 @@ const MAX_NC = 0xffffffff
 const SCRIPT = `local nc = tonumber(ARGV[1])
 local state = redis.call('GET', KEYS[1])
 local highest, lo, hi
+local marked = false
 if state then
   local h, l, u = string.match(state, '^(%d+):(%-?%d+):(%-?%d+)$')
   highest = tonumber(h)
@@ -48,8 +50,12 @@ if not highest then
   if not since then
     since = tonumber(ARGV[4])
     redis.call('SET', KEYS[2], ARGV[4])
+    marked = true
   end
-  if tonumber(ARGV[2]) < since then return 2 end
+  if tonumber(ARGV[2]) < since then
+    if marked then return 3 end
+    return 2
+  end
   highest = nc
   lo = 0
   hi = 0
@@ -76,6 +82,7 @@ local p = nc % 64
 if p < 32 then lo = bit.bor(lo, bit.lshift(1, p)) else hi = bit.bor(hi, bit.lshift(1, p - 32)) end
 redis.call('SET', KEYS[1], string.format('%d:%d:%d', highest, lo, hi))
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+if marked then return 4 end
 return 1
 `
 const SCRIPT_SHA = hash('sha1', SCRIPT, 'hex')
@@ -107,13 +114,7 @@ export function redisNonceKeys (keyPrefix: string, nonce: string): { readonly st
   return { state: `${marker}:${nonce}`, marker }
 }
 
-const decode = (reply: unknown): NonceClaim => {
-  // ioredis answers Lua integers as numbers; anything else means a foreign script or a broken proxy: fail closed.
-  if (reply === 1) return 'accepted'
-  if (reply === 2) return 'forgotten'
-  if (reply === 0) return 'replayed'
-  throw new StoreUnavailable('Redis nonce store: unexpected reply from the claim script')
-}
+const OUTCOMES: ReadonlyMap<unknown, NonceClaim> = new Map<unknown, NonceClaim>([[1, 'accepted'], [4, 'accepted'], [0, 'replayed'], [2, 'forgotten'], [3, 'forgotten']])
 
 /**
  * A Redis-backed `NonceStore`: app instances sharing one Digest `secret` and one Redis also share which nonce counts
@@ -171,6 +172,7 @@ export class RedisNonceStore implements NonceStore {
   /** How long a claim may take before it fails with `StoreUnavailable`, in ms. */
   readonly timeout: number
   readonly #redis: RedisScripts
+  #markingAll: Promise<void> | undefined
 
   constructor (connection: RedisClientLike | string | RedisConnectionOptions, options: RedisNonceStoreOptions = {}) {
     if (options === null || typeof options !== 'object') throw new InvalidOption('RedisNonceStore: options must be an object, e.g. { keyPrefix }')
@@ -219,7 +221,15 @@ export class RedisNonceStore implements NonceStore {
   claim (nonce: string, nc: number, issuedAt: number, expiresAt: number): Promise<NonceClaim> {
     if (!Number.isInteger(nc) || nc < 0 || nc > MAX_NC) return Promise.reject(new RangeError(`RedisNonceStore: nc must be an integer from 0 to ${MAX_NC}`))
     const { state, marker } = redisNonceKeys(this.keyPrefix, nonce)
-    return this.#redis.run(SCRIPT_SHA, SCRIPT, 2, [state, marker, nc, issuedAt, expiresAt, Date.now()]).then(decode)
+    return this.#redis.run(SCRIPT_SHA, SCRIPT, 2, [state, marker, nc, issuedAt, expiresAt, Date.now()]).then((reply) => {
+      // ioredis answers Lua integers as numbers; anything else means a foreign script or a broken proxy: fail closed.
+      const outcome = OUTCOMES.get(reply)
+      if (outcome === undefined) throw new StoreUnavailable('Redis nonce store: unexpected reply from the claim script')
+      // A group without its marker: this Redis is new or lost its data. Mark every group now, so that the nonces
+      // issued from now on are not 'forgotten' one group at a time (each a stale round trip for the client).
+      if (reply === 3 || reply === 4) this.#markingAll ??= this.connect().catch(() => undefined).finally(() => { this.#markingAll = undefined })
+      return outcome
+    })
   }
 
   /**

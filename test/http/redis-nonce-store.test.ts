@@ -190,6 +190,9 @@ if (redis === undefined) {
     await admin.flushall()
     t.equal(await store.claim(nonce, 1, issuedAt, issuedAt + 60_000), 'forgotten', 'the replay is not accepted')
     t.equal(await store.claim(fresh(), 1, issuedAt, issuedAt + 60_000), 'forgotten', 'nor any nonce issued before the wipe')
+    let markers = 0
+    for (let i = 0; i < 100 && markers < 256; i++) { await sleep(20); markers = (await admin.keys('fastify-cred:nonce:{*}')).length }
+    t.equal(markers, 256, 'the first claim that found its group unmarked had every group marked again (no stale per group)')
     await sleep(5)
     const later = Date.now()
     t.equal(await store.claim(fresh(), 1, later, later + 60_000), 'accepted', 'a nonce issued after it is fine')
