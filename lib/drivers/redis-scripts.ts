@@ -82,13 +82,16 @@ export function redisConnectionFromUrl (url: string, owner: string): { url?: str
   const [, scheme = 'redis', kind, userinfo, hosts = '', path = ''] = m
   if (kind === undefined) return { url, options: {} }
   const auth: RedisConnectionOptions = {}
+  const decode = (text: string): string => {
+    try { return decodeURIComponent(text) } catch { throw new InvalidOption(`${owner}: a ${scheme}+${kind}:// URL has a bad %-escape`) }
+  }
   if (userinfo !== undefined && userinfo !== '') {
     const colon = userinfo.indexOf(':')
-    const user = decodeURIComponent(colon === -1 ? userinfo : userinfo.slice(0, colon))
+    const user = decode(colon === -1 ? userinfo : userinfo.slice(0, colon))
     if (colon === -1) auth.password = user
     else {
       if (user !== '') auth.username = user
-      auth.password = decodeURIComponent(userinfo.slice(colon + 1))
+      auth.password = decode(userinfo.slice(colon + 1))
     }
   }
   const tls = scheme.toLowerCase() === 'rediss' ? { tls: {} } : {}
@@ -107,7 +110,7 @@ export function redisConnectionFromUrl (url: string, owner: string): { url?: str
       ...tls,
       ...(tls.tls === undefined ? {} : { enableTLSForSentinelMode: true }),
       sentinels: seeds,
-      name: decodeURIComponent(name),
+      name: decode(name),
       ...(db === undefined ? {} : { db: Number(db) })
     }
   }

@@ -13,7 +13,7 @@ t.test('Redis URLs as the ioredis options they stand for', async (t) => {
   t.same(redisConnectionFromUrl('redis+cluster://a:7000,b:7001,[::1]:7002', 'x'), { options: { clusterNodes: [{ host: 'a', port: 7000 }, { host: 'b', port: 7001 }, { host: '::1', port: 7002 }] } })
   t.same(redisConnectionFromUrl('rediss+cluster://u:p%40ss@a', 'x'), { options: { username: 'u', password: 'p@ss', tls: {}, clusterNodes: [{ host: 'a', port: 6379 }] } }, 'TLS, credentials decoded, the default port')
   t.same(redisConnectionFromUrl('redis+sentinel://:pw@s1,s2:26380/mymaster/3', 'x'), { options: { password: 'pw', sentinels: [{ host: 's1', port: 26379 }, { host: 's2', port: 26380 }], name: 'mymaster', db: 3 } })
-  for (const bad of ['redis+sentinel://s1:26379', 'redis+cluster://a:7000/1', 'redis+cluster://a:99999', 'redis+sentinel://s1/name/x', 'redis+cluster://', 'http://a']) {
+  for (const bad of ['redis+sentinel://s1:26379', 'redis+cluster://a:7000/1', 'redis+cluster://a:99999', 'redis+sentinel://s1/name/x', 'redis+cluster://u:%E0%A4%A@a:1', 'redis+cluster://', 'http://a']) {
     t.throws(() => redisConnectionFromUrl(bad, 'x'), { code: 'ERR_CRED_INVALID_OPTION' }, bad)
   }
 })
