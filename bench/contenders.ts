@@ -8,7 +8,7 @@ import { formatBasic } from '../lib/http/index.js'
 export type ClientKind = 'basic' | 'digest' | 'none'
 
 /** The server programs server.ts knows. Several contenders may use the same program with different clients. */
-export type ServerKind = 'bare' | 'hook' | 'basic-auth' | 'passport' | 'passport-digest' | 'cred-basic' | 'cred-basic-logout' | 'cred-nohash' | 'cred-public' | 'cred-digest' | 'cred-htpasswd' | 'cred-htpasswd-cached'
+export type ServerKind = 'bare' | 'hook' | 'basic-auth' | 'passport' | 'passport-digest' | 'cred-basic' | 'cred-basic-logout' | 'cred-nohash' | 'cred-public' | 'cred-digest' | 'cred-htpasswd' | 'cred-htpasswd-cached' | 'cred-digest-redis-cluster' | 'cred-basic-redis-throttle'
 
 export type DigestAlgorithm = 'SHA-256' | 'MD5'
 
@@ -30,6 +30,11 @@ export interface Contender {
    */
   readonly connections?: number
   readonly pipelining?: number
+  /**
+   * The environment variable naming the Redis this contender's server uses (`BENCH_REDIS_CLUSTER`, a
+   * `redis+cluster://` URL; `BENCH_REDIS_URL`, one Redis); without it the contender is skipped with a message.
+   */
+  readonly needsRedis?: 'BENCH_REDIS_CLUSTER' | 'BENCH_REDIS_URL'
 }
 
 /** The one user every authenticated server knows. */
@@ -60,6 +65,10 @@ export const CONTENDERS: readonly Contender[] = [
   { name: 'passport-digest-md5', label: '@fastify/passport + passport-http Digest MD5 (nc tracked)', server: 'passport-digest', client: 'digest', algorithm: 'MD5', expectStatus: 200 },
   { name: 'cred-htpasswd-bcrypt', label: 'fastify-cred Basic + htpasswd bcrypt-10, uncached (4 conn.)', server: 'cred-htpasswd', client: 'basic', expectStatus: 200, connections: 4, pipelining: 1 },
   { name: 'cred-htpasswd-cached', label: 'fastify-cred Basic + htpasswd bcrypt-10 + CachingChecker', server: 'cred-htpasswd-cached', client: 'basic', expectStatus: 200 },
+  // Scale-out (issue #27): each Digest request claims its nonce count in a Redis Cluster (one round trip); each Basic
+  // login checks the shared throttle (one round trip: two scripts at once on a cluster, one on a single Redis).
+  { name: 'cred-digest-sha256-redis-cluster', label: 'fastify-cred Digest SHA-256 + RedisNonceStore on a Redis Cluster', server: 'cred-digest-redis-cluster', client: 'digest', algorithm: 'SHA-256', expectStatus: 200, needsDigest: true, needsRedis: 'BENCH_REDIS_CLUSTER', pipelining: 1 },
+  { name: 'cred-basic-redis-throttle', label: 'fastify-cred Basic + in-memory + RedisThrottle', server: 'cred-basic-redis-throttle', client: 'basic', expectStatus: 200, needsRedis: 'BENCH_REDIS_URL', pipelining: 1 },
   { name: 'cred-401', label: 'fastify-cred 401 (no credentials)', server: 'cred-basic', client: 'none', expectStatus: 401 },
   { name: 'basic-auth-401', label: '@fastify/basic-auth 401 (no credentials)', server: 'basic-auth', client: 'none', expectStatus: 401 }
 ]

@@ -227,8 +227,8 @@ async function main (): Promise<number> {
         const reason = err instanceof Error ? err.message : String(err)
         await servers.get(contender.name)?.stop()
         servers.delete(contender.name)
-        // Digest may not be in the plugin yet; everything else must work.
-        if (contender.needsDigest !== true) throw new Error(`${contender.name}: ${reason}`)
+        // Digest may not be in the plugin yet, a Redis contender may have no Redis named; everything else must work.
+        if (contender.needsDigest !== true && contender.needsRedis === undefined) throw new Error(`${contender.name}: ${reason}`)
         skipped.push({ contender: contender.name, reason })
         log(`skipping ${contender.name}: ${reason}`)
       }

@@ -134,7 +134,9 @@ async function build (kind: ServerKind): Promise<FastifyInstance> {
     case 'cred-public':
     case 'cred-digest':
     case 'cred-htpasswd':
-    case 'cred-htpasswd-cached': {
+    case 'cred-htpasswd-cached':
+    case 'cred-digest-redis-cluster':
+    case 'cred-basic-redis-throttle': {
       const { default: cred, SimpleRealm, defineInterface, IUsernamePassword: IUP, UnauthorizedLogin } = await import('../lib/index.js')
       const { MemoryChecker } = await import('../lib/checkers/index.js')
       const IUser = defineInterface<User>('IUser')
@@ -174,6 +176,25 @@ async function build (kind: ServerKind): Promise<FastifyInstance> {
       }
       // Digest with the plugin's defaults: SHA-256 and MD5 challenges, qop=auth, bounded in-memory nonce store.
       if (kind === 'cred-digest') options.schemes = ['digest']
+      if (kind === 'cred-digest-redis-cluster' || kind === 'cred-basic-redis-throttle') {
+        const variable = kind === 'cred-digest-redis-cluster' ? 'BENCH_REDIS_CLUSTER' : 'BENCH_REDIS_URL'
+        const url = process.env[variable]
+        if (url === undefined || url === '') throw new Error(`set ${variable} to the Redis to use (README, Performance: scale-out)`)
+        if (kind === 'cred-digest-redis-cluster') {
+          const { RedisNonceStore } = await import('../lib/http/index.js')
+          const nonceStore = new RedisNonceStore(url)
+          await nonceStore.connect()
+          app.addHook('onClose', async () => { await nonceStore.close() })
+          options.schemes = ['digest']
+          options.digest = { nonceStore }
+        } else {
+          const { RedisThrottle } = await import('../lib/throttle/index.js')
+          const throttle = new RedisThrottle(url, { keyPrefix: `bench:${process.pid}:throttle:` })
+          await throttle.connect()
+          app.addHook('onClose', async () => { await throttle.close() })
+          options.throttle = throttle
+        }
+      }
       await app.register(cred, options)
       // Unauthenticated: the event-loop experiment (event-loop.ts) times it while logins hash.
       app.get(PUBLIC_ROUTE, { config: { cred: false } }, handler)

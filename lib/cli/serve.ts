@@ -3,10 +3,10 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { InvalidOption, SimpleRealm, defineInterface } from '../cred/index.js'
-import { optionalPeer } from '../drivers/index.js'
+import { optionalPeer, redisConnectionFromUrl } from '../drivers/index.js'
 import type { AvatarId, DigestAlgorithm } from '../cred/index.js'
 import { cred } from '../fastify/index.js'
-import { parseBasic, parseBearer, parseDigest } from '../http/index.js'
+import { RedisNonceStore, parseBasic, parseBearer, parseDigest } from '../http/index.js'
 import { apiKeyPrefix } from '../checkers/api-key.js'
 import type { SchemeName } from '../http/index.js'
 import {
@@ -41,15 +41,24 @@ Options:
                             the same header coming from clients is always removed
   --tls-cert <file>         serve HTTPS with this PEM certificate (chain) …
   --tls-key <file>          … and this PEM private key
-  --throttle <how>          brute-force throttling: memory (default: per process), off, or a redis:// URL (shared by
+  --throttle <how>          brute-force throttling: memory (default: per process), off, or a Redis URL (shared by
                             every instance using that Redis; refuses logins with 503 while it is down)
-  --throttle-fail-open      with a redis:// --throttle: let logins through while Redis is down instead
+  --throttle-fail-open      with a Redis --throttle: let logins through while Redis is down instead
+  --nonce-store <how>       with --scheme digest: where used nonce counts are kept: memory (default: per process) or
+                            a Redis URL, shared by every instance using it, so a request replayed at another
+                            instance is refused; the instances must share CRED_DIGEST_SECRET
   --trust-proxy <list>      Fastify's trustProxy: the proxies (addresses or CIDRs, comma-separated) whose
                             X-Forwarded-For names the client; without it the client is the TCP peer
   --log                     log each request (JSON lines on stdout; a login's line names its user, never a password)
   --help-auth               list the auth types
   --help-auth-type <type>   help for one auth type
   -h, --help                this help
+
+Redis URLs: redis://[user:password@]host[:port][/db] (one Redis), redis+cluster://host:port,host:port,… (a Redis
+Cluster from some of its nodes), redis+sentinel://host:port,host:port,…/<primary name>[/db] (the primary a Sentinel
+set watches, followed through failovers); rediss… for TLS.
+CRED_DIGEST_SECRET: the Digest nonce secret (at least 16 bytes), the same for every instance behind one load balancer;
+without it each process makes its own.
 
 Without --static or --upstream it serves GET /whoami, answering {"avatarId": "<user>"}.
 The user name reaches the upstream percent-encoded where it is not printable ASCII (and "%" as %25).`
@@ -163,9 +172,13 @@ export interface ServeSettings {
   readonly log: boolean
   /** PEM files for HTTPS, both or neither. */
   readonly tls: { readonly cert: string, readonly key: string } | undefined
-  /** `memory`, `off`, or a `redis://` URL. */
+  /** `memory`, `off`, or a Redis URL (`redis://`, `redis+cluster://`, `redis+sentinel://`, `rediss…`). */
   readonly throttle: string
   readonly throttleFailOpen: boolean
+  /** `memory`, or a Redis URL: where Digest keeps used nonce counts. */
+  readonly nonceStore: string
+  /** `CRED_DIGEST_SECRET`, when set. */
+  readonly digestSecret: string | undefined
   /** Fastify's `trustProxy`: the proxies' addresses or CIDRs. */
   readonly trustProxy: string[] | undefined
 }
@@ -200,6 +213,7 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
         'tls-key': { type: 'string' },
         throttle: { type: 'string' },
         'throttle-fail-open': { type: 'boolean' },
+        'nonce-store': { type: 'string' },
         'trust-proxy': { type: 'string' },
         'help-auth': { type: 'boolean' },
         'help-auth-type': { type: 'string' },
@@ -257,8 +271,15 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
   if ((cert === undefined) !== (key === undefined)) throw new UsageError('serve: --tls-cert and --tls-key go together')
 
   const throttle = values.throttle ?? 'memory'
-  if (throttle !== 'memory' && throttle !== 'off' && !/^rediss?:\/\//.test(throttle)) throw new UsageError('serve: --throttle is memory, off or a redis:// URL')
-  if (values['throttle-fail-open'] === true && !throttle.startsWith('redis')) throw new UsageError('serve: --throttle-fail-open needs a redis:// --throttle')
+  if (throttle !== 'memory' && throttle !== 'off') redisUrl(throttle, '--throttle', 'memory, off')
+  if (values['throttle-fail-open'] === true && !isRedisUrl(throttle)) throw new UsageError('serve: --throttle-fail-open needs a redis:// (or redis+cluster://, redis+sentinel://) --throttle')
+  const nonceStore = values['nonce-store'] ?? 'memory'
+  if (values['nonce-store'] !== undefined && !schemes.includes('digest')) throw new UsageError('serve: --nonce-store needs --scheme digest')
+  if (nonceStore !== 'memory') redisUrl(nonceStore, '--nonce-store', 'memory')
+  const digestSecret = schemes.includes('digest') ? env.CRED_DIGEST_SECRET : undefined
+  if (digestSecret !== undefined && Buffer.byteLength(digestSecret, 'utf8') < 16) throw new UsageError('serve: CRED_DIGEST_SECRET must be at least 16 bytes long')
+  // Nonces minted with one process's random secret fail at every other instance: sharing their counts needs the secret.
+  if (nonceStore !== 'memory' && digestSecret === undefined) throw new UsageError('serve: a Redis --nonce-store is shared by several instances: give them one CRED_DIGEST_SECRET')
   const trustText = values['trust-proxy']
   const trustProxy = trustText?.split(',').map((a) => a.trim()).filter((a) => a !== '')
   if (trustProxy !== undefined && trustProxy.length === 0) throw new UsageError('serve: --trust-proxy takes addresses or CIDRs, e.g. 10.0.0.1,192.168.0.0/16')
@@ -267,6 +288,8 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
     tls: cert === undefined || key === undefined ? undefined : { cert, key },
     throttle,
     throttleFailOpen: values['throttle-fail-open'] === true,
+    nonceStore,
+    digestSecret,
     trustProxy,
     specs,
     pluginDirs,
@@ -280,6 +303,18 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
     upstream,
     avatarHeader,
     log: values.log === true
+  }
+}
+
+const isRedisUrl = (value: string): boolean => /^rediss?(\+(cluster|sentinel))?:\/\//i.test(value)
+
+/** Checks a Redis URL of `flag` (never repeating it: it may hold a password). */
+function redisUrl (value: string, flag: string, words: string): void {
+  if (!isRedisUrl(value)) throw new UsageError(`serve: ${flag} is ${words} or a redis:// URL (or redis+cluster://, redis+sentinel://, rediss…)`)
+  try {
+    redisConnectionFromUrl(value, `serve: ${flag}`)
+  } catch (err) {
+    throw new UsageError((err as Error).message)
   }
 }
 
@@ -337,6 +372,13 @@ export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'e
       ? new MemoryThrottle()
       : new RedisThrottle(settings.throttle, { failOpen: settings.throttleFailOpen, onError: (err) => { app.log.warn({ err }, 'fastify-cred serve: the Redis throttle is unavailable') } })
   if (throttle instanceof RedisThrottle) app.addHook('onClose', async () => { await throttle.close() })
+  const nonceStore = settings.nonceStore === 'memory' ? undefined : new RedisNonceStore(settings.nonceStore)
+  if (nonceStore !== undefined) app.addHook('onClose', async () => { await nonceStore.close() })
+  const digest = {
+    ...(settings.algorithms === undefined ? {} : { algorithms: settings.algorithms }),
+    ...(settings.digestSecret === undefined ? {} : { secret: settings.digestSecret }),
+    ...(nonceStore === undefined ? {} : { nonceStore })
+  }
   if (settings.log) {
     // Before the plugin and the routes, so that it also sees the plugin's own refusals. The fields go on the
     // request's logger, so the "request completed" line names the user.
@@ -359,13 +401,16 @@ export async function buildServeApp (settings: ServeSettings, io: Pick<CliIo, 'e
       interfaces: [IServeAvatar],
       authenticationRealm: settings.realmName,
       schemes: settings.schemes,
-      ...(settings.algorithms === undefined ? {} : { digest: { algorithms: settings.algorithms } })
+      ...(Object.keys(digest).length === 0 ? {} : { digest })
     })
   } catch (err) {
     // The app never started, so its onClose hooks will not run: release what was opened, or the process stays up.
-    await Promise.all([closeCheckers(checkers), throttle?.close()])
+    await Promise.all([closeCheckers(checkers), throttle?.close(), nonceStore?.close()])
     throw err
   }
+  // Marks this Redis as vouching for nonces from now on, so the first logins are not answered stale; a Redis down
+  // now is no reason not to start (logins answer 503 until it is back).
+  await nonceStore?.connect().catch(() => undefined)
 
   if (staticPlugin !== undefined) {
     const staticRoot = root ?? '.'

@@ -16,7 +16,11 @@ export interface RedisClientLike {
   eval (script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
 }
 
-/** ioredis connection options (`host`, `port`, `path`, `username`, `password`, `db`, `tls`, ...). */
+/**
+ * ioredis connection options (`host`, `port`, `path`, `username`, `password`, `db`, `tls`, ...). Sentinel: ioredis's
+ * `sentinels` (`[{ host, port }]`) and `name` (the primary's name). Redis Cluster: `clusterNodes`, the seed nodes; the
+ * other options then apply to each node's connection.
+ */
 export interface RedisConnectionOptions {
   host?: string
   port?: number
@@ -25,6 +29,12 @@ export interface RedisConnectionOptions {
   password?: string
   db?: number
   tls?: Readonly<Record<string, unknown>>
+  /** Sentinel: where the sentinels listen; `name` says which primary they watch. */
+  sentinels?: ReadonlyArray<{ readonly host: string, readonly port: number }>
+  /** Sentinel: the name of the primary (`sentinel monitor <name> …`). */
+  name?: string
+  /** Redis Cluster: some of its nodes (any will do; the client learns the others from them). */
+  clusterNodes?: ReadonlyArray<{ readonly host: string, readonly port: number }>
   [option: string]: unknown
 }
 
@@ -38,15 +48,86 @@ interface OwnedClient extends RedisClientLike {
 }
 type RedisConstructor = new (...args: unknown[]) => OwnedClient
 
+type Endpoint = { host: string, port: number }
+
+const ENDPOINT = /^(\[[0-9a-f:.]+\]|[^\s/:@[\]]+)(?::(\d{1,5}))?$/i
+
+/** `host:port,host:port` as endpoints (IPv6 in brackets), or a message saying what is wrong. */
+function endpoints (list: string, defaultPort: number): Endpoint[] | string {
+  const out: Endpoint[] = []
+  for (const item of list.split(',')) {
+    const m = ENDPOINT.exec(item.trim())
+    const port = Number(m?.[2] ?? defaultPort)
+    if (m === null || port < 1 || port > 65535) return `${JSON.stringify(item)} is not host:port`
+    out.push({ host: (m[1] as string).replace(/^\[|\]$/g, ''), port })
+  }
+  return out
+}
+
+/**
+ * The ioredis options a connection URL stands for:
+ * - `redis://[user:password@]host[:port][/db]` (`rediss://` for TLS): one Redis, kept as the URL ioredis reads;
+ * - `redis+cluster://[user:password@]host:port,host:port,…` (`rediss+cluster://`): a Redis Cluster from its seeds;
+ * - `redis+sentinel://[user:password@]host:port,host:port,…/name[/db]` (`rediss+sentinel://`): the primary the
+ *   sentinels call `name`; the password is the primary's (give `sentinelPassword` in options when sentinels need one).
+ *
+ * @throws InvalidOption naming what is wrong, never repeating the URL (it may hold a password).
+ * @example
+ * redisConnectionFromUrl('redis+cluster://10.0.0.1:7000,10.0.0.2:7000', 'RedisThrottle')
+ * // { options: { clusterNodes: [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7000 }] } }
+ */
+export function redisConnectionFromUrl (url: string, owner: string): { url?: string, options: RedisConnectionOptions } {
+  const m = /^(rediss?)(?:\+(cluster|sentinel))?:\/\/(?:([^@/]*)@)?([^/?#]*)(\/[^?#]*)?$/i.exec(url)
+  if (m === null) throw new InvalidOption(`${owner}: a Redis URL is redis://host:port[/db], redis+cluster://host:port,host:port,… or redis+sentinel://host:port,…/name (rediss… for TLS)`)
+  const [, scheme = 'redis', kind, userinfo, hosts = '', path = ''] = m
+  if (kind === undefined) return { url, options: {} }
+  const auth: RedisConnectionOptions = {}
+  const decode = (text: string): string => {
+    try { return decodeURIComponent(text) } catch { throw new InvalidOption(`${owner}: a ${scheme}+${kind}:// URL has a bad %-escape`) }
+  }
+  if (userinfo !== undefined && userinfo !== '') {
+    const colon = userinfo.indexOf(':')
+    const user = decode(colon === -1 ? userinfo : userinfo.slice(0, colon))
+    if (colon === -1) auth.password = user
+    else {
+      if (user !== '') auth.username = user
+      auth.password = decode(userinfo.slice(colon + 1))
+    }
+  }
+  const tls = scheme.toLowerCase() === 'rediss' ? { tls: {} } : {}
+  const seeds = endpoints(hosts, kind.toLowerCase() === 'cluster' ? 6379 : 26379)
+  if (typeof seeds === 'string') throw new InvalidOption(`${owner}: in a ${scheme}+${kind}:// URL, ${seeds}`)
+  if (kind.toLowerCase() === 'cluster') {
+    if (path !== '' && path !== '/') throw new InvalidOption(`${owner}: a Redis Cluster has only database 0: no /path in a ${scheme}+cluster:// URL`)
+    return { options: { ...auth, ...tls, clusterNodes: seeds } }
+  }
+  const [, name = '', db] = path.split('/')
+  if (name === '') throw new InvalidOption(`${owner}: a ${scheme}+sentinel:// URL ends with /<primary name>, e.g. redis+sentinel://127.0.0.1:26379/mymaster`)
+  if (db !== undefined && !/^\d+$/.test(db)) throw new InvalidOption(`${owner}: the database after the primary name is a number`)
+  return {
+    options: {
+      ...auth,
+      ...tls,
+      ...(tls.tls === undefined ? {} : { enableTLSForSentinelMode: true }),
+      sentinels: seeds,
+      name: decode(name),
+      ...(db === undefined ? {} : { db: Number(db) })
+    }
+  }
+}
+
 const isClient = (value: unknown): value is RedisClientLike =>
   typeof value === 'object' && value !== null &&
   typeof (value as RedisClientLike).evalsha === 'function' && typeof (value as RedisClientLike).eval === 'function'
 
-const constructorOf = (mod: unknown): RedisConstructor | undefined => {
-  const m = mod as { Redis?: unknown, default?: unknown } | null
-  const candidates = [m?.Redis, (m?.default as { Redis?: unknown } | undefined)?.Redis, m?.default]
+const constructorOf = (mod: unknown, name: 'Redis' | 'Cluster'): RedisConstructor | undefined => {
+  const m = mod as Record<string, unknown> | null
+  const candidates = [m?.[name], (m?.default as Record<string, unknown> | undefined)?.[name], name === 'Redis' ? m?.default : undefined]
   return candidates.find((c): c is RedisConstructor => typeof c === 'function')
 }
+
+/** True for an ioredis `Cluster` (it says so itself): its keys live in slots spread over nodes. */
+const isClusterClient = (client: RedisClientLike): boolean => (client as { isCluster?: unknown }).isCluster === true
 
 const isNoScript = (err: unknown): boolean => err instanceof Error && err.message.startsWith('NOSCRIPT')
 
@@ -79,13 +160,22 @@ export class RedisScripts {
       this.#given = connection
       this.#client = connection
     } else if (typeof connection === 'string') {
-      if (!/^rediss?:\/\//i.test(connection)) throw new InvalidOption(`${owner}: a URL must start with redis:// or rediss://`)
-      this.#connection = { url: connection, options: {} }
+      this.#connection = redisConnectionFromUrl(connection, owner)
     } else if (typeof connection === 'object' && connection !== null) {
+      const nodes = connection.clusterNodes
+      if (nodes !== undefined && (!Array.isArray(nodes) || nodes.length === 0)) throw new InvalidOption(`${owner}: \`clusterNodes\` lists at least one { host, port }`)
       this.#connection = { options: connection }
     } else {
       throw new InvalidOption(`${owner}: give an ioredis client, a redis:// URL or ioredis connection options`)
     }
+  }
+
+  /**
+   * True when the keys live on a Redis Cluster (ours from `clusterNodes` or a `redis+cluster://` URL, or an app's
+   * ioredis `Cluster`): a script may then only touch keys of one slot.
+   */
+  get cluster (): boolean {
+    return this.#given === undefined ? this.#connection?.options.clusterNodes !== undefined : isClusterClient(this.#given)
   }
 
   /** True once `close()` was called: every run rejects with `StoreUnavailable`. */
@@ -108,8 +198,9 @@ export class RedisScripts {
         if (!isNoScript(err)) throw err
         return c.eval(script, numKeys, ...args)
       })
-      // Our own client times out by itself (commandTimeout, no offline queue); an app's client may queue forever.
-      return this.#given === undefined ? ask : withinDeadline(ask, this.timeout, this.#timedOut, { unref: true })
+      // Our own single-node client times out by itself (commandTimeout, no offline queue); an app's client may queue
+      // forever, and a cluster client follows MOVED/ASK redirections and waits out a failover's CLUSTERDOWN.
+      return this.#given === undefined && !this.cluster ? ask : withinDeadline(ask, this.timeout, this.#timedOut, { unref: true })
     }).then(undefined, (err: unknown) => {
       if (err instanceof MissingPeerDependency || err instanceof InvalidOption) throw err
       throw this.unavailable(err)
@@ -139,7 +230,7 @@ export class RedisScripts {
    */
   async prepare (): Promise<void> {
     if (this.#closed) throw new StoreUnavailable(`${this.#owner} is closed`)
-    if (this.#given === undefined) this.#redisClass(await loadDriver('ioredis', this.#owner))
+    if (this.#given === undefined) this.#redisClass(await loadDriver('ioredis', this.#owner), this.cluster ? 'Cluster' : 'Redis')
   }
 
   /** Quits the client made here; an app's client is left open (the app closes it). */
@@ -159,20 +250,21 @@ export class RedisScripts {
     }
   }
 
-  #redisClass (mod: unknown): RedisConstructor {
-    const Redis = constructorOf(mod)
-    if (Redis === undefined) throw new MissingPeerDependency(`${this.#owner}: the ioredis module has no Redis class; install ioredis 5 or 6 (npm install ioredis)`)
+  #redisClass (mod: unknown, name: 'Redis' | 'Cluster'): RedisConstructor {
+    const Redis = constructorOf(mod, name)
+    if (Redis === undefined) throw new MissingPeerDependency(`${this.#owner}: the ioredis module has no ${name} class; install ioredis 5 or 6 (npm install ioredis)`)
     return Redis
   }
 
   async #start (): Promise<RedisClientLike> {
     let owned = this.#owned
     if (owned === undefined) {
-      const Redis = this.#redisClass(await loadDriver('ioredis', this.#owner))
       const connection = this.#connection
       if (connection === undefined) throw new InvalidOption(`${this.#owner}: no connection to open`)
+      const { clusterNodes, ...given } = connection.options
+      const Redis = this.#redisClass(await loadDriver('ioredis', this.#owner), clusterNodes === undefined ? 'Redis' : 'Cluster')
       const options: RedisConnectionOptions = {
-        ...connection.options,
+        ...given,
         lazyConnect: true,
         // A store must fail fast when Redis is away, never wait in a queue for a reconnection.
         enableOfflineQueue: false,
@@ -181,7 +273,16 @@ export class RedisScripts {
         commandTimeout: this.timeout,
         connectTimeout: this.timeout
       }
-      owned = connection.url === undefined ? new Redis(options) : new Redis(connection.url, options)
+      if (clusterNodes !== undefined) {
+        const { lazyConnect, enableOfflineQueue, ...redisOptions } = options
+        // The cluster client follows MOVED and ASK by itself (a reshard) and retries while the cluster elects a new
+        // primary; the deadline in run() bounds every wait, so a request in flight gets a 503 at worst.
+        owned = new Redis(clusterNodes.map((n) => ({ host: n.host, port: n.port })), { lazyConnect, enableOfflineQueue, redisOptions, slotsRefreshTimeout: this.timeout })
+      } else {
+        // A primary demoted by a Sentinel failover answers READONLY: reconnect, and Sentinel names the new one.
+        options.reconnectOnError = (err: Error) => err.message.startsWith('READONLY')
+        owned = connection.url === undefined ? new Redis(options) : new Redis(connection.url, options)
+      }
       // ioredis reconnects by itself; without a listener each failed attempt would be printed as "Unhandled error event".
       owned.on('error', () => {})
       if (this.#closed) { owned.disconnect(); throw new StoreUnavailable(`${this.#owner} is closed`) }

@@ -22,7 +22,8 @@ const MAX_NC = 0xffffffff
 
 /**
  * KEYS[1] the nonce, KEYS[2] the marker (time from which this Redis holds every used nonce).
- * ARGV: nc, issuedAt, expiresAt, now (ms). Returns 1 accepted, 0 replayed, 2 forgotten. TIME is read before any
+ * ARGV: nc, issuedAt, expiresAt, now (ms). Returns 1 accepted, 0 replayed, 2 forgotten; 4 accepted and 3 forgotten
+ * when the marker was missing (written now: the store then marks every group). TIME is read before any
  * write (Redis 7 replicates a script's effects; before that, a non-deterministic command may not follow a write).
  *
  * The state is "highest:lo:hi": the highest nc seen and a 64-bit bitmap as two 32-bit words. The bitmap is circular
@@ -32,6 +33,7 @@ const MAX_NC = 0xffffffff
 const SCRIPT = `local nc = tonumber(ARGV[1])
 local state = redis.call('GET', KEYS[1])
 local highest, lo, hi
+local marked = false
 if state then
   local h, l, u = string.match(state, '^(%d+):(%-?%d+):(%-?%d+)$')
   highest = tonumber(h)
@@ -48,8 +50,12 @@ if not highest then
   if not since then
     since = tonumber(ARGV[4])
     redis.call('SET', KEYS[2], ARGV[4])
+    marked = true
   end
-  if tonumber(ARGV[2]) < since then return 2 end
+  if tonumber(ARGV[2]) < since then
+    if marked then return 3 end
+    return 2
+  end
   highest = nc
   lo = 0
   hi = 0
@@ -76,19 +82,39 @@ local p = nc % 64
 if p < 32 then lo = bit.bor(lo, bit.lshift(1, p)) else hi = bit.bor(hi, bit.lshift(1, p - 32)) end
 redis.call('SET', KEYS[1], string.format('%d:%d:%d', highest, lo, hi))
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+if marked then return 4 end
 return 1
 `
 const SCRIPT_SHA = hash('sha1', SCRIPT, 'hex')
-const MARK_SCRIPT = "redis.call('SET', KEYS[1], ARGV[1], 'NX') return 1"
+const MARK_SCRIPT = "for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[1], 'NX') end return 1"
 const MARK_SHA = hash('sha1', MARK_SCRIPT, 'hex')
 
-const decode = (reply: unknown): NonceClaim => {
-  // ioredis answers Lua integers as numbers; anything else means a foreign script or a broken proxy: fail closed.
-  if (reply === 1) return 'accepted'
-  if (reply === 2) return 'forgotten'
-  if (reply === 0) return 'replayed'
-  throw new StoreUnavailable('Redis nonce store: unexpected reply from the claim script')
+/**
+ * The nonces are spread over this many slot groups, each `{xx}` (two hex digits) in the keys: a claim's two keys (the
+ * nonce and its group's marker) share one Redis Cluster slot, while the groups spread over the cluster's primaries. A
+ * node that loses its data loses its groups' markers with it, so each node vouches only for what it holds.
+ */
+const GROUPS = 256
+const GROUP_TAGS = Array.from({ length: GROUPS }, (_, i) => `{${i.toString(16).padStart(2, '0')}}`)
+
+/** The group of a nonce: FNV-1a over its characters (nonces start with their issue time, so not the first ones). */
+const groupOf = (nonce: string): string => {
+  let h = 0x811c9dc5
+  for (let i = 0; i < nonce.length; i++) h = Math.imul(h ^ nonce.charCodeAt(i), 0x01000193)
+  return GROUP_TAGS[(h >>> 0) % GROUPS] as string
 }
+
+/**
+ * The keys a claim of `nonce` touches: its state and its group's marker. For tests and operators reading Redis;
+ * not exported from the package.
+ * @internal
+ */
+export function redisNonceKeys (keyPrefix: string, nonce: string): { readonly state: string, readonly marker: string } {
+  const marker = keyPrefix + groupOf(nonce)
+  return { state: `${marker}:${nonce}`, marker }
+}
+
+const OUTCOMES: ReadonlyMap<unknown, NonceClaim> = new Map<unknown, NonceClaim>([[1, 'accepted'], [4, 'accepted'], [0, 'replayed'], [2, 'forgotten'], [3, 'forgotten']])
 
 /**
  * A Redis-backed `NonceStore`: app instances sharing one Digest `secret` and one Redis also share which nonce counts
@@ -104,9 +130,9 @@ const decode = (reply: unknown): NonceClaim => {
  *   it picks the keys closest to expiry) and the `allkeys-*` policies may evict a used nonce before it expires, and
  *   an evicted nonce CAN BE REPLAYED until it expires. With `noeviction` a full Redis refuses writes instead: claims
  *   fail with `StoreUnavailable`, closed rather than open.
- * - A Redis restarted without persistence, or flushed, has lost the used nonces. The store notices: the key named
- *   exactly `keyPrefix` holds the time from which this Redis vouches for nonces (written when missing, no TTL),
- *   and the first claim of a nonce issued before that time answers `'forgotten'` (Digest says `stale=true`, the
+ * - A Redis restarted without persistence, or flushed, has lost the used nonces. The store notices: the marker keys
+ *   `keyPrefix{00}` … `keyPrefix{ff}` hold the time from which this Redis vouches for the nonces of their group
+ *   (written when missing, no TTL), and the first claim of a nonce issued before that time answers `'forgotten'` (Digest says `stale=true`, the
  *   client retries with a fresh nonce) instead of re-opening replays. This compares the nonce's issue time (the
  *   issuing instance's clock) with the claiming instance's clock: keep the instances' clocks in sync (NTP).
  * - Clocks: a used nonce's key expires at `expiresAt` by Redis's clock (`PEXPIREAT`), and the first claim of a
@@ -115,10 +141,13 @@ const decode = (reply: unknown): NonceClaim => {
  *   Redis's. An app clock behind Redis's by Δ makes nonces `stale` Δ early (clients retry with a fresh nonce;
  *   keep Δ well below the nonce lifetime); one ahead of Redis's only keeps keys longer. A Redis whose own clock
  *   steps back keeps keys longer too; one that steps forward drops them early, and they are then `'forgotten'`.
- *   A failover to a replica that had not caught up is NOT noticed (the marker was replicated long before): the
- *   nonce counts used during the replication lag can be replayed once until their nonces expire.
- * - Redis Cluster: a claim touches the nonce's key and that marker key, which must hash to one slot: put a hash tag
- *   in the prefix, e.g. `keyPrefix: 'fastify-cred:{nonce}:'`.
+ * - Keys: a nonce's state is `keyPrefix{xx}:nonce`, its group's marker `keyPrefix{xx}`, where `xx` is one of 256
+ *   groups picked by a hash of the nonce. On a Redis Cluster the `{xx}` hash tag puts both keys of a claim in one
+ *   slot (one atomic script), and the 256 groups spread the nonces over the primaries; a reshard moves whole groups.
+ * - Replication (Sentinel, a cluster's replicas) is asynchronous: a failover to a replica that had not caught up is
+ *   NOT noticed (the markers were replicated long before), so the nonce counts claimed in the last moment before
+ *   the primary died (the replication lag, normally well under a millisecond on a LAN; `INFO replication` shows
+ *   it) can be replayed once until their nonces expire.
  *
  * ioredis (5 or 6) is an optional peer dependency, imported on first use only: apps that never build a
  * `RedisNonceStore` do not need it. Without it, `connect()` and `claim()` reject with `MissingPeerDependency`.
@@ -130,6 +159,9 @@ const decode = (reply: unknown): NonceClaim => {
  * const shared = new RedisNonceStore(new Redis(6379, '127.0.0.1'))
  * // Or let the store make and own its client, from a URL or ioredis options:
  * const nonceStore = new RedisNonceStore('redis://127.0.0.1:6379/0', { keyPrefix: 'myapp:nonce:', timeout: 500 })
+ * // A Redis Cluster from its seeds, or the primary a Sentinel set watches:
+ * const clustered = new RedisNonceStore('redis+cluster://10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000')
+ * const watched = new RedisNonceStore('redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster')
  * await nonceStore.connect() // optional: fail at start-up rather than on the first login
  * await app.register(cred, { ...options, schemes: ['digest'], digest: { secret: process.env.DIGEST_SECRET, nonceStore } })
  * app.addHook('onClose', () => nonceStore.close())
@@ -140,6 +172,7 @@ export class RedisNonceStore implements NonceStore {
   /** How long a claim may take before it fails with `StoreUnavailable`, in ms. */
   readonly timeout: number
   readonly #redis: RedisScripts
+  #markingAll: Promise<void> | undefined
 
   constructor (connection: RedisClientLike | string | RedisConnectionOptions, options: RedisNonceStoreOptions = {}) {
     if (options === null || typeof options !== 'object') throw new InvalidOption('RedisNonceStore: options must be an object, e.g. { keyPrefix }')
@@ -160,7 +193,11 @@ export class RedisNonceStore implements NonceStore {
    * await store.connect() // throws StoreUnavailable, or MissingPeerDependency when ioredis is not installed
    */
   async connect (): Promise<void> {
-    await this.#redis.run(MARK_SHA, MARK_SCRIPT, 1, [this.keyPrefix, Date.now()])
+    const now = Date.now()
+    const markers = GROUP_TAGS.map((tag) => this.keyPrefix + tag)
+    // One script may only touch one slot of a cluster: there, one run per group.
+    if (!this.#redis.cluster) await this.#redis.run(MARK_SHA, MARK_SCRIPT, markers.length, [...markers, now])
+    else await Promise.all(markers.map(async (marker) => await this.#redis.run(MARK_SHA, MARK_SCRIPT, 1, [marker, now])))
   }
 
   /**
@@ -183,7 +220,16 @@ export class RedisNonceStore implements NonceStore {
    */
   claim (nonce: string, nc: number, issuedAt: number, expiresAt: number): Promise<NonceClaim> {
     if (!Number.isInteger(nc) || nc < 0 || nc > MAX_NC) return Promise.reject(new RangeError(`RedisNonceStore: nc must be an integer from 0 to ${MAX_NC}`))
-    return this.#redis.run(SCRIPT_SHA, SCRIPT, 2, [this.keyPrefix + nonce, this.keyPrefix, nc, issuedAt, expiresAt, Date.now()]).then(decode)
+    const { state, marker } = redisNonceKeys(this.keyPrefix, nonce)
+    return this.#redis.run(SCRIPT_SHA, SCRIPT, 2, [state, marker, nc, issuedAt, expiresAt, Date.now()]).then((reply) => {
+      // ioredis answers Lua integers as numbers; anything else means a foreign script or a broken proxy: fail closed.
+      const outcome = OUTCOMES.get(reply)
+      if (outcome === undefined) throw new StoreUnavailable('Redis nonce store: unexpected reply from the claim script')
+      // A group without its marker: this Redis is new or lost its data. Mark every group now, so that the nonces
+      // issued from now on are not 'forgotten' one group at a time (each a stale round trip for the client).
+      if (reply === 3 || reply === 4) this.#markingAll ??= this.connect().catch(() => undefined).finally(() => { this.#markingAll = undefined })
+      return outcome
+    })
   }
 
   /**

@@ -9,7 +9,10 @@ import { TOO_MANY, attemptKeys, resolvePolicy } from './policy.js'
 import type { ThrottleOptions, ThrottlePolicy } from './policy.js'
 
 export interface RedisThrottleOptions extends ThrottleOptions {
-  /** Prefix of every key the throttle writes. Default `'fastify-cred:throttle:'`. With Redis Cluster, put a hash tag in it (`'fastify-cred:{throttle}:'`): a check reads two keys in one script. */
+  /**
+   * Prefix of every key the throttle writes. Default `'fastify-cred:throttle:'`. No hash tag is needed on a Redis
+   * Cluster: there each count is checked and raised by a script of its own, so the counts spread over the primaries.
+   */
   keyPrefix?: string
   /** Milliseconds after which Redis counts as unavailable. Default 1000. */
   timeout?: number
@@ -83,12 +86,19 @@ const FAIL_SHA = hash('sha1', FAIL, 'hex')
  * HTTP 503 with `Retry-After`) or, with `failOpen: true`, lets the attempt through. A failure to count is reported to
  * `onError` and otherwise ignored (it must not turn a login into an error).
  *
+ * Redis Cluster (`redis+cluster://host:port,host:port`, `clusterNodes`, or an app's ioredis `Cluster`): the user
+ * name's and the address's counts hash to different slots, so a check runs one script per key, both at once (the
+ * same one round trip of latency, two commands), and a failure raises each count by a script of its own. Sentinel
+ * (`redis+sentinel://host:port,…/name`): counts live on the primary; a failover loses the counts the replica had
+ * not received yet (the replication lag), and the requests in flight get 503 (or pass, with `failOpen`).
+ *
  * ioredis (5 or 6) is an optional peer dependency, imported on first use only; without it a check rejects with
  * `MissingPeerDependency` (whatever `failOpen` says: that is a set-up error, not an outage).
  *
  * @example
  * import { RedisThrottle } from 'fastify-cred/throttle'
  * const throttle = new RedisThrottle('redis://127.0.0.1:6379', { failOpen: false, onError: (err) => app.log.warn(err) })
+ * // or a cluster: new RedisThrottle('redis+cluster://10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000')
  * await app.register(cred, { realm, checkers, interfaces: [IUser], throttle })
  * app.addHook('onClose', () => throttle.close())
  */
@@ -152,10 +162,19 @@ export class RedisThrottle implements LoginThrottle {
     if (user !== undefined) { keys.push(this.keyPrefix + user); thresholds.push(policy.userThreshold) }
     if (address !== undefined) { keys.push(this.keyPrefix + address); thresholds.push(policy.addressThreshold) }
     if (keys.length === 0) return Promise.resolve()
-    const args = [...keys, Math.floor(policy.now()), policy.baseDelay, policy.maxDelay, policy.forgetAfter, ...thresholds]
-    return this.#eval(CHECK_SHA, CHECK, keys.length, args).then((reply) => {
-      if (typeof reply !== 'number' || !Number.isFinite(reply)) throw new StoreUnavailable('Redis throttle: unexpected reply from the check script')
-      if (reply > 0) throw new TooManyAttempts(TOO_MANY, reply / 1000)
+    const settings = [Math.floor(policy.now()), policy.baseDelay, policy.maxDelay, policy.forgetAfter]
+    const check = (keys: string[], thresholds: number[]): Promise<number> =>
+      this.#eval(CHECK_SHA, CHECK, keys.length, [...keys, ...settings, ...thresholds]).then((reply) => {
+        if (typeof reply !== 'number' || !Number.isFinite(reply)) throw new StoreUnavailable('Redis throttle: unexpected reply from the check script')
+        return reply
+      })
+    // A cluster keeps the user name's and the address's counts in different slots, which one script may not touch
+    // together: one check per key, at once, the longest wait wins (a check only reads, so nothing is lost).
+    const waits = this.#redis.cluster && keys.length > 1
+      ? Promise.all(keys.map(async (key, i) => await check([key], [thresholds[i] as number]))).then((all) => Math.max(...all))
+      : check(keys, thresholds)
+    return waits.then((wait) => {
+      if (wait > 0) throw new TooManyAttempts(TOO_MANY, wait / 1000)
     }).then(undefined, (err: unknown) => {
       if (err instanceof TooManyAttempts || err instanceof MissingPeerDependency || err instanceof InvalidOption) throw err
       const outage = this.#redis.unavailable(err)
@@ -177,7 +196,11 @@ export class RedisThrottle implements LoginThrottle {
     } else {
       const keys = [user, address].filter((k): k is string => k !== undefined).map((k) => this.keyPrefix + k)
       if (keys.length === 0) return Promise.resolve()
-      done = this.#eval(FAIL_SHA, FAIL, keys.length, [...keys, Math.floor(policy.now()), policy.forgetAfter])
+      const settings = [Math.floor(policy.now()), policy.forgetAfter]
+      // On a cluster, one count per script (the keys are in different slots); each count is still raised atomically.
+      done = this.#redis.cluster
+        ? Promise.all(keys.map(async (key) => await this.#eval(FAIL_SHA, FAIL, 1, [key, ...settings])))
+        : this.#eval(FAIL_SHA, FAIL, keys.length, [...keys, ...settings])
     }
     return done.then(() => undefined, (err: unknown) => { this.#report(this.#redis.unavailable(err)) })
   }

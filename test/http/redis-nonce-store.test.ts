@@ -134,25 +134,32 @@ if (redis === undefined) {
     t.equal(outcomes.filter((o) => o === 'accepted').length, 1, 'a race over two connections: exactly one accepted')
   })
 
-  t.test('keys: the prefix, a TTL ending at expiresAt, gone after it', async (t) => {
+  t.test('keys: prefix{group}:nonce and the group\'s marker prefix{group}, a TTL ending at expiresAt, gone after it', async (t) => {
     const store = await ownStore(t)
     t.equal(store.keyPrefix, 'fastify-cred:nonce:', 'the default prefix')
+    const markers = (await admin.keys('fastify-cred:nonce:{*}')).sort()
+    t.equal(markers.length, 256, 'connect() wrote the marker of each of the 256 groups')
+    t.same(markers.slice(0, 2), ['fastify-cred:nonce:{00}', 'fastify-cred:nonce:{01}'])
     const nonce = fresh()
     const issuedAt = Date.now()
     const expiresAt = issuedAt + 120_000
     t.equal(await store.claim(nonce, 1, issuedAt, expiresAt), 'accepted')
-    t.equal(await admin.call('PEXPIRETIME', `fastify-cred:nonce:${nonce}`), expiresAt, 'expires exactly at expiresAt')
-    t.equal(await admin.pttl('fastify-cred:nonce:'), -1, 'the marker key never expires')
+    const [key, ...others] = await admin.keys(`*${nonce}`)
+    t.same(others, [], 'one key for the nonce')
+    t.match(key, /^fastify-cred:nonce:\{[0-9a-f]{2}\}:/, 'in its group')
+    const marker = (key as string).slice(0, 'fastify-cred:nonce:{xx}'.length)
+    t.equal(await admin.call('PEXPIRETIME', key as string), expiresAt, 'expires exactly at expiresAt')
+    t.equal(await admin.pttl(marker), -1, 'the marker key never expires')
     t.equal(await store.claim(nonce, 5, issuedAt, expiresAt), 'accepted')
-    t.equal(await admin.call('PEXPIRETIME', `fastify-cred:nonce:${nonce}`), expiresAt, 'still at expiresAt after an update')
+    t.equal(await admin.call('PEXPIRETIME', key as string), expiresAt, 'still at expiresAt after an update')
 
     const custom = await ownStore(t, { keyPrefix: 'app1:n:' })
     const short = fresh()
     t.equal(await custom.claim(short, 1, Date.now(), Date.now() + 150), 'accepted')
-    t.equal(await admin.exists(`app1:n:${short}`), 1, 'stored under the custom prefix')
-    t.equal(await admin.exists(`fastify-cred:nonce:${short}`), 0)
+    const [shortKey] = await admin.keys(`*${short}`)
+    t.match(shortKey, /^app1:n:\{[0-9a-f]{2}\}:/, 'stored under the custom prefix')
     let gone = false
-    for (let i = 0; i < 100 && !gone; i++) { await sleep(50); gone = await admin.exists(`app1:n:${short}`) === 0 }
+    for (let i = 0; i < 100 && !gone; i++) { await sleep(50); gone = await admin.exists(shortKey as string) === 0 }
     t.ok(gone, 'Redis dropped the nonce by itself after expiresAt')
   })
 
@@ -183,6 +190,9 @@ if (redis === undefined) {
     await admin.flushall()
     t.equal(await store.claim(nonce, 1, issuedAt, issuedAt + 60_000), 'forgotten', 'the replay is not accepted')
     t.equal(await store.claim(fresh(), 1, issuedAt, issuedAt + 60_000), 'forgotten', 'nor any nonce issued before the wipe')
+    let markers = 0
+    for (let i = 0; i < 100 && markers < 256; i++) { await sleep(20); markers = (await admin.keys('fastify-cred:nonce:{*}')).length }
+    t.equal(markers, 256, 'the first claim that found its group unmarked had every group marked again (no stale per group)')
     await sleep(5)
     const later = Date.now()
     t.equal(await store.claim(fresh(), 1, later, later + 60_000), 'accepted', 'a nonce issued after it is fine')
@@ -190,7 +200,8 @@ if (redis === undefined) {
 
   t.test('clock skew: a nonce whose expiry Redis\'s clock has passed is "forgotten", never accepted (and replayable) afresh', async (t) => {
     const store = await ownStore(t, { keyPrefix: 'skew:' })
-    await admin.set('skew:', '0') // this Redis vouches for every nonce ever issued: only its clock can refuse
+    // This Redis vouches for every nonce ever issued (each group's marker at 0): only its clock can refuse.
+    for (const marker of await admin.keys('skew:{*}')) await admin.set(marker, '0')
     const [seconds, micros] = await admin.time()
     const redisNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
     // The app's clock is 10 minutes behind Redis's (or stepped back after the key expired): by the app's clock
@@ -201,14 +212,14 @@ if (redis === undefined) {
     const expiresAt = redisNow - 300_000
     t.equal(await store.claim(nonce, 1, issuedAt, expiresAt), 'forgotten')
     t.equal(await store.claim(nonce, 1, issuedAt, expiresAt), 'forgotten', 'the replay too')
-    t.equal(await admin.exists(`skew:${nonce}`), 0, 'nothing written')
+    t.same(await admin.keys(`*${nonce}`), [], 'nothing written')
 
     // The replay of a header whose key Redis expired, after the app's clock stepped back.
     const used = fresh()
     t.equal(await store.claim(used, 1, redisNow, redisNow + 150), 'accepted')
     t.equal(await store.claim(used, 1, redisNow, redisNow + 150), 'replayed')
     let gone = false
-    for (let i = 0; i < 100 && !gone; i++) { await sleep(50); gone = await admin.exists(`skew:${used}`) === 0 }
+    for (let i = 0; i < 100 && !gone; i++) { await sleep(50); gone = (await admin.keys(`*${used}`)).length === 0 }
     t.ok(gone, 'Redis dropped the key at expiresAt')
     t.equal(await store.claim(used, 1, redisNow, redisNow + 150), 'forgotten', 'the replay is refused (stale), not accepted')
 
@@ -219,7 +230,7 @@ if (redis === undefined) {
   t.test('a fresh Redis: connect() marks the start, so nonces issued later are accepted at once', async (t) => {
     await admin.flushall()
     const store = await ownStore(t)
-    t.type(await admin.get('fastify-cred:nonce:'), 'string', 'marker written by connect()')
+    t.equal((await admin.keys('fastify-cred:nonce:{*}')).length, 256, 'every group\'s marker written by connect()')
     const issuedAt = Date.now()
     t.equal(await store.claim(fresh(), 1, issuedAt, issuedAt + 60_000), 'accepted')
   })

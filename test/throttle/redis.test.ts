@@ -12,11 +12,10 @@ import { overrideDriver } from '../../lib/drivers/index.js'
 import { buildApp } from '../helpers/app.js'
 import { CountingChecker } from '../helpers/counting-checker.js'
 import { redisServerProgram, startRedis } from '../helpers/redis-server.js'
+import { redisThrottleContract, throttlePrefix } from './redis-throttle-contract.js'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
-let prefixes = 0
-/** Each test its own keys, so tests sharing the server do not see each other's counts. */
-const prefix = (): string => `test${++prefixes}:throttle:`
+const prefix = throttlePrefix
 
 // Started before any test is queued: tap ends the root test once its queue drains.
 const redis = redisServerProgram.skip === false ? await startRedis(t) : undefined
@@ -44,6 +43,11 @@ t.test('bad options are refused', async (t) => {
   t.throws(() => new RedisThrottle('redis://x', { timeout: 0 }), { code: 'ERR_CRED_INVALID_OPTION' })
   t.throws(() => new RedisThrottle('redis://x', { failOpen: 'yes' as unknown as boolean }), { code: 'ERR_CRED_INVALID_OPTION' })
   t.throws(() => new RedisThrottle('redis://x', { userThreshold: -1 }), { code: 'ERR_CRED_INVALID_OPTION' })
+})
+
+t.test('the contract, on a real redis-server', { skip: redisServerProgram.skip }, async (t) => {
+  if (redis === undefined) return
+  await redisThrottleContract(t, redis.url, () => new Redis(redis.port, redis.host))
 })
 
 t.test('with a real redis-server', { skip: redisServerProgram.skip }, async (t) => {
@@ -95,30 +99,6 @@ t.test('with a real redis-server', { skip: redisServerProgram.skip }, async (t) 
     t.equal(await check({ username: 'alice', address: undefined }), undefined, 'the success reset the user name')
   })
 
-  t.test('two Fastify instances sharing one Redis throttle together', async (t) => {
-    const keyPrefix = prefix()
-    const checkerA = await CountingChecker.create({ alice: 'wonderland' })
-    const checkerB = await CountingChecker.create({ alice: 'wonderland' })
-    const a = await buildApp({ checkers: [checkerA], throttle: throttleFor({ keyPrefix, userThreshold: 4, addressThreshold: 100, baseDelay: 60_000 }) })
-    const b = await buildApp({ checkers: [checkerB], throttle: throttleFor({ keyPrefix, userThreshold: 4, addressThreshold: 100, baseDelay: 60_000 }) })
-    const get = async (app: typeof a, password: string, remoteAddress: string) =>
-      await app.app.inject({ url: '/whoami', remoteAddress, headers: { authorization: formatBasic('alice', password) } })
-
-    t.equal((await get(a, 'g1', '192.0.2.1')).statusCode, 401)
-    t.equal((await get(b, 'g2', '192.0.2.2')).statusCode, 401)
-    t.equal((await get(a, 'g3', '192.0.2.3')).statusCode, 401)
-    t.equal((await get(b, 'g4', '192.0.2.4')).statusCode, 401, 'four failures spread over two instances and four addresses')
-    const onA = await get(a, 'wonderland', '192.0.2.5')
-    const onB = await get(b, 'g5', '192.0.2.6')
-    t.equal(onA.statusCode, 429, 'instance A throttles alice')
-    t.equal(onB.statusCode, 429, 'instance B throttles alice')
-    const retryAfter = Number(onB.headers['retry-after'])
-    t.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After ${String(onB.headers['retry-after'])} is the back-off's rest`)
-    t.equal(checkerA.hashes + checkerB.hashes, 4, 'the throttled attempts computed no hash on either instance')
-    t.equal((await get(b, 'wonderland', '192.0.2.7')).statusCode, 429, 'still throttled')
-    t.equal(checkerA.hashes + checkerB.hashes, 4)
-  })
-
   t.test('Redis stopped mid-test: 503 failing closed (the default), through failing open', async (t) => {
     const keyPrefix = prefix()
     const errors: StoreUnavailableType[] = []
@@ -152,22 +132,6 @@ t.test('with a real redis-server', { skip: redisServerProgram.skip }, async (t) 
       if (status !== 200) await sleep(100)
     }
     t.equal(status, 200, 'Redis back: logs in again')
-  })
-
-  t.test('close() is idempotent and final, also failing open; an app\'s client stays open', async (t) => {
-    const client = new Redis(redis.port, redis.host)
-    t.teardown(() => { client.disconnect() })
-    const errors: StoreUnavailableType[] = []
-    for (const connection of [redis.url, client] as const) {
-      const throttle = new RedisThrottle(connection, { keyPrefix: prefix(), failOpen: true, onError: (err) => { errors.push(err) } })
-      await throttle.acquire({ username: 'alice', address: undefined })
-      await throttle.close()
-      await throttle.close()
-      await t.rejects(throttle.acquire({ username: 'alice', address: undefined }), StoreUnavailable, 'closed: refused though failOpen')
-      await throttle.record({ username: 'alice', address: undefined }, false)
-    }
-    t.same(errors, [], 'closing is no outage: onError heard nothing')
-    t.equal(await client.ping(), 'PONG', "the app's client is still open")
   })
 
   t.test('Redis down when the server starts: register() succeeds (an outage is no set-up error), logins are 503 until it is back', async (t) => {
