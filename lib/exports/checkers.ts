@@ -7,10 +7,11 @@
  */
 export {
   MemoryChecker, AnonymousChecker, LdapChecker, escapeDnValue, escapeFilterValue, UnixChecker, SqlChecker,
-  sqlFlag, openSqlDatabase, quoteIdentifier, DjangoChecker, HtpasswdChecker, HtdigestChecker, CachingChecker
+  sqlFlag, openSqlDatabase, quoteIdentifier, DjangoChecker, HtpasswdChecker, HtdigestChecker, CachingChecker, ClientCertChecker
 } from '../checkers/index.js'
 export type {
   MemoryCheckerOptions, LdapCheckerOptions, LdapEntry, LdapSearchOptions, UnixAccount, UnixCheckerOptions,
   SqlCheckerOptions, SqlDatabase, SqlDialect, SqlRow, SqlConnectionOptions, DjangoCheckerOptions, DjangoUser,
-  HtpasswdCheckerOptions, HtdigestCheckerOptions, CachingCheckerOptions, ReloadingChecker, WatchedFileOptions
+  HtpasswdCheckerOptions, HtdigestCheckerOptions, CachingCheckerOptions, ReloadingChecker, WatchedFileOptions,
+  ClientCertCheckerOptions, CertificateIdentity
 } from '../checkers/index.js'

@@ -25,7 +25,8 @@ const PUBLIC: Record<string, readonly string[]> = {
     'ANONYMOUS', 'Anonymous', 'DIGEST_ALGORITHMS', 'DigestedCredentials', 'IAnonymous', 'IUsernameDigestHash',
     'IUsernameHashedPassword', 'IUsernamePassword', 'NOOP_LOGOUT', 'Portal', 'SimpleRealm', 'UsernameHashedPassword',
     'UsernamePassword', 'constantTimeEqual', 'constantTimeEqualStrings', 'defineInterface', 'digestHa1', 'digestHash',
-    'digestResponse', 'isOrExtends', 'resultProvides'
+    'digestResponse', 'isOrExtends', 'resultProvides',
+    'ClientCertificate', 'IClientCertificate'
   ],
   'fastify-cred/errors': [
     'ContractViolation', 'CredError', 'EntityTooLarge', 'InternalError', 'InvalidOption', 'LoginDenied', 'LoginFailed',
@@ -35,7 +36,8 @@ const PUBLIC: Record<string, readonly string[]> = {
   'fastify-cred/checkers': [
     'AnonymousChecker', 'CachingChecker', 'DjangoChecker', 'HtdigestChecker', 'HtpasswdChecker', 'MemoryChecker',
     'LdapChecker', 'SqlChecker', 'UnixChecker', 'escapeDnValue', 'escapeFilterValue', 'openSqlDatabase',
-    'quoteIdentifier', 'sqlFlag'
+    'quoteIdentifier', 'sqlFlag',
+    'ClientCertChecker'
   ],
   'fastify-cred/hashers': [
     'DJANGO_HASHERS', 'DJANGO_PBKDF2_ITERATIONS', 'HTPASSWD_HASHERS', 'HashWorkerPool', 'ShaCryptHasher', 'apr1Hasher',
@@ -46,7 +48,8 @@ const PUBLIC: Record<string, readonly string[]> = {
   ],
   'fastify-cred/http': [
     'BasicScheme', 'DigestScheme', 'HttpAuthGuard', 'MemoryNonceStore', 'RedisNonceStore', 'buildSchemes',
-    'formatBasic', 'parseBasic', 'userhashResolver'
+    'formatBasic', 'parseBasic', 'userhashResolver',
+    'ClientCertScheme'
   ],
   'fastify-cred/throttle': ['MemoryThrottle', 'RedisThrottle', 'addressGroup'],
   'fastify-cred/strcred': [

@@ -3,6 +3,7 @@
 // `memory:` costs no database driver, `file:` no LDAP client.
 import type { CheckerFactory } from '../factory.js'
 import { anonymousFactory } from './anonymous.js'
+import { certFactory } from './cert.js'
 import { djangoFactory } from './django.js'
 import { fileFactory } from './file.js'
 import { htdigestFactory } from './htdigest.js'
@@ -11,9 +12,9 @@ import { memoryFactory } from './memory.js'
 import { sqlFactory } from './sql.js'
 import { unixFactory } from './unix.js'
 
-export { anonymousFactory, djangoFactory, fileFactory, htdigestFactory, ldapFactory, memoryFactory, sqlFactory, unixFactory }
+export { anonymousFactory, certFactory, djangoFactory, fileFactory, htdigestFactory, ldapFactory, memoryFactory, sqlFactory, unixFactory }
 
 /** Every built-in auth type, in the order `--help-auth` lists them. */
 export const builtinCheckerFactories: readonly CheckerFactory[] = Object.freeze([
-  anonymousFactory, djangoFactory, fileFactory, htdigestFactory, ldapFactory, memoryFactory, sqlFactory, unixFactory
+  anonymousFactory, certFactory, djangoFactory, fileFactory, htdigestFactory, ldapFactory, memoryFactory, sqlFactory, unixFactory
 ])
