@@ -2,7 +2,7 @@ import { MalformedCredentials } from '../cred/index.js'
 
 /**
  * The forwarded-certificate headers of TLS proxies: nginx's (`proxy_set_header X-SSL-Client-Cert
- * $ssl_client_escaped_cert`, a URL-encoded PEM) and Envoy's `X-Forwarded-Client-Cert` (XFCC: elements of
+ * $ssl_client_escaped_cert`, a URL-encoded PEM; HAProxy's `%[ssl_c_der,base64]`, a bare base64 DER) and Envoy's `X-Forwarded-Client-Cert` (XFCC: elements of
  * `key=value` pairs, the certificate in `Cert="<URL-encoded PEM>"`).
  */
 export type ForwardedCertFormat = 'pem' | 'xfcc'
@@ -14,7 +14,7 @@ const PEM = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-
 
 /**
  * The DER bytes of the first certificate in a PEM text (URL-encoded or not, line breaks as newlines, spaces or
- * tabs, as proxies write it).
+ * tabs, as proxies write it), or of a bare base64 DER.
  *
  * @throws MalformedCredentials when no certificate can be read from it
  * @example
@@ -29,8 +29,9 @@ export function pemCertificateToDer (text: string): Uint8Array {
       throw new MalformedCredentials('The forwarded client certificate is not valid URL encoding')
     }
   }
-  const body = PEM.exec(pem)?.[1]?.replace(/\s+/g, '')
-  if (body === undefined || body === '' || body.length % 4 !== 0) throw new MalformedCredentials('The forwarded client certificate is not a PEM certificate')
+  // No PEM armour: a bare base64 DER, as HAProxy's `%[ssl_c_der,base64]` writes it.
+  const body = (pem.includes('-----') ? PEM.exec(pem)?.[1] : pem)?.replace(/\s+/g, '')
+  if (body === undefined || body === '' || body.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(body)) throw new MalformedCredentials('The forwarded client certificate is not a PEM certificate')
   return Buffer.from(body, 'base64')
 }
 

@@ -3,7 +3,7 @@ import type { Test } from 'tap'
 import { StoreUnavailable, UnauthorizedLogin, UsernamePassword } from '../../lib/index.js'
 import { InvalidOption, MissingPeerDependency } from '../../lib/cred/index.js'
 import { formatBasic } from '../../lib/http/index.js'
-import type { Credentials, CredentialsChecker } from '../../lib/index.js'
+import type { CredPluginOptions, Credentials, CredentialsChecker } from '../../lib/index.js'
 import { overrideDriver } from '../../lib/drivers/index.js'
 import type { DriverName } from '../../lib/drivers/index.js'
 import { buildApp } from '../helpers/app.js'
@@ -27,6 +27,14 @@ export interface CheckerContract {
   readonly work: () => number | Promise<number>
   /** Stops and starts the store's real server (test/helpers); none for stores without a server. */
   readonly outage?: { readonly stop: () => Promise<void>, readonly start: () => Promise<void> }
+  /**
+   * How a login reaches the plugin when it is no HTTP Basic header (a forwarded client certificate): the plugin's
+   * `schemes`, and a login's request headers. Default: `'basic'` and `formatBasic`.
+   */
+  readonly http?: {
+    readonly schemes: NonNullable<CredPluginOptions['schemes']>
+    readonly headers: (username: string, password: string) => Record<string, string>
+  }
 }
 
 const MODULE_NOT_FOUND = (name: string) => async (): Promise<never> => {
@@ -67,12 +75,12 @@ export async function checkerContract (t: Test, name: string, contract: CheckerC
     t.notOk(secrets.some((secret) => messages.some((m) => m.includes(secret))), `${what}: no password tried in the error (${messages[0] ?? String(err)})`)
   }
   const app = async (t: Test, checker: CredentialsChecker): Promise<Awaited<ReturnType<typeof buildApp>>> => {
-    const built = await buildApp({ checkers: [checker] })
+    const built = await buildApp({ checkers: [checker], ...(contract.http === undefined ? {} : { schemes: contract.http.schemes }) })
     t.teardown(async () => { await built.app.close() })
     return built
   }
   const whoami = async (built: Awaited<ReturnType<typeof buildApp>>, username: string, pw: string): Promise<number> =>
-    (await built.app.inject({ url: '/whoami', headers: { authorization: formatBasic(username, pw) } })).statusCode
+    (await built.app.inject({ url: '/whoami', headers: contract.http?.headers(username, pw) ?? { authorization: formatBasic(username, pw) } })).statusCode
 
   await t.test(`${name}: a bad option is an InvalidOption when the checker is built`, async (t) => {
     t.ok(contract.badOptions.length > 0, 'the store names its bad options')

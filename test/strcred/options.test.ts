@@ -25,6 +25,7 @@ const shared = SHARED_OPTIONS.map((o) => o.name)
 // what happens after the options are read does not matter here).
 const SPECS: Record<string, string> = {
   anonymous: 'anonymous',
+  cert: `cert:fingerprint;pins=${join(dir, 'pins')}`,
   django: `django:${join(dir, 'db.sqlite3')}`,
   file: `file:${join(dir, 'users.htpasswd')}`,
   htdigest: `htdigest:${join(dir, 'users.htdigest')}`,
