@@ -15,7 +15,7 @@ interface Driver {
 }
 
 /** The optional peer dependencies fastify-cred loads: store drivers and native hashers. */
-export type DriverName = 'bcrypt' | 'argon2' | 'pg' | 'mysql2' | 'better-sqlite3' | 'ldapts' | 'node-linux-pam' | 'ioredis'
+export type DriverName = 'bcrypt' | 'argon2' | 'pg' | 'mysql2' | 'better-sqlite3' | 'ldapts' | 'node-linux-pam' | 'ioredis' | 'ssh2'
 
 const DRIVERS: Readonly<Record<DriverName, Driver>> = {
   bcrypt: { install: 'bcrypt', load: async () => await import('bcrypt') },
@@ -26,7 +26,8 @@ const DRIVERS: Readonly<Record<DriverName, Driver>> = {
   'better-sqlite3': { install: 'better-sqlite3@12', load: async () => import.meta.resolve('better-sqlite3') },
   ldapts: { install: 'ldapts@8', load: async () => await import('ldapts') },
   'node-linux-pam': { install: 'node-linux-pam; it builds against libpam0g-dev', load: async () => await import('node-linux-pam') },
-  ioredis: { install: 'ioredis', load: async () => await import('ioredis') }
+  ioredis: { install: 'ioredis', load: async () => await import('ioredis') },
+  ssh2: { install: 'ssh2', load: async () => await import('ssh2') }
 }
 
 const loaded = new Map<DriverName, Promise<unknown>>()

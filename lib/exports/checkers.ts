@@ -7,11 +7,11 @@
  */
 export {
   MemoryChecker, AnonymousChecker, LdapChecker, escapeDnValue, escapeFilterValue, UnixChecker, SqlChecker,
-  sqlFlag, openSqlDatabase, quoteIdentifier, DjangoChecker, HtpasswdChecker, HtdigestChecker, CachingChecker, ClientCertChecker
+  sqlFlag, openSqlDatabase, quoteIdentifier, DjangoChecker, HtpasswdChecker, HtdigestChecker, CachingChecker, ClientCertChecker, SshKeyChecker
 } from '../checkers/index.js'
 export type {
   MemoryCheckerOptions, LdapCheckerOptions, LdapEntry, LdapSearchOptions, UnixAccount, UnixCheckerOptions,
   SqlCheckerOptions, SqlDatabase, SqlDialect, SqlRow, SqlConnectionOptions, DjangoCheckerOptions, DjangoUser,
   HtpasswdCheckerOptions, HtdigestCheckerOptions, CachingCheckerOptions, ReloadingChecker, WatchedFileOptions,
-  ClientCertCheckerOptions, CertificateIdentity
+  ClientCertCheckerOptions, CertificateIdentity, SshKeyCheckerOptions
 } from '../checkers/index.js'

@@ -10,7 +10,7 @@ export {
   defineInterface, isOrExtends, constantTimeEqual, constantTimeEqualStrings, UsernamePassword, IUsernamePassword,
   UsernameHashedPassword, IUsernameHashedPassword, Anonymous, IAnonymous, DigestedCredentials, IUsernameDigestHash,
   DIGEST_ALGORITHMS, digestHash, digestHa1, digestResponse, ANONYMOUS, SimpleRealm, NOOP_LOGOUT, Portal, resultProvides,
-  ClientCertificate, IClientCertificate
+  ClientCertificate, IClientCertificate, SshPublicKey, ISshPublicKey
 } from '../cred/index.js'
 export type {
   Interface, Provided, Credentials, PasswordCheckable, DigestAlgorithm, DigestQop, DigestFields, DigestResponseInput,

@@ -23,7 +23,8 @@ const CLASS_OF = {
   ERR_CRED_INVALID_OPTION: errors.InvalidOption,
   ERR_CRED_MISSING_PEER_DEPENDENCY: errors.MissingPeerDependency,
   ERR_CRED_SERVER_AUTHENTICATION_FAILED: errors.ServerAuthenticationFailed,
-  ERR_CRED_INTERNAL: errors.InternalError
+  ERR_CRED_INTERNAL: errors.InternalError,
+  ERR_CRED_VALID_PUBLIC_KEY: errors.ValidPublicKey
 } satisfies Record<CredErrorCode, ErrorClass>
 
 // And each class's declared `code` type admits its own code (a class without subclasses: exactly it, see types/).

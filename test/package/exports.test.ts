@@ -26,18 +26,19 @@ const PUBLIC: Record<string, readonly string[]> = {
     'IUsernameHashedPassword', 'IUsernamePassword', 'NOOP_LOGOUT', 'Portal', 'SimpleRealm', 'UsernameHashedPassword',
     'UsernamePassword', 'constantTimeEqual', 'constantTimeEqualStrings', 'defineInterface', 'digestHa1', 'digestHash',
     'digestResponse', 'isOrExtends', 'resultProvides',
-    'ClientCertificate', 'IClientCertificate'
+    'ClientCertificate', 'IClientCertificate', 'ISshPublicKey', 'SshPublicKey'
   ],
   'fastify-cred/errors': [
     'ContractViolation', 'CredError', 'EntityTooLarge', 'InternalError', 'InvalidOption', 'LoginDenied', 'LoginFailed',
     'LoginTimeout', 'MalformedCredentials', 'MissingPeerDependency', 'NoAvatarInterface', 'ServerAuthenticationFailed',
-    'StaleNonce', 'StoreUnavailable', 'TooManyAttempts', 'UnauthorizedLogin', 'UnhandledCredentials'
+    'StaleNonce', 'StoreUnavailable', 'TooManyAttempts', 'UnauthorizedLogin', 'UnhandledCredentials',
+    'ValidPublicKey'
   ],
   'fastify-cred/checkers': [
     'AnonymousChecker', 'CachingChecker', 'DjangoChecker', 'HtdigestChecker', 'HtpasswdChecker', 'MemoryChecker',
     'LdapChecker', 'SqlChecker', 'UnixChecker', 'escapeDnValue', 'escapeFilterValue', 'openSqlDatabase',
     'quoteIdentifier', 'sqlFlag',
-    'ClientCertChecker'
+    'ClientCertChecker', 'SshKeyChecker'
   ],
   'fastify-cred/hashers': [
     'DJANGO_HASHERS', 'DJANGO_PBKDF2_ITERATIONS', 'HTPASSWD_HASHERS', 'HashWorkerPool', 'ShaCryptHasher', 'apr1Hasher',

@@ -32,6 +32,7 @@ const SPECS: Record<string, string> = {
   ldap: 'ldap:ldap://127.0.0.1:9;base-dn=dc=example,dc=com',
   memory: 'memory:alice;password=wonderland',
   sql: `sql:${join(dir, 'db.sqlite3')};table=users`,
+  sshkey: `sshkey:${join(dir, 'authorized_keys')}`,
   unix: 'unix'
 }
 

@@ -10,11 +10,12 @@ import { htdigestFactory } from './htdigest.js'
 import { ldapFactory } from './ldap.js'
 import { memoryFactory } from './memory.js'
 import { sqlFactory } from './sql.js'
+import { sshkeyFactory } from './sshkey.js'
 import { unixFactory } from './unix.js'
 
-export { anonymousFactory, certFactory, djangoFactory, fileFactory, htdigestFactory, ldapFactory, memoryFactory, sqlFactory, unixFactory }
+export { anonymousFactory, certFactory, djangoFactory, fileFactory, htdigestFactory, ldapFactory, memoryFactory, sqlFactory, sshkeyFactory, unixFactory }
 
 /** Every built-in auth type, in the order `--help-auth` lists them. */
 export const builtinCheckerFactories: readonly CheckerFactory[] = Object.freeze([
-  anonymousFactory, certFactory, djangoFactory, fileFactory, htdigestFactory, ldapFactory, memoryFactory, sqlFactory, unixFactory
+  anonymousFactory, certFactory, djangoFactory, fileFactory, htdigestFactory, ldapFactory, memoryFactory, sqlFactory, sshkeyFactory, unixFactory
 ])
