@@ -1,9 +1,9 @@
 import { MalformedCredentials } from '../cred/index.js'
 
 /**
- * The forwarded-certificate headers of TLS proxies: nginx's (`proxy_set_header X-SSL-Client-Cert
- * $ssl_client_escaped_cert`, a URL-encoded PEM; HAProxy's `%[ssl_c_der,base64]`, a bare base64 DER) and Envoy's `X-Forwarded-Client-Cert` (XFCC: elements of
- * `key=value` pairs, the certificate in `Cert="<URL-encoded PEM>"`).
+ * The forwarded-certificate headers of TLS proxies. `'pem'`: nginx's (`proxy_set_header X-SSL-Client-Cert
+ * $ssl_client_escaped_cert`, a URL-encoded PEM) or HAProxy's (`%[ssl_c_der,base64]`, a bare base64 DER). `'xfcc'`:
+ * Envoy's `X-Forwarded-Client-Cert` (elements of `key=value` pairs, the certificate in `Cert="<URL-encoded PEM>"`).
  */
 export type ForwardedCertFormat = 'pem' | 'xfcc'
 
