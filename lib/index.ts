@@ -20,6 +20,9 @@
 export { cred, portalValidate } from './fastify/index.js'
 export type { CredPluginOptions, CredTypes, CredAvatar, PortalValidateOptions } from './fastify/index.js'
 export { cred as default } from './fastify/index.js'
+// WebSocket sessions: the mind a WebSocket login's realm receives.
+export { WebSocketMind } from './fastify/index.js'
+export type { WebSocketCloseInfo, WebSocketData, WebSocketMindState, CredWebSocketOption } from './fastify/index.js'
 
 // The core a realm author needs.
 export {

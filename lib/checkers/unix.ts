@@ -28,16 +28,6 @@ export interface UnixCheckerOptions {
   allowNoLoginShell?: boolean
   /** Let in `root` (any account with uid 0). Default `false`. */
   allowRoot?: boolean
-  /**
-   * Internal, for tests only: replaces the account lookup (`getent passwd <name>`).
-   * @internal
-   */
-  lookupAccount?: (username: string) => Promise<UnixAccount | undefined>
-  /**
-   * Internal, for tests only: the monotonic clock (ms) the failure delay is measured with.
-   * @internal
-   */
-  now?: () => number
 }
 
 /** What the account database says of a user (`getent passwd`). */
@@ -141,8 +131,8 @@ export class UnixChecker implements CredentialsChecker<IUsernamePassword> {
     if (!Number.isInteger(this.#maxQueued) || this.#maxQueued < 0) throw new InvalidOption('UnixChecker: maxQueued is a whole number')
     this.#allowNoLoginShell = options.allowNoLoginShell === true
     this.#allowRoot = options.allowRoot === true
-    this.#lookupAccount = options.lookupAccount ?? getentPasswd
-    this.#now = options.now ?? performance.now.bind(performance)
+    this.#lookupAccount = system.lookupAccount
+    this.#now = system.now
   }
 
   /**
@@ -271,6 +261,26 @@ export class UnixChecker implements CredentialsChecker<IUsernamePassword> {
  * The account through NSS (`getent passwd`, so SSSD, LDAP and NIS accounts are found as PAM finds them), in a child
  * process: libc's getpwnam would block the event loop. Undefined when there is no such account.
  */
+/** What `UnixChecker` asks of the system besides PAM: the account database and the monotonic clock (ms). */
+interface UnixSystem {
+  readonly lookupAccount: (username: string) => Promise<UnixAccount | undefined>
+  readonly now: () => number
+}
+
+let system: UnixSystem = { lookupAccount: getentPasswd, now: () => performance.now() }
+
+/**
+ * Internal, for fault injection in tests (no entry point exports it, as `overrideDriver` for PAM itself): the
+ * `UnixChecker`s constructed until `restore()` is called ask `replacement` instead of `getent passwd` / the clock.
+ *
+ * @returns `restore`, putting back what was there before.
+ */
+export function overrideUnixSystem (replacement: Partial<UnixSystem>): () => void {
+  const previous = system
+  system = { ...previous, ...replacement }
+  return () => { system = previous }
+}
+
 async function getentPasswd (username: string): Promise<UnixAccount | undefined> {
   return await new Promise((resolve, reject) => {
     execFile('getent', ['passwd', '--', username], { timeout: 5000, encoding: 'utf8' }, (err, stdout) => {

@@ -3,21 +3,24 @@ import { authHelpText, authTypeHelpText, pluginDirsFromEnvironment } from '../st
 import { CliError, EXIT, UsageError } from './errors.js'
 import { inFlagTerms, isSystemError } from './flag-terms.js'
 import type { CliIo } from './io.js'
+import { APIKEY_HELP, apikeyCommand } from './apikey.js'
 import { PASSWD_HELP, passwdCommand } from './passwd.js'
 import { SERVE_HELP, serveCommand } from './serve.js'
 
 export const MAIN_HELP = `Usage: fastify-cred <command> [options]
 
 Commands:
-  serve --auth <spec>…    put a login (Basic/Digest) in front of /whoami, a directory (--static) or a service (--upstream)
+  serve --auth <spec>…    put a login (Basic/Digest/Bearer) in front of /whoami, a directory (--static) or a service (--upstream)
   passwd <file> <user>    add, change, delete (--delete) or check (--verify) a user in an htpasswd or htdigest file
+  apikey create|revoke|list <file> …   make (printed once), revoke or list API keys for the apikey: auth type
 
 Options:
   --help-auth               list the auth types (where users live) and their spec formats
   --help-auth-type <type>   help for one auth type
   -h, --help                this help; fastify-cred <command> --help for a command's
 
-Exit codes: 0 done, 1 failure, 2 usage error (bad option or --auth spec), 3 passwd: not verified or no such user,
+Exit codes: 0 done, 1 failure, 2 usage error (bad option or --auth spec), 3 passwd: not verified or no such user
+(apikey revoke: no such key),
 130 interrupted.`
 
 /**
@@ -42,11 +45,12 @@ async function dispatch (argv: readonly string[], io: CliIo): Promise<number> {
   switch (command) {
     case 'serve': return await serveCommand(rest, io)
     case 'passwd': return await passwdCommand(rest, io)
+    case 'apikey': return await apikeyCommand(rest, io)
     case undefined:
       io.stderr.write(MAIN_HELP + '\n')
       return EXIT.USAGE
     case '-h': case '--help': case 'help':
-      io.stdout.write(MAIN_HELP + '\n' + (rest[0] === 'serve' ? '\n' + SERVE_HELP + '\n' : rest[0] === 'passwd' ? '\n' + PASSWD_HELP + '\n' : ''))
+      io.stdout.write(MAIN_HELP + '\n' + (rest[0] === 'serve' ? '\n' + SERVE_HELP + '\n' : rest[0] === 'passwd' ? '\n' + PASSWD_HELP + '\n' : rest[0] === 'apikey' ? '\n' + APIKEY_HELP + '\n' : ''))
       return EXIT.OK
     case '--help-auth':
       if (rest.length > 0) throw new UsageError('--help-auth takes no argument')
@@ -61,7 +65,7 @@ async function dispatch (argv: readonly string[], io: CliIo): Promise<number> {
     default: {
       if (command.startsWith('--help-auth-type=')) return await dispatch(['--help-auth-type', command.slice('--help-auth-type='.length)], io)
       const shown = /^[A-Za-z-]{1,40}$/.test(command) ? ` "${command}"` : ''
-      throw new UsageError(`unknown command${shown}; the commands are serve and passwd (fastify-cred --help)`)
+      throw new UsageError(`unknown command${shown}; the commands are serve, passwd and apikey (fastify-cred --help)`)
     }
   }
 }

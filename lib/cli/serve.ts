@@ -6,7 +6,8 @@ import { InvalidOption, SimpleRealm, defineInterface } from '../cred/index.js'
 import { optionalPeer } from '../drivers/index.js'
 import type { AvatarId, DigestAlgorithm } from '../cred/index.js'
 import { cred } from '../fastify/index.js'
-import { parseBasic, parseDigest } from '../http/index.js'
+import { parseBasic, parseBearer, parseDigest } from '../http/index.js'
+import { apiKeyPrefix } from '../checkers/api-key.js'
 import type { SchemeName } from '../http/index.js'
 import {
   authHelpText, authTypeHelpText, checkersFromEnvironment, closeCheckers, parseAuthEnvironment, parseSpec, pluginDirsFromEnvironment, resolveCheckers
@@ -18,7 +19,7 @@ import { filesNamedBySpecs, staticGuard } from './static-files.js'
 
 export const SERVE_HELP = `Usage: fastify-cred serve --auth <spec> [--auth <spec>…] [options]
 
-Puts a login (HTTP Basic and/or Digest) in front of a small app, a directory of files, or another HTTP service.
+Puts a login (HTTP Basic, Digest and/or Bearer) in front of a small app, a directory of files, or another HTTP service.
 
 Options:
   --auth <spec>             where users live, e.g. file:/etc/app/users.htpasswd (repeatable; see --help-auth).
@@ -28,7 +29,8 @@ Options:
                             a package is loaded only when a spec names its type
   --port <n>                port to listen on (default 8080; 0 picks a free one)
   --host <address>          address to listen on (default 127.0.0.1)
-  --scheme <basic|digest>   schemes offered, in this order (repeatable; default basic)
+  --scheme <basic|digest|bearer>  schemes offered, in this order (repeatable; default basic); bearer takes
+                            tokens from the Authorization header only (jwt: and apikey: auth types)
   --digest-algorithm <alg>  Digest algorithms offered, in this order (repeatable; default SHA-256 then MD5)
   --realm-name <name>       the protection space shown to users (default fastify-cred)
   --static <dir>            serve this directory (needs @fastify/static); never dotfiles, .ht* or password files,
@@ -89,6 +91,8 @@ export interface LoginLogFields {
   readonly user?: string
   /** Digest `userhash=true`: the hash the client sent instead of a refused user's name. */
   readonly userhash?: string
+  /** A refused API key's public prefix (never the key). */
+  readonly keyPrefix?: string
 }
 
 /**
@@ -107,6 +111,11 @@ export function loginLogFields (avatarId: AvatarId | null | undefined, authoriza
   if (authorization === undefined || statusCode < 400) return undefined
   const basic = parseBasic(authorization)
   if (basic !== undefined) return { login: 'refused', user: basic.username }
+  const token = parseBearer(authorization)
+  if (token !== undefined) {
+    const keyPrefix = apiKeyPrefix(token)
+    return keyPrefix === undefined ? { login: 'refused' } : { login: 'refused', keyPrefix }
+  }
   try {
     const digest = parseDigest(authorization)
     return digest.userhash ? { login: 'refused', userhash: digest.username } : { login: 'refused', user: digest.username }
@@ -213,7 +222,7 @@ export function parseServeArgs (argv: readonly string[], env: Readonly<Record<st
   if (!/^\d+$/.test(portText) || port > 65535) throw new UsageError('serve: --port takes a number from 0 to 65535')
 
   const schemes = (values.scheme ?? ['basic']).map((s) => s.toLowerCase())
-  for (const s of schemes) if (s !== 'basic' && s !== 'digest') throw new UsageError('serve: --scheme is basic or digest')
+  for (const s of schemes) if (s !== 'basic' && s !== 'digest' && s !== 'bearer') throw new UsageError('serve: --scheme is basic, digest or bearer')
   if (new Set(schemes).size !== schemes.length) throw new UsageError('serve: a --scheme is given twice')
 
   const algorithmList = values['digest-algorithm']

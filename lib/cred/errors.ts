@@ -22,7 +22,7 @@ export type CredErrorCode =
   | 'ERR_CRED_TOO_MANY_ATTEMPTS' | 'ERR_CRED_LOGIN_DENIED' | 'ERR_CRED_NO_AVATAR_INTERFACE' | 'ERR_CRED_STORE_UNAVAILABLE'
   | 'ERR_CRED_ENTITY_TOO_LARGE' | 'ERR_CRED_LOGIN_TIMEOUT' | 'ERR_CRED_CONTRACT_VIOLATION' | 'ERR_CRED_MALFORMED_CREDENTIALS'
   | 'ERR_CRED_INVALID_OPTION' | 'ERR_CRED_MISSING_PEER_DEPENDENCY' | 'ERR_CRED_SERVER_AUTHENTICATION_FAILED' | 'ERR_CRED_INTERNAL'
-  | 'ERR_CRED_VALID_PUBLIC_KEY'
+  | 'ERR_CRED_CONNECTION_CLOSED' | 'ERR_CRED_VALID_PUBLIC_KEY'
 
 /** Base of every error raised by fastify-cred. `code` never changes between versions. */
 export class CredError extends Error {
@@ -171,4 +171,12 @@ export class ServerAuthenticationFailed extends CredError {
  */
 export class InternalError extends CredError {
   override readonly code = 'ERR_CRED_INTERNAL'
+}
+
+/**
+ * The connection a mind stands for is closed (or its handshake failed): what was sent through the mind did not
+ * reach the client. A WebSocket mind's `send()` rejects with it.
+ */
+export class ConnectionClosed extends CredError {
+  override readonly code = 'ERR_CRED_CONNECTION_CLOSED'
 }

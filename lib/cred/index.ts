@@ -6,6 +6,8 @@ export type { Credentials, PasswordCheckable } from './credentials/credentials.j
 export { UsernamePassword, IUsernamePassword } from './credentials/username-password.js'
 export { UsernameHashedPassword, IUsernameHashedPassword } from './credentials/username-hashed-password.js'
 export { Anonymous, IAnonymous } from './credentials/anonymous.js'
+export { BearerToken, IBearerToken } from './credentials/token.js'
+export type { TokenClaims } from './credentials/token.js'
 export {
   DigestedCredentials, IUsernameDigestHash, DIGEST_ALGORITHMS, digestHash, digestHa1, digestResponse, digestHashName, digestHexLength
 } from './credentials/digest.js'

@@ -3,6 +3,6 @@
 // but the Redis types the stores' options name.
 export { loadDriver, overrideDriver } from './load-driver.js'
 export type { DriverName } from './load-driver.js'
-export { optionalPeer, isModuleNotFound, missingPeer } from './optional-peer.js'
+export { optionalPeer } from './optional-peer.js'
 export { RedisScripts } from './redis-scripts.js'
 export type { RedisClientLike, RedisConnectionOptions } from './redis-scripts.js'

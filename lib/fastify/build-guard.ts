@@ -8,6 +8,7 @@ import { HttpAuthGuard } from '../http/guard.js'
 import type { NonceStore } from '../http/nonce-store.js'
 import type { HttpAuthScheme } from '../http/scheme.js'
 import { closeCheckers, resolveCheckers } from '../strcred/index.js'
+import type { CredWebSocketOption } from './websocket.js'
 
 export interface CredPluginOptions<Mind = unknown> {
   /** What users become after login. Give `realm` (with `checkers`) or a ready `portal`. */
@@ -37,7 +38,10 @@ export interface CredPluginOptions<Mind = unknown> {
    * `nonceLifetime`, `userhash` with `resolveUserhash`, `legacyRfc2069`.
    */
   digest?: DigestPluginOptions
-  /** The mind given to the realm for each request. Default: `null`. */
+  /**
+   * The mind given to the realm for each request. Default: `null`. A WebSocket handshake's realm gets a
+   * `WebSocketMind` instead (see `websocket`).
+   */
   mind?: (request: FastifyRequest, reply: FastifyReply) => Mind
   /**
    * `'always'` (default): every route registered after the plugin is authenticated, unless its config says
@@ -54,6 +58,14 @@ export interface CredPluginOptions<Mind = unknown> {
    * Synchronous logins are never timed.
    */
   loginTimeout?: number
+  /**
+   * WebSocket sessions. Routes of `@fastify/websocket` (`{ websocket: true }`) are authenticated like any route,
+   * their login lives as long as the socket and their realm gets a `WebSocketMind`, with or without this option.
+   * `true` or `{ pingInterval }` also registers `@fastify/websocket` (an optional peer dependency) unless it already
+   * is; `pingInterval` (ms, default 0: none) pings each authenticated socket and disconnects one that did not
+   * answer the previous ping, which logs it out.
+   */
+  websocket?: boolean | CredWebSocketOption
 }
 
 /** What the plugin runs on: the guard, and the few options that are Fastify's business. */

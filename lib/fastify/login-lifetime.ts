@@ -5,6 +5,7 @@ import type { Logout } from '../cred/index.js'
 import { runLogout } from '../http/guard.js'
 import type { GuardAccepted } from '../http/guard.js'
 import type { CredAvatar } from './types.js'
+import { handshakeMindOf, whenMindEnds } from './websocket.js'
 
 /**
  * Where a login meets the response's lifetime: the avatar goes onto the request, and `logout` runs exactly once,
@@ -25,7 +26,8 @@ function clientGone (request: FastifyRequest, reply: FastifyReply): boolean {
 }
 
 /**
- * Puts an accepted login on the request and its headers on the reply, and ties its `logout` to the response.
+ * Puts an accepted login on the request and its headers on the reply, and ties its `logout` to the response (to
+ * the socket, for a WebSocket handshake).
  * When the client is already gone the avatar is logged out at once and `false` is returned: the caller must then
  * not let the request reach its handler.
  */
@@ -40,7 +42,11 @@ export function attachLogin (request: FastifyRequest, reply: FastifyReply, login
   const headers = login.headers
   if (headers !== undefined) for (const name in headers) reply.header(name, headers[name])
   // Only logins with something to release pay for the listeners.
-  if (login.logout !== NOOP_LOGOUT) bindLogout(request, reply, login.logout)
+  if (login.logout === NOOP_LOGOUT) return true
+  // A WebSocket login lives as long as its socket, not as long as the handshake's response.
+  const mind = handshakeMindOf(request)
+  if (mind === undefined) bindLogout(request, reply, login.logout)
+  else whenMindEnds(mind, () => { releaseLogin(request, login.logout) })
   return true
 }
 

@@ -9,6 +9,8 @@ import { buildGuard } from './build-guard.js'
 import type { CredPluginOptions, PluginSettings } from './build-guard.js'
 import { attachLogin } from './login-lifetime.js'
 import { logRefusal, setRefusalHeaders } from './refusal-reply.js'
+import { closeWebSocketSessions, isWebSocketHandshake, setUpWebSocket, webSocketMind } from './websocket.js'
+import type { WebSocketSettings } from './websocket.js'
 import './types.js'
 
 /**
@@ -31,7 +33,8 @@ class HttpAuthError extends Error {
 
 // Every set-up error rejects `register()`: checker specs are built asynchronously (drivers load on first use).
 const credPlugin: FastifyPluginAsync<CredPluginOptions> = async (fastify, options) => {
-  install(fastify, await buildGuard(options, fastify.log))
+  const websocket = await setUpWebSocket(fastify, options?.websocket)
+  install(fastify, await buildGuard(options, fastify.log), websocket)
 }
 
 /**
@@ -43,8 +46,11 @@ type OnRefusal = 'answer' | 'fail'
 
 type Settle = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, outcome: GuardOutcome | Promise<GuardOutcome>, onRefusal: OnRefusal) => void
 
-function install (fastify: FastifyInstance, settings: PluginSettings): void {
+function install (fastify: FastifyInstance, settings: PluginSettings, websocket: WebSocketSettings): void {
   const { guard, mind } = settings
+  // A WebSocket handshake's realm gets the connection's mind; every other request, the app's.
+  const mindFor = (request: FastifyRequest, reply: FastifyReply): unknown =>
+    isWebSocketHandshake(request) ? webSocketMind(request, websocket) : mind(request, reply)
 
   const settleNow = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, outcome: GuardOutcome, onRefusal: OnRefusal): void => {
     if (outcome.kind === 'accepted') {
@@ -82,7 +88,7 @@ function install (fastify: FastifyInstance, settings: PluginSettings): void {
     // Already logged in by this plugin's hook (a route that also lists credAuthenticate): a second login would
     // hand out a second avatar, and a Digest nonce count cannot be used twice.
     if (request.avatarInterface !== null) { done(); return }
-    settle(request, reply, done, guard.authenticate(request, mind(request, reply)), onRefusal)
+    settle(request, reply, done, guard.authenticate(request, mindFor(request, reply)), onRefusal)
   }
 
   const hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
@@ -107,6 +113,8 @@ function install (fastify: FastifyInstance, settings: PluginSettings): void {
   if (guard.bodySchemes.length > 0) installBodyHooks(fastify, guard, settle)
 
   fastify.addHook('onClose', async () => {
+    // WebSocket logins first: their logouts may still need the stores closed below.
+    await closeWebSocketSessions(websocket)
     await Promise.all([...settings.owned.map(async (scheme) => { await scheme.close() }), settings.close()])
   })
 }

@@ -1,11 +1,12 @@
 import { InvalidOption } from '../cred/index.js'
 import { BasicScheme } from './basic-scheme.js'
+import { BearerScheme } from './bearer-scheme.js'
 import { DigestScheme } from './digest-scheme.js'
 import type { DigestSchemeOptions } from './digest-scheme.js'
 import type { HttpAuthScheme } from './scheme.js'
 
 /** The schemes built in, by name; objects implementing `HttpAuthScheme` stand for others. */
-export type SchemeName = 'basic' | 'digest'
+export type SchemeName = 'basic' | 'digest' | 'bearer'
 
 /** Options of the `'digest'` scheme; its protection space is the `authenticationRealm` given beside them. */
 export type DigestPluginOptions = Omit<DigestSchemeOptions, 'authenticationRealm'>
@@ -17,7 +18,7 @@ export interface BuiltSchemes {
 }
 
 /**
- * Builds the schemes named in `list` (`'basic'`, `'digest'`), keeping `HttpAuthScheme` objects as they are.
+ * Builds the schemes named in `list` (`'basic'`, `'digest'`, `'bearer'`), keeping `HttpAuthScheme` objects as they are.
  *
  * @param list Names or scheme objects, in the order their challenges are sent.
  * @param authenticationRealm The protection space of the built schemes.
@@ -35,13 +36,14 @@ export function buildSchemes (list: ReadonlyArray<SchemeName | HttpAuthScheme>, 
   const owned: DigestScheme[] = []
   const schemes = list.map((scheme): HttpAuthScheme => {
     if (scheme === 'basic') return new BasicScheme(authenticationRealm)
+    if (scheme === 'bearer') return new BearerScheme({ authenticationRealm })
     if (scheme === 'digest') {
       const built = new DigestScheme({ ...digest, authenticationRealm })
       owned.push(built)
       return built
     }
     if (typeof scheme === 'object' && scheme !== null) return scheme
-    throw new InvalidOption(`unknown scheme ${JSON.stringify(scheme)}; use 'basic', 'digest' or an HttpAuthScheme object`)
+    throw new InvalidOption(`unknown scheme ${JSON.stringify(scheme)}; use 'basic', 'digest', 'bearer' or an HttpAuthScheme object`)
   })
   return { schemes, owned }
 }

@@ -225,7 +225,7 @@ export class HttpAuthGuard<Mind = unknown> {
         credentials = scheme.credentials(authorization, request)
       }
     } catch (err) {
-      return this.refusal(err, request)
+      return this.refusal(err, request, scheme)
     }
     const attempt = new Attempt(request, mind, scheme, entityBody, this.#clientOf(request))
     if (isThenable(credentials)) return this.#later(attempt, credentials, this.#withCredentials)
@@ -309,6 +309,7 @@ export class HttpAuthGuard<Mind = unknown> {
     const credentials = attempt.credentials as Credentials
     // Only a login that reaches the realm is a success for the throttle (a replay refused by `confirm` is not).
     this.portal.recordSuccess(credentials, attempt.client)
+    VERIFIED.set(attempt.request, credentials)
     let result: PortalLogin<unknown> | Promise<PortalLogin<unknown>>
     try {
       result = this.portal.requestAvatar(attempt.avatarId as AvatarId, attempt.mind, ...this.interfaces)
@@ -355,7 +356,7 @@ export class HttpAuthGuard<Mind = unknown> {
 
   /** A step failed: the refusal for its error; a logged error first has the password taken out of its messages. */
   #fail (attempt: Attempt<Mind>, error: unknown): GuardRefusal {
-    const refusal = this.refusal(error, attempt.request)
+    const refusal = this.refusal(error, attempt.request, attempt.scheme)
     if (refusal.logLevel !== undefined && attempt.credentials !== undefined) withoutPassword(error, attempt.credentials)
     return refusal
   }
@@ -372,8 +373,11 @@ export class HttpAuthGuard<Mind = unknown> {
    * | `TooManyAttempts` (a throttle) | 429 with `Retry-After` |
    * | `StoreUnavailable`, `LoginTimeout` | 503 with `Retry-After` |
    * | anything else | 500 |
+   *
+   * `scheme`: the scheme whose credentials the error refused, which may say so in its challenge (Bearer's
+   * `error="invalid_token"`).
    */
-  refusal (error: unknown, request: HttpRequestLike = NO_REQUEST): GuardRefusal {
+  refusal (error: unknown, request: HttpRequestLike = NO_REQUEST, scheme?: HttpAuthScheme): GuardRefusal {
     let status: number
     let message: string
     let code: CredErrorCode
@@ -408,7 +412,7 @@ export class HttpAuthGuard<Mind = unknown> {
       status = 500; code = internal.code; message = internal.message; challenge = false; logLevel = 'error'
     }
     const body = JSON.stringify({ statusCode: status, code, error: STATUS_TEXT[status], message })
-    const challenges = challenge ? this.#challenges(request, error instanceof StaleNonce) : []
+    const challenges = challenge ? this.#challenges(request, error instanceof StaleNonce, scheme, error) : []
     return { kind: 'refused', status, code, message, challenges, retryAfter, body, error, logLevel }
   }
 
@@ -431,11 +435,11 @@ export class HttpAuthGuard<Mind = unknown> {
     runLogout(logout, this.#onLogoutError)
   }
 
-  #challenges (request: HttpRequestLike, stale: boolean): readonly string[] {
+  #challenges (request: HttpRequestLike, stale: boolean, refusedScheme?: HttpAuthScheme, error?: unknown): readonly string[] {
     const only = this.#onlyScheme
-    if (only !== undefined) return only.challenges(request, stale)
+    if (only !== undefined) return refusedScheme === only ? only.challenges(request, stale, error) : only.challenges(request, stale)
     const all: string[] = []
-    for (const scheme of this.schemes) all.push(...scheme.challenges(request, stale))
+    for (const scheme of this.schemes) all.push(...(scheme === refusedScheme ? scheme.challenges(request, stale, error) : scheme.challenges(request, stale)))
     return all
   }
 
@@ -454,6 +458,25 @@ export class HttpAuthGuard<Mind = unknown> {
 }
 
 const NO_REQUEST: HttpRequestLike = Object.freeze({ method: 'GET', url: '/' })
+
+/** The credentials a checker accepted, by request, for the realm (`verifiedCredentials`). */
+const VERIFIED = new WeakMap<object, Credentials>()
+
+/**
+ * The credentials a checker accepted for `request`, once the guard goes on to the realm: how a realm whose mind is
+ * the request reads what the checker learned (a JWT's claims: `BearerToken.claims`). `undefined` before, and for
+ * a request the guard did not authenticate.
+ *
+ * @example
+ * import { verifiedCredentials } from 'fastify-cred/http'
+ * await app.register(cred, { mind: (request) => request, realm: new SimpleRealm().serve(IUser, (id, request) => {
+ *   const claims = (verifiedCredentials(request as object) as BearerToken | undefined)?.claims
+ *   return { id, scopes: String(claims?.scope ?? '').split(' ') }
+ * }), … })
+ */
+export function verifiedCredentials (request: object): Credentials | undefined {
+  return typeof request === 'object' && request !== null ? VERIFIED.get(request) : undefined
+}
 
 /**
  * One login through the guard: what its steps share. One object per authenticated request instead of six positional

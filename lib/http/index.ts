@@ -3,6 +3,8 @@ export type { ChallengeParam } from './auth-params.js'
 export { parseBasic, formatBasic, basicChallenge, isBasic, MAX_BASIC_LENGTH } from './basic.js'
 export type { BasicCredentials } from './basic.js'
 export { BasicScheme } from './basic-scheme.js'
+export { BearerScheme, parseBearer, MAX_BEARER_LENGTH } from './bearer-scheme.js'
+export type { BearerSchemeOptions } from './bearer-scheme.js'
 export {
   parseDigest, digestChallenge, digestAlgorithm, parseChallenges, formatDigestAuthorization, formatNonceCount,
   formatAuthenticationInfo, parseAuthenticationInfo, headerText, MAX_DIGEST_LENGTH
@@ -19,7 +21,7 @@ export { DigestScheme, userhashResolver } from './digest-scheme.js'
 export type { DigestSchemeOptions, UserhashResolver, UserhashResolverOptions } from './digest-scheme.js'
 export { needsEntityBody } from './scheme.js'
 export type { HttpAuthScheme, HttpRequestLike, HttpRequestWithHeaders, ConnectionLike, EntityBody, EntityBodyHasher, BodyBoundCredentials } from './scheme.js'
-export { HttpAuthGuard, runLogout } from './guard.js'
+export { HttpAuthGuard, runLogout, verifiedCredentials } from './guard.js'
 export type { GuardRequest, GuardOutcome, GuardAccepted, GuardRefusal, GuardAwaitingBody, HttpAuthGuardOptions } from './guard.js'
 export { buildSchemes } from './build-schemes.js'
 export type { SchemeName, DigestPluginOptions, BuiltSchemes } from './build-schemes.js'

@@ -76,9 +76,10 @@ export interface HttpAuthScheme {
   readonly checkerSetup?: Partial<CheckerSetup>
   /**
    * Challenges for `WWW-Authenticate` / `Proxy-Authenticate`, in order of preference. `stale` is true when the
-   * refusal was a `StaleNonce` (Digest then adds `stale=true`).
+   * refusal was a `StaleNonce` (Digest then adds `stale=true`). `refused` is the error that refused this scheme's
+   * own credentials, when the request carried them (Bearer then adds `error="invalid_token"`); `undefined` otherwise.
    */
-  challenges (request: HttpRequestLike, stale: boolean): readonly string[]
+  challenges (request: HttpRequestLike, stale: boolean, refused?: unknown): readonly string[]
   /**
    * Credentials from an `Authorization` value of this scheme. Throws (or rejects with) `MalformedCredentials` for
    * a value that cannot be parsed, `UnauthorizedLogin` / `StaleNonce` for one that can never succeed, and

@@ -28,12 +28,13 @@ export interface CheckerContract {
   /** Stops and starts the store's real server (test/helpers); none for stores without a server. */
   readonly outage?: { readonly stop: () => Promise<void>, readonly start: () => Promise<void> }
   /**
-   * How a login reaches the plugin when it is no HTTP Basic header (a forwarded client certificate): the plugin's
-   * `schemes`, and a login's request headers. Default: `'basic'` and `formatBasic`.
+   * How a login reaches the plugin, for stores of other credentials than passwords (default HTTP Basic): the plugin's
+   * `schemes`, and a login's `Authorization` value, or its whole headers (a proxy's forwarded client certificate).
    */
   readonly http?: {
     readonly schemes: NonNullable<CredPluginOptions['schemes']>
-    readonly headers: (username: string, password: string) => Record<string, string>
+    readonly authorization?: (username: string, password: string) => string
+    readonly headers?: (username: string, password: string) => Record<string, string>
   }
 }
 
@@ -74,13 +75,16 @@ export async function checkerContract (t: Test, name: string, contract: CheckerC
     for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) messages.push(e.message)
     t.notOk(secrets.some((secret) => messages.some((m) => m.includes(secret))), `${what}: no password tried in the error (${messages[0] ?? String(err)})`)
   }
+  const plugin = (checker: CredentialsChecker): Parameters<typeof buildApp>[0] =>
+    ({ checkers: [checker], ...(contract.http === undefined ? {} : { schemes: contract.http.schemes }) })
+  const authorization = contract.http?.authorization ?? formatBasic
   const app = async (t: Test, checker: CredentialsChecker): Promise<Awaited<ReturnType<typeof buildApp>>> => {
-    const built = await buildApp({ checkers: [checker], ...(contract.http === undefined ? {} : { schemes: contract.http.schemes }) })
+    const built = await buildApp(plugin(checker))
     t.teardown(async () => { await built.app.close() })
     return built
   }
   const whoami = async (built: Awaited<ReturnType<typeof buildApp>>, username: string, pw: string): Promise<number> =>
-    (await built.app.inject({ url: '/whoami', headers: contract.http?.headers(username, pw) ?? { authorization: formatBasic(username, pw) } })).statusCode
+    (await built.app.inject({ url: '/whoami', headers: contract.http?.headers?.(username, pw) ?? { authorization: authorization(username, pw) } })).statusCode
 
   await t.test(`${name}: a bad option is an InvalidOption when the checker is built`, async (t) => {
     t.ok(contract.badOptions.length > 0, 'the store names its bad options')
@@ -126,7 +130,7 @@ export async function checkerContract (t: Test, name: string, contract: CheckerC
       const prepared = await settled(checker.prepare?.())
       t.type(prepared, MissingPeerDependency, 'prepare()')
       t.match((prepared as Error).message, install, 'naming the package and the npm install line')
-      const registered = await settled(buildApp({ checkers: [checker] }))
+      const registered = await settled(buildApp(plugin(checker)))
       t.type(registered, MissingPeerDependency, 'register() rejects: the server does not start')
       const refused = await login(checker, user, password)
       t.type(refused, MissingPeerDependency, 'a login without the plugin')

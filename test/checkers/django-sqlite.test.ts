@@ -227,8 +227,8 @@ t.test("the plugin with DjangoChecker on Django's database, logged in with real 
   t.equal((await curlRequest([], `${url}/whoami`)).status, 401)
 })
 
-t.test('the README example runs as built: node dist/examples/django-server.js, curl logs in', { skip: curl.skip || (existsSync(`${root}dist/examples/django-server.js`) ? false : 'run `npm run build` first') }, async (t) => {
-  const server = spawn(process.execPath, ['dist/examples/django-server.js'], { cwd: root, env: { ...process.env, PORT: '0', DJANGO_DB: DJANGO_SQLITE }, stdio: ['ignore', 'pipe', 'inherit'] })
+t.test('the README example runs as built: node dist/examples/django/server.js, curl logs in', { skip: curl.skip || (existsSync(`${root}dist/examples/django/server.js`) ? false : 'run `npm run build` first') }, async (t) => {
+  const server = spawn(process.execPath, ['dist/examples/django/server.js'], { cwd: root, env: { ...process.env, PORT: '0', DJANGO_DB: DJANGO_SQLITE }, stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => { server.kill() })
   const url = await new Promise<string>((resolve, reject) => {
     let output = ''

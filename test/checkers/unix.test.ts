@@ -7,6 +7,8 @@ import Fastify from 'fastify'
 import t from 'tap'
 import { InvalidOption, MissingPeerDependency, SimpleRealm, StoreUnavailable, UnauthorizedLogin, UsernamePassword, defineInterface } from '../../lib/cred/index.js'
 import { UnixChecker } from '../../lib/checkers/index.js'
+import type { UnixCheckerOptions } from '../../lib/checkers/index.js'
+import { overrideUnixSystem } from '../../lib/checkers/unix.js'
 import { overrideDriver } from '../../lib/drivers/index.js'
 import { cred } from '../../lib/fastify/index.js'
 import { needProgram, serversRequired } from '../helpers/binaries.js'
@@ -14,6 +16,12 @@ import { curl, curlRequest } from '../helpers/curl.js'
 import { checkerContract } from './checker-contract.js'
 
 const run = promisify(execFile)
+
+/** A checker that asks `system` instead of `getent passwd` / the monotonic clock (fault injection). */
+const withSystem = (system: Parameters<typeof overrideUnixSystem>[0], options: UnixCheckerOptions = {}): UnixChecker => {
+  const restore = overrideUnixSystem(system)
+  try { return new UnixChecker(options) } finally { restore() }
+}
 
 const login = async (checker: UnixChecker, username: string, password: string): Promise<string | Error> =>
   await checker.requestAvatarId(new UsernamePassword(username, password)).then((id) => id, (err: unknown) => err as Error)
@@ -106,7 +114,7 @@ t.test('PAM codes: database trouble is StoreUnavailable, every other failure a r
 t.test('at most maxConcurrent PAM calls at once; a full queue is StoreUnavailable', async (t) => {
   const fake = fakeBinding(() => 0)
   t.teardown(overrideDriver('node-linux-pam', async () => fake.module))
-  const checker = new UnixChecker({ maxConcurrent: 2, maxQueued: 3, lookupAccount: async (name) => ({ name, uid: 1000, shell: '/bin/sh' }) })
+  const checker = withSystem({ lookupAccount: async (name) => ({ name, uid: 1000, shell: '/bin/sh' }) }, { maxConcurrent: 2, maxQueued: 3 })
   const logins = Array.from({ length: 6 }, async (_, i) => await login(checker, `user${i}`, 'pw'))
   await settle()
   t.equal(fake.inFlight(), 2, 'two PAM calls running')
@@ -155,7 +163,7 @@ t.test("every refusal waits PAM's failure delay: a right password refused afterw
     return account === undefined ? undefined : { name, ...account }
   }
   t.teardown(overrideDriver('node-linux-pam', async () => fake.module))
-  const checker = new UnixChecker({ lookupAccount, now: () => clock })
+  const checker = withSystem({ lookupAccount, now: () => clock })
   const work = async (name: string, password: string): Promise<{ result: string | Error, calls: PamCall[] }> => {
     fake.calls.length = 0
     const result = await login(checker, name, password)
@@ -182,11 +190,11 @@ t.test("every refusal waits PAM's failure delay: a right password refused afterw
   }
   const wrongRoot = await work('root', 'wrong')
   t.equal(wrongRoot.calls.length, 1, 'root with a wrong password: one delayed call, as anyone')
-  const permissive = new UnixChecker({ lookupAccount, allowNoLoginShell: true, allowRoot: true })
+  const permissive = withSystem({ lookupAccount }, { allowNoLoginShell: true, allowRoot: true })
   t.equal(await login(permissive, 'daemon', 'pw'), 'daemon', 'allowNoLoginShell lets a nologin account in')
   t.equal(await login(permissive, 'root', 'pw'), 'root', 'allowRoot lets root in')
-  t.equal(await login(new UnixChecker({ lookupAccount, allowRoot: true }), 'sync', 'pw') instanceof UnauthorizedLogin, true, 'allowRoot alone does not allow /bin/false')
-  const broken = new UnixChecker({ lookupAccount: async () => { throw new Error('getent failed') } })
+  t.equal(await login(withSystem({ lookupAccount }, { allowRoot: true }), 'sync', 'pw') instanceof UnauthorizedLogin, true, 'allowRoot alone does not allow /bin/false')
+  const broken = withSystem({ lookupAccount: async () => { throw new Error('getent failed') } })
   t.ok(await login(broken, 'alice', 'pw') instanceof StoreUnavailable, 'an account database that does not answer is StoreUnavailable')
 })
 
@@ -205,7 +213,7 @@ t.test('the store contract, on a counting binding (fault injection: PAM_AUTHINFO
   const lookupAccount = async (name: string): Promise<{ name: string, uid: number, shell: string } | undefined> =>
     name === 'alice' ? { name, uid: 1000, shell: '/bin/bash' } : undefined
   await checkerContract(t, 'UnixChecker', {
-    make: () => new UnixChecker({ lookupAccount, now: () => clock }),
+    make: () => withSystem({ lookupAccount, now: () => clock }),
     user: 'alice',
     password,
     badOptions: [

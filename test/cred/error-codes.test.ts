@@ -24,6 +24,7 @@ const CLASS_OF = {
   ERR_CRED_MISSING_PEER_DEPENDENCY: errors.MissingPeerDependency,
   ERR_CRED_SERVER_AUTHENTICATION_FAILED: errors.ServerAuthenticationFailed,
   ERR_CRED_INTERNAL: errors.InternalError,
+  ERR_CRED_CONNECTION_CLOSED: errors.ConnectionClosed,
   ERR_CRED_VALID_PUBLIC_KEY: errors.ValidPublicKey
 } satisfies Record<CredErrorCode, ErrorClass>
 

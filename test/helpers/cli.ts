@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import type { Teardownable } from './private-server.js'
 
 /** The compiled command, as npm installs it (`npm test` builds it first). */
 export const CLI = fileURLToPath(new URL('../../dist/lib/cli/main.js', import.meta.url))
@@ -11,8 +12,6 @@ export interface CliRun {
   readonly stdout: string
   readonly stderr: string
 }
-
-interface Teardownable { teardown (fn: () => void | Promise<void>): void }
 
 /** Runs `program args…` to completion, with `input` on its standard input (a pipe, not a terminal). */
 export async function runProgram (program: string, args: readonly string[], options: { cwd?: string, env?: NodeJS.ProcessEnv, input?: string } = {}): Promise<CliRun> {

@@ -108,7 +108,7 @@ export async function djangoServerSuite (t: Test, options: {
     const { app, url } = await buildDjangoApp(checker, 3000)
     t.teardown(() => app.close())
     t.equal((await whoami(url, 'alice', 'wonderland')).status, 200)
-    server.pause()
+    await server.pause()
     try {
       const frozen = await whoami(url, 'alice', 'wonderland')
       t.equal(frozen.status, 503, 'the query timed out: 503')
@@ -131,7 +131,7 @@ export async function djangoServerSuite (t: Test, options: {
     const { app, url } = await buildDjangoApp(patient, 800)
     t.teardown(() => app.close())
     t.equal((await whoami(url, 'alice', 'wonderland')).status, 200)
-    server.pause()
+    await server.pause()
     try {
       const frozen = await whoami(url, 'alice', 'wonderland')
       t.equal(frozen.status, 503)

@@ -299,7 +299,7 @@ if (redis === undefined) {
     t.teardown(() => { client.disconnect() })
     const given = new RedisNonceStore(client, { timeout: 200 })
     await given.connect()
-    redis.pause()
+    await redis.pause()
     t.teardown(() => { redis.resume() })
     const own = await settle(store.claim(fresh(), 1, Date.now(), Date.now() + 60_000))
     t.ok(own instanceof StoreUnavailable, `own client: StoreUnavailable (got ${String(own)})`)

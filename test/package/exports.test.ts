@@ -19,10 +19,11 @@ const PUBLIC: Record<string, readonly string[]> = {
     'IUsernameHashedPassword', 'IUsernamePassword', 'LoginDenied', 'LoginFailed', 'NOOP_LOGOUT', 'Portal',
     'SimpleRealm', 'StoreUnavailable', 'TooManyAttempts', 'UnauthorizedLogin', 'UnhandledCredentials',
     'UsernameHashedPassword', 'UsernamePassword', 'cred', 'default', 'defineInterface', 'portalValidate',
-    'resultProvides'
+    'resultProvides',
+    'WebSocketMind'
   ],
   'fastify-cred/cred': [
-    'ANONYMOUS', 'Anonymous', 'DIGEST_ALGORITHMS', 'DigestedCredentials', 'IAnonymous', 'IUsernameDigestHash',
+    'ANONYMOUS', 'Anonymous', 'BearerToken', 'DIGEST_ALGORITHMS', 'DigestedCredentials', 'IAnonymous', 'IBearerToken', 'IUsernameDigestHash',
     'IUsernameHashedPassword', 'IUsernamePassword', 'NOOP_LOGOUT', 'Portal', 'SimpleRealm', 'UsernameHashedPassword',
     'UsernamePassword', 'constantTimeEqual', 'constantTimeEqualStrings', 'defineInterface', 'digestHa1', 'digestHash',
     'digestResponse', 'isOrExtends', 'resultProvides',
@@ -32,11 +33,11 @@ const PUBLIC: Record<string, readonly string[]> = {
     'ContractViolation', 'CredError', 'EntityTooLarge', 'InternalError', 'InvalidOption', 'LoginDenied', 'LoginFailed',
     'LoginTimeout', 'MalformedCredentials', 'MissingPeerDependency', 'NoAvatarInterface', 'ServerAuthenticationFailed',
     'StaleNonce', 'StoreUnavailable', 'TooManyAttempts', 'UnauthorizedLogin', 'UnhandledCredentials',
-    'ValidPublicKey'
+    'ConnectionClosed', 'ValidPublicKey'
   ],
   'fastify-cred/checkers': [
-    'AnonymousChecker', 'CachingChecker', 'DjangoChecker', 'HtdigestChecker', 'HtpasswdChecker', 'MemoryChecker',
-    'LdapChecker', 'SqlChecker', 'UnixChecker', 'escapeDnValue', 'escapeFilterValue', 'openSqlDatabase',
+    'AnonymousChecker', 'ApiKeyChecker', 'CachingChecker', 'DjangoChecker', 'HtdigestChecker', 'HtpasswdChecker', 'JwtChecker',
+    'MemoryChecker', 'LdapChecker', 'SqlChecker', 'UnixChecker', 'apiKeyPrefix', 'escapeDnValue', 'newApiKey', 'escapeFilterValue', 'openSqlDatabase',
     'quoteIdentifier', 'sqlFlag',
     'ClientCertChecker', 'SshKeyChecker'
   ],
@@ -48,8 +49,8 @@ const PUBLIC: Record<string, readonly string[]> = {
     'identifyHasher', 'plainHasher', 'sha1Hasher', 'sha256CryptHasher', 'sha512CryptHasher', 'verifyPassword'
   ],
   'fastify-cred/http': [
-    'BasicScheme', 'DigestScheme', 'HttpAuthGuard', 'MemoryNonceStore', 'RedisNonceStore', 'buildSchemes',
-    'formatBasic', 'parseBasic', 'userhashResolver',
+    'BasicScheme', 'BearerScheme', 'DigestScheme', 'HttpAuthGuard', 'MemoryNonceStore', 'RedisNonceStore', 'buildSchemes',
+    'formatBasic', 'parseBasic', 'parseBearer', 'userhashResolver', 'verifiedCredentials',
     'ClientCertScheme'
   ],
   'fastify-cred/throttle': ['MemoryThrottle', 'RedisThrottle', 'addressGroup'],

@@ -25,7 +25,9 @@ const shared = SHARED_OPTIONS.map((o) => o.name)
 // what happens after the options are read does not matter here).
 const SPECS: Record<string, string> = {
   anonymous: 'anonymous',
+  apikey: `apikey:${join(dir, 'api-keys')}`,
   cert: `cert:fingerprint;pins=${join(dir, 'pins')}`,
+  jwt: 'jwt:https://login.example.com/.well-known/jwks.json',
   django: `django:${join(dir, 'db.sqlite3')}`,
   file: `file:${join(dir, 'users.htpasswd')}`,
   htdigest: `htdigest:${join(dir, 'users.htdigest')}`,

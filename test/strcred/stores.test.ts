@@ -50,7 +50,7 @@ t.test('file:<htpasswd made by Apache\'s htpasswd>, re-read when it changes', { 
   t.equal(await login(checker, 'carol', 'c4rol'), 'carol', 'a user added while it runs (check-interval=0)')
 })
 
-t.test('htdigest:<file made by Apache\'s htdigest>;realm=…: Basic against one realm (Digest: test/cli/commands.test.ts with curl)', { skip: htdigest.skip }, async (t) => {
+t.test('htdigest:<file made by Apache\'s htdigest>;realm=…: Basic against one realm (Digest: test/cli/serve-stores.test.ts with curl)', { skip: htdigest.skip }, async (t) => {
   const file = join(dir, 'users.htdigest')
   const add = async (realm: string, user: string, password: string, create: boolean): Promise<void> => {
     await new Promise<void>((resolve, reject) => {

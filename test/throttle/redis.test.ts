@@ -189,7 +189,7 @@ t.test('with a real redis-server', { skip: redisServerProgram.skip }, async (t) 
   t.test('Redis frozen: a check gives up after the timeout', async (t) => {
     const throttle = throttleFor({ keyPrefix: prefix(), timeout: 200 })
     await throttle.acquire({ username: 'alice', address: undefined })
-    redis.pause()
+    await redis.pause()
     try {
       await t.rejects(throttle.acquire({ username: 'alice', address: undefined }), StoreUnavailable)
     } finally {

@@ -3,19 +3,22 @@
 // `memory:` costs no database driver, `file:` no LDAP client.
 import type { CheckerFactory } from '../factory.js'
 import { anonymousFactory } from './anonymous.js'
+import { apikeyFactory } from './apikey.js'
 import { certFactory } from './cert.js'
 import { djangoFactory } from './django.js'
 import { fileFactory } from './file.js'
 import { htdigestFactory } from './htdigest.js'
+import { jwtFactory } from './jwt.js'
 import { ldapFactory } from './ldap.js'
 import { memoryFactory } from './memory.js'
 import { sqlFactory } from './sql.js'
 import { sshkeyFactory } from './sshkey.js'
 import { unixFactory } from './unix.js'
 
-export { anonymousFactory, certFactory, djangoFactory, fileFactory, htdigestFactory, ldapFactory, memoryFactory, sqlFactory, sshkeyFactory, unixFactory }
+export { anonymousFactory, apikeyFactory, certFactory, djangoFactory, fileFactory, htdigestFactory, jwtFactory, ldapFactory, memoryFactory, sqlFactory, sshkeyFactory, unixFactory }
 
 /** Every built-in auth type, in the order `--help-auth` lists them. */
 export const builtinCheckerFactories: readonly CheckerFactory[] = Object.freeze([
-  anonymousFactory, certFactory, djangoFactory, fileFactory, htdigestFactory, ldapFactory, memoryFactory, sqlFactory, sshkeyFactory, unixFactory
+  anonymousFactory, apikeyFactory, certFactory, djangoFactory, fileFactory, htdigestFactory, jwtFactory, ldapFactory, memoryFactory, sqlFactory,
+  sshkeyFactory, unixFactory
 ])
