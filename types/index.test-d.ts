@@ -80,7 +80,7 @@ assertType<Equal<typeof app.portal, Portal<unknown>>>()
 // Error codes are literals: a class without subclasses has exactly its own, a class with subclasses its own or theirs.
 assertType<Equal<InternalError['code'], 'ERR_CRED_INTERNAL'>>()
 assertType<Equal<StaleNonce['code'], 'ERR_CRED_STALE_NONCE'>>()
-assertType<Equal<UnauthorizedLogin['code'], 'ERR_CRED_UNAUTHORIZED' | 'ERR_CRED_STALE_NONCE'>>()
+assertType<Equal<UnauthorizedLogin['code'], 'ERR_CRED_UNAUTHORIZED' | 'ERR_CRED_STALE_NONCE' | 'ERR_CRED_VALID_PUBLIC_KEY'>>()
 assertType<Equal<CredError['code'], CredErrorCode>>()
 function answer (err: LoginFailed): number {
   if (err.code === 'ERR_CRED_TOO_MANY_ATTEMPTS') return 429

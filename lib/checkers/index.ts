@@ -22,3 +22,7 @@ export { ApiKeyChecker, newApiKey, apiKeyPrefix, isApiKeyPrefix, formatApiKeyLin
 export type { ApiKeyCheckerOptions, ApiKeyEntry, NewApiKey } from './api-key.js'
 export type { CachingCheckerOptions } from './caching.js'
 export type { ReloadingChecker, WatchedFileOptions } from './watched-file.js'
+export { ClientCertChecker } from './client-cert.js'
+export type { ClientCertCheckerOptions, CertificateIdentity } from './client-cert.js'
+export { SshKeyChecker } from './ssh-keys.js'
+export type { SshKeyCheckerOptions } from './ssh-keys.js'

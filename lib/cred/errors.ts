@@ -22,7 +22,7 @@ export type CredErrorCode =
   | 'ERR_CRED_TOO_MANY_ATTEMPTS' | 'ERR_CRED_LOGIN_DENIED' | 'ERR_CRED_NO_AVATAR_INTERFACE' | 'ERR_CRED_STORE_UNAVAILABLE'
   | 'ERR_CRED_ENTITY_TOO_LARGE' | 'ERR_CRED_LOGIN_TIMEOUT' | 'ERR_CRED_CONTRACT_VIOLATION' | 'ERR_CRED_MALFORMED_CREDENTIALS'
   | 'ERR_CRED_INVALID_OPTION' | 'ERR_CRED_MISSING_PEER_DEPENDENCY' | 'ERR_CRED_SERVER_AUTHENTICATION_FAILED' | 'ERR_CRED_INTERNAL'
-  | 'ERR_CRED_CONNECTION_CLOSED'
+  | 'ERR_CRED_CONNECTION_CLOSED' | 'ERR_CRED_VALID_PUBLIC_KEY'
 
 /** Base of every error raised by fastify-cred. `code` never changes between versions. */
 export class CredError extends Error {
@@ -37,7 +37,7 @@ export class LoginFailed extends CredError {
 
 /** A checker refused the credentials: unknown user, wrong password, replayed or forged nonce. */
 export class UnauthorizedLogin extends LoginFailed {
-  override readonly code: 'ERR_CRED_UNAUTHORIZED' | StaleNonce['code'] = 'ERR_CRED_UNAUTHORIZED'
+  override readonly code: 'ERR_CRED_UNAUTHORIZED' | StaleNonce['code'] | ValidPublicKey['code'] = 'ERR_CRED_UNAUTHORIZED'
 }
 
 /**
@@ -46,6 +46,16 @@ export class UnauthorizedLogin extends LoginFailed {
  */
 export class StaleNonce extends UnauthorizedLogin {
   override readonly code = 'ERR_CRED_STALE_NONCE'
+}
+
+/**
+ * Public-key credentials without a signature whose key would be accepted for the user (SSH's `publickey` query,
+ * RFC 4252 §7): the protocol answers "this key will do, now sign" (`SSH_MSG_USERAUTH_PK_OK`). Never a login: it is
+ * an `UnauthorizedLogin`, so any code that does not know it refuses. Not counted as a failure by the throttle.
+ * Twisted's `ValidPublicKey`.
+ */
+export class ValidPublicKey extends UnauthorizedLogin {
+  override readonly code = 'ERR_CRED_VALID_PUBLIC_KEY'
 }
 
 /** No checker registered with the portal handles this kind of credentials. */

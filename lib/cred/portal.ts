@@ -1,7 +1,7 @@
 import { ANONYMOUS } from './checker.js'
 import type { AvatarId, CredentialsChecker } from './checker.js'
 import type { Credentials } from './credentials/credentials.js'
-import { ContractViolation, InvalidOption, NoAvatarInterface, UnauthorizedLogin, UnhandledCredentials } from './errors.js'
+import { ContractViolation, InvalidOption, NoAvatarInterface, UnauthorizedLogin, UnhandledCredentials, ValidPublicKey } from './errors.js'
 import { isOrExtends } from './interfaces.js'
 import type { Interface, Provided } from './interfaces.js'
 import type { LoginResult, Realm } from './realm.js'
@@ -212,12 +212,12 @@ export class Portal<Mind = unknown> {
     try {
       avatarId = this.#check(checker, credentials)
     } catch (err) {
-      if (err instanceof UnauthorizedLogin) tellThrottle(throttle, attempt, false)
+      if (isFailure(err)) tellThrottle(throttle, attempt, false)
       throw err
     }
     if (!isThenable(avatarId)) return avatarId
     return avatarId.then(undefined, (err: unknown) => {
-      if (err instanceof UnauthorizedLogin) tellThrottle(throttle, attempt, false)
+      if (isFailure(err)) tellThrottle(throttle, attempt, false)
       throw err
     })
   }
@@ -333,3 +333,6 @@ function checkRealmResult<Is extends AvatarInterfaces> (result: LoginResult<unkn
 export function resultProvides<T> (result: LoginResult<unknown>, iface: Interface<T>): result is LoginResult<T> {
   return result.interface === iface
 }
+
+/** A refusal the throttle counts: an unsigned public-key query (`ValidPublicKey`) is a question, not a guess. */
+const isFailure = (err: unknown): boolean => err instanceof UnauthorizedLogin && !(err instanceof ValidPublicKey)

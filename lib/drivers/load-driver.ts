@@ -16,7 +16,7 @@ interface Driver {
 
 /** The optional peer dependencies fastify-cred loads: store drivers and native hashers. */
 export type DriverName = 'bcrypt' | 'argon2' | 'pg' | 'mysql2' | 'better-sqlite3' | 'ldapts' | 'node-linux-pam' | 'ioredis'
-  | 'jose' | '@fastify/websocket'
+  | 'jose' | '@fastify/websocket' | 'ssh2'
 
 const DRIVERS: Readonly<Record<DriverName, Driver>> = {
   bcrypt: { install: 'bcrypt', load: async () => await import('bcrypt') },
@@ -29,7 +29,8 @@ const DRIVERS: Readonly<Record<DriverName, Driver>> = {
   'node-linux-pam': { install: 'node-linux-pam; it builds against libpam0g-dev', load: async () => await import('node-linux-pam') },
   ioredis: { install: 'ioredis', load: async () => await import('ioredis') },
   jose: { install: 'jose@6', load: async () => await import('jose') },
-  '@fastify/websocket': { install: '@fastify/websocket', load: async () => await import('@fastify/websocket') }
+  '@fastify/websocket': { install: '@fastify/websocket', load: async () => await import('@fastify/websocket') },
+  ssh2: { install: 'ssh2', load: async () => await import('ssh2') }
 }
 
 const loaded = new Map<DriverName, Promise<unknown>>()

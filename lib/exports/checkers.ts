@@ -8,11 +8,12 @@
 export {
   MemoryChecker, AnonymousChecker, LdapChecker, escapeDnValue, escapeFilterValue, UnixChecker, SqlChecker,
   sqlFlag, openSqlDatabase, quoteIdentifier, DjangoChecker, HtpasswdChecker, HtdigestChecker, CachingChecker, JwtChecker,
-  ApiKeyChecker, newApiKey, apiKeyPrefix
+  ApiKeyChecker, newApiKey, apiKeyPrefix, ClientCertChecker, SshKeyChecker
 } from '../checkers/index.js'
 export type {
   MemoryCheckerOptions, LdapCheckerOptions, LdapEntry, LdapSearchOptions, UnixAccount, UnixCheckerOptions,
   SqlCheckerOptions, SqlDatabase, SqlDialect, SqlRow, SqlConnectionOptions, DjangoCheckerOptions, DjangoUser,
   HtpasswdCheckerOptions, HtdigestCheckerOptions, CachingCheckerOptions, ReloadingChecker, WatchedFileOptions,
-  JwtCheckerOptions, JwtAlgorithm, ApiKeyCheckerOptions, NewApiKey
+  JwtCheckerOptions, JwtAlgorithm, ApiKeyCheckerOptions, NewApiKey, ClientCertCheckerOptions, CertificateIdentity,
+  SshKeyCheckerOptions
 } from '../checkers/index.js'

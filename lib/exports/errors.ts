@@ -9,6 +9,6 @@ export {
   CredError, LoginFailed, UnauthorizedLogin, StaleNonce, UnhandledCredentials, TooManyAttempts, LoginDenied,
   NoAvatarInterface, StoreUnavailable, EntityTooLarge, LoginTimeout, ContractViolation, MalformedCredentials,
   InvalidOption, MissingPeerDependency, ServerAuthenticationFailed, InternalError,
-  ConnectionClosed
+  ConnectionClosed, ValidPublicKey
 } from '../cred/errors.js'
 export type { CredErrorCode } from '../cred/errors.js'

@@ -7,11 +7,12 @@
  */
 export {
   parseBasic, formatBasic, BasicScheme, BearerScheme, parseBearer, verifiedCredentials, DigestScheme, userhashResolver, HttpAuthGuard, buildSchemes,
-  MemoryNonceStore, RedisNonceStore
+  MemoryNonceStore, RedisNonceStore, ClientCertScheme
 } from '../http/index.js'
 export type {
   BasicCredentials, BearerSchemeOptions, DigestSchemeOptions, UserhashResolver, UserhashResolverOptions, HttpAuthScheme, HttpRequestLike,
   EntityBody, EntityBodyHasher, BodyBoundCredentials, GuardRequest, GuardOutcome, GuardAccepted, GuardRefusal,
   GuardAwaitingBody, HttpAuthGuardOptions, SchemeName, DigestPluginOptions, BuiltSchemes, NonceStore, NonceClaim,
-  MemoryNonceStoreOptions, RedisClientLike, RedisConnectionOptions, RedisNonceStoreOptions
+  MemoryNonceStoreOptions, RedisClientLike, RedisConnectionOptions, RedisNonceStoreOptions, ClientCertSchemeOptions,
+  ForwardedCertOptions, ForwardedCertFormat, HttpRequestWithHeaders, ConnectionLike
 } from '../http/index.js'

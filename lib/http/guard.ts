@@ -5,7 +5,7 @@ import {
 import type { AvatarId, CredErrorCode, AvatarInterfaces, CheckerSetup, Credentials, DigestAlgorithm, Interface, LoginClient, Logout, PortalLogin } from '../cred/index.js'
 import { hasScheme } from './auth-params.js'
 import { needsEntityBody } from './scheme.js'
-import type { BodyBoundCredentials, EntityBody, HttpAuthScheme, HttpRequestLike } from './scheme.js'
+import type { BodyBoundCredentials, EntityBody, HttpAuthScheme, HttpRequestLike, HttpRequestWithHeaders } from './scheme.js'
 
 /**
  * The whole HTTP authentication decision, without a web framework (Twisted's `HTTPAuthSessionWrapper`): which
@@ -15,8 +15,7 @@ import type { BodyBoundCredentials, EntityBody, HttpAuthScheme, HttpRequestLike 
  */
 
 /** What the guard reads of a request: method, request-target and headers (names lower-case, as Node gives them). */
-export interface GuardRequest extends HttpRequestLike {
-  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>
+export interface GuardRequest extends HttpRequestWithHeaders {
   /** The client's address as the server established it (Fastify's `request.ip`, which follows `trustProxy`). */
   readonly ip?: string | undefined
 }
@@ -145,6 +144,8 @@ export class HttpAuthGuard<Mind = unknown> {
   readonly #refusedStatus: number
   readonly #onLogoutError: (err: unknown) => void
   readonly #onlyScheme: HttpAuthScheme | undefined
+  /** The schemes that read credentials from the connection (client certificates). */
+  readonly #connectionSchemes: readonly HttpAuthScheme[]
   readonly #noCredentialsBody: string
   #lastNoCredentials: GuardRefusal | undefined
 
@@ -185,6 +186,7 @@ export class HttpAuthGuard<Mind = unknown> {
     this.#refusedStatus = this.proxy ? 407 : 401
     this.#onLogoutError = options.onLogoutError ?? ((err) => { console.error('fastify-cred: logout failed', err) })
     this.#onlyScheme = this.schemes.length === 1 ? this.schemes[0] : undefined
+    this.#connectionSchemes = this.schemes.filter((s) => typeof s.connectionCredentials === 'function')
     // The most frequent refusal (a browser's first request) gets the shortest body: measured, the four-field body
     // took the 401 path from 1.05 to about 0.8 of bare Fastify's req/s.
     this.#noCredentialsBody = JSON.stringify({ statusCode: this.#refusedStatus, code: 'ERR_CRED_UNAUTHORIZED', error: STATUS_TEXT[this.#refusedStatus] })
@@ -208,9 +210,14 @@ export class HttpAuthGuard<Mind = unknown> {
     let credentials: Credentials | PromiseLike<Credentials>
     try {
       if (authorization === undefined || authorization === '') {
-        // Asked per request (the portal caches its choice), so a checker registered later counts.
-        if (this.portal.checkerFor(ANONYMOUS_CREDENTIALS) === undefined) return this.refusal(undefined, request)
-        credentials = ANONYMOUS_CREDENTIALS
+        const fromConnection = this.#connectionSchemes.length === 0 ? undefined : this.#fromConnection(request)
+        if (fromConnection !== undefined) {
+          [scheme, credentials] = fromConnection
+        } else {
+          // Asked per request (the portal caches its choice), so a checker registered later counts.
+          if (this.portal.checkerFor(ANONYMOUS_CREDENTIALS) === undefined) return this.refusal(undefined, request)
+          credentials = ANONYMOUS_CREDENTIALS
+        }
       } else {
         if (typeof authorization !== 'string') throw new MalformedCredentials('More than one credentials header')
         scheme = this.#schemeFor(authorization)
@@ -236,6 +243,15 @@ export class HttpAuthGuard<Mind = unknown> {
   /** What the portal's throttle learns of the client: the address, as the server established it. */
   #clientOf (request: GuardRequest): LoginClient | undefined {
     return this.portal.throttle === undefined ? undefined : { address: request.ip }
+  }
+
+  /** The credentials the connection carries (a client certificate), from the first scheme that finds some. */
+  #fromConnection (request: GuardRequest): [HttpAuthScheme, Credentials] | undefined {
+    for (const scheme of this.#connectionSchemes) {
+      const credentials = scheme.connectionCredentials?.(request)
+      if (credentials !== undefined) return [scheme, credentials]
+    }
+    return undefined
   }
 
   #schemeFor (authorization: string): HttpAuthScheme | undefined {

@@ -11,6 +11,28 @@ export interface HttpRequestLike {
    * `uri` in absolute form must name it; without it, only an absolute `url` admits an absolute `uri`.
    */
   readonly host?: string
+  /**
+   * The connection the request came on (a Fastify or Node request's `socket`), for schemes that read it rather than
+   * a header: a TLS client certificate, or the address of the proxy that forwarded one.
+   */
+  readonly socket?: ConnectionLike
+}
+
+/** What a scheme may read of a connection: a `net.Socket`, or a `tls.TLSSocket` when the server terminates TLS. */
+export interface ConnectionLike {
+  /** The address of the peer: the client, or the proxy in front of this server. */
+  readonly remoteAddress?: string | undefined
+  /** TLS only: whether the peer's certificate chains to a CA the server trusts (`ca`), and is in its validity period. */
+  readonly authorized?: boolean
+  /** TLS only: why `authorized` is false (`CERT_HAS_EXPIRED`, `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, …). */
+  readonly authorizationError?: Error | string | null | undefined
+  /** TLS only: the peer's certificate (`raw` is its DER), or an empty object when it sent none. */
+  getPeerCertificate? (detailed?: boolean): { readonly raw?: Uint8Array } | object
+}
+
+/** A request with its headers (names lower-case, as Node gives them). */
+export interface HttpRequestWithHeaders extends HttpRequestLike {
+  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>
 }
 
 /** The request body, for credentials that cover it: its bytes, or its hash (hex, of the credentials' function). */
@@ -80,4 +102,11 @@ export interface HttpAuthScheme {
    * cover the body.
    */
   bodyHasher? (authorization: string): EntityBodyHasher | undefined
+  /**
+   * For schemes whose credentials come with the connection instead of `Authorization` (a TLS client certificate,
+   * or a trusted proxy's header carrying one): the credentials the request carries, or `undefined` when it carries
+   * none. The guard asks, in the schemes' order, only for a request without `Authorization`. Throws like
+   * `credentials` (`UnauthorizedLogin` for a certificate whose chain did not verify).
+   */
+  connectionCredentials? (request: HttpRequestWithHeaders): Credentials | undefined
 }

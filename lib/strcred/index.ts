@@ -6,7 +6,7 @@ export {
 export type { MakeCheckerOptions } from './make-checker.js'
 export {
   builtinCheckerFactories, anonymousFactory, memoryFactory, fileFactory, htdigestFactory, djangoFactory, sqlFactory,
-  ldapFactory, unixFactory, jwtFactory, apikeyFactory
+  ldapFactory, unixFactory, jwtFactory, apikeyFactory, certFactory, sshkeyFactory
 } from './types/index.js'
 export {
   discoverCheckerFactories, findCheckerPackages, defaultPluginDirs, pluginDirsFromEnvironment, PACKAGE_FIELD, PLUGINS_ENV

@@ -3,10 +3,9 @@ import type { Test } from 'tap'
 import { StoreUnavailable, UnauthorizedLogin, UsernamePassword } from '../../lib/index.js'
 import { InvalidOption, MissingPeerDependency } from '../../lib/cred/index.js'
 import { formatBasic } from '../../lib/http/index.js'
-import type { Credentials, CredentialsChecker } from '../../lib/index.js'
+import type { CredPluginOptions, Credentials, CredentialsChecker } from '../../lib/index.js'
 import { overrideDriver } from '../../lib/drivers/index.js'
 import type { DriverName } from '../../lib/drivers/index.js'
-import type { SchemeName } from '../../lib/http/index.js'
 import { buildApp } from '../helpers/app.js'
 
 /** What a store's test tells the contract about it. */
@@ -28,8 +27,15 @@ export interface CheckerContract {
   readonly work: () => number | Promise<number>
   /** Stops and starts the store's real server (test/helpers); none for stores without a server. */
   readonly outage?: { readonly stop: () => Promise<void>, readonly start: () => Promise<void> }
-  /** How a login reaches the plugin, for stores of other credentials than passwords; default HTTP Basic. */
-  readonly http?: { readonly schemes: readonly SchemeName[], readonly authorization: (username: string, password: string) => string }
+  /**
+   * How a login reaches the plugin, for stores of other credentials than passwords (default HTTP Basic): the plugin's
+   * `schemes`, and a login's `Authorization` value, or its whole headers (a proxy's forwarded client certificate).
+   */
+  readonly http?: {
+    readonly schemes: NonNullable<CredPluginOptions['schemes']>
+    readonly authorization?: (username: string, password: string) => string
+    readonly headers?: (username: string, password: string) => Record<string, string>
+  }
 }
 
 const MODULE_NOT_FOUND = (name: string) => async (): Promise<never> => {
@@ -78,7 +84,7 @@ export async function checkerContract (t: Test, name: string, contract: CheckerC
     return built
   }
   const whoami = async (built: Awaited<ReturnType<typeof buildApp>>, username: string, pw: string): Promise<number> =>
-    (await built.app.inject({ url: '/whoami', headers: { authorization: authorization(username, pw) } })).statusCode
+    (await built.app.inject({ url: '/whoami', headers: contract.http?.headers?.(username, pw) ?? { authorization: authorization(username, pw) } })).statusCode
 
   await t.test(`${name}: a bad option is an InvalidOption when the checker is built`, async (t) => {
     t.ok(contract.badOptions.length > 0, 'the store names its bad options')

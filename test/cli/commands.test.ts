@@ -46,7 +46,7 @@ t.test('--help for every command, the auth tables, and exit codes', async (t) =>
 
 t.test('errors are one line on stderr, with an exit code, never a stack or a secret', async (t) => {
   const cases: Array<[string[], number, RegExp]> = [
-    [['--help-auth-type', 'nosuch'], 2, /^fastify-cred: Unknown auth type "nosuch"; valid types: anonymous, apikey, django, file/],
+    [['--help-auth-type', 'nosuch'], 2, /^fastify-cred: Unknown auth type "nosuch"; valid types: anonymous, apikey, cert, django, file/],
     [['serve', '--auth', 'memory:alice:s3cretpw:bob', '--port', '0'], 2, /^fastify-cred: --auth: Invalid argument for auth type "memory" \(user names and passwords must come in pairs\); expected format: memory:user:pass\[:user:pass…\]/],
     // Issue #20 item 9: a spec of only a password, or with a password's tail after a single ";", is never echoed.
     [['serve', '--auth', 's3cretpw', '--port', '0'], 2, /^fastify-cred: --auth: Unknown auth type \(the spec has no ":", so all of it is taken as the type, and it is none of these\); valid types: anonymous,/],

@@ -24,7 +24,8 @@ const CLASS_OF = {
   ERR_CRED_MISSING_PEER_DEPENDENCY: errors.MissingPeerDependency,
   ERR_CRED_SERVER_AUTHENTICATION_FAILED: errors.ServerAuthenticationFailed,
   ERR_CRED_INTERNAL: errors.InternalError,
-  ERR_CRED_CONNECTION_CLOSED: errors.ConnectionClosed
+  ERR_CRED_CONNECTION_CLOSED: errors.ConnectionClosed,
+  ERR_CRED_VALID_PUBLIC_KEY: errors.ValidPublicKey
 } satisfies Record<CredErrorCode, ErrorClass>
 
 // And each class's declared `code` type admits its own code (a class without subclasses: exactly it, see types/).

@@ -26,18 +26,20 @@ const PUBLIC: Record<string, readonly string[]> = {
     'ANONYMOUS', 'Anonymous', 'BearerToken', 'DIGEST_ALGORITHMS', 'DigestedCredentials', 'IAnonymous', 'IBearerToken', 'IUsernameDigestHash',
     'IUsernameHashedPassword', 'IUsernamePassword', 'NOOP_LOGOUT', 'Portal', 'SimpleRealm', 'UsernameHashedPassword',
     'UsernamePassword', 'constantTimeEqual', 'constantTimeEqualStrings', 'defineInterface', 'digestHa1', 'digestHash',
-    'digestResponse', 'isOrExtends', 'resultProvides'
+    'digestResponse', 'isOrExtends', 'resultProvides',
+    'ClientCertificate', 'IClientCertificate', 'ISshPublicKey', 'SshPublicKey'
   ],
   'fastify-cred/errors': [
     'ContractViolation', 'CredError', 'EntityTooLarge', 'InternalError', 'InvalidOption', 'LoginDenied', 'LoginFailed',
     'LoginTimeout', 'MalformedCredentials', 'MissingPeerDependency', 'NoAvatarInterface', 'ServerAuthenticationFailed',
     'StaleNonce', 'StoreUnavailable', 'TooManyAttempts', 'UnauthorizedLogin', 'UnhandledCredentials',
-    'ConnectionClosed'
+    'ConnectionClosed', 'ValidPublicKey'
   ],
   'fastify-cred/checkers': [
     'AnonymousChecker', 'ApiKeyChecker', 'CachingChecker', 'DjangoChecker', 'HtdigestChecker', 'HtpasswdChecker', 'JwtChecker',
     'MemoryChecker', 'LdapChecker', 'SqlChecker', 'UnixChecker', 'apiKeyPrefix', 'escapeDnValue', 'newApiKey', 'escapeFilterValue', 'openSqlDatabase',
-    'quoteIdentifier', 'sqlFlag'
+    'quoteIdentifier', 'sqlFlag',
+    'ClientCertChecker', 'SshKeyChecker'
   ],
   'fastify-cred/hashers': [
     'DJANGO_HASHERS', 'DJANGO_PBKDF2_ITERATIONS', 'HTPASSWD_HASHERS', 'HashWorkerPool', 'ShaCryptHasher', 'apr1Hasher',
@@ -48,7 +50,8 @@ const PUBLIC: Record<string, readonly string[]> = {
   ],
   'fastify-cred/http': [
     'BasicScheme', 'BearerScheme', 'DigestScheme', 'HttpAuthGuard', 'MemoryNonceStore', 'RedisNonceStore', 'buildSchemes',
-    'formatBasic', 'parseBasic', 'parseBearer', 'userhashResolver', 'verifiedCredentials'
+    'formatBasic', 'parseBasic', 'parseBearer', 'userhashResolver', 'verifiedCredentials',
+    'ClientCertScheme'
   ],
   'fastify-cred/throttle': ['MemoryThrottle', 'RedisThrottle', 'addressGroup'],
   'fastify-cred/strcred': [

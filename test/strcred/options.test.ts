@@ -26,6 +26,7 @@ const shared = SHARED_OPTIONS.map((o) => o.name)
 const SPECS: Record<string, string> = {
   anonymous: 'anonymous',
   apikey: `apikey:${join(dir, 'api-keys')}`,
+  cert: `cert:fingerprint;pins=${join(dir, 'pins')}`,
   jwt: 'jwt:https://login.example.com/.well-known/jwks.json',
   django: `django:${join(dir, 'db.sqlite3')}`,
   file: `file:${join(dir, 'users.htpasswd')}`,
@@ -33,6 +34,7 @@ const SPECS: Record<string, string> = {
   ldap: 'ldap:ldap://127.0.0.1:9;base-dn=dc=example,dc=com',
   memory: 'memory:alice;password=wonderland',
   sql: `sql:${join(dir, 'db.sqlite3')};table=users`,
+  sshkey: `sshkey:${join(dir, 'authorized_keys')}`,
   unix: 'unix'
 }
 

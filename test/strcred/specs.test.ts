@@ -87,7 +87,7 @@ t.test('secrets come from a file or an environment variable instead of the spec'
 
 t.test('errors: an unknown type names the valid ones; a bad argument prints the format, never a secret', async (t) => {
   const unknown = await refusal(t, 'nosuch:x', 'nosuch')
-  t.match(unknown, /Unknown auth type \(the text before its first ":" is taken as the type, and it is none of these\); valid types: anonymous, apikey, django, file, htdigest, jwt, ldap, memory, sql, unix/)
+  t.match(unknown, /Unknown auth type \(the text before its first ":" is taken as the type, and it is none of these\); valid types: anonymous, apikey, cert, django, file, htdigest, jwt, ldap, memory, sql, sshkey, unix/)
   const typo = await refusal(t, 'hunter2 is my password:x', 'hunter2')
   t.match(typo, /Unknown auth type \(the text before its first ":"/, 'the unknown type is never repeated (it may be a password)')
 

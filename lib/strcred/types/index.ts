@@ -4,6 +4,7 @@
 import type { CheckerFactory } from '../factory.js'
 import { anonymousFactory } from './anonymous.js'
 import { apikeyFactory } from './apikey.js'
+import { certFactory } from './cert.js'
 import { djangoFactory } from './django.js'
 import { fileFactory } from './file.js'
 import { htdigestFactory } from './htdigest.js'
@@ -11,11 +12,13 @@ import { jwtFactory } from './jwt.js'
 import { ldapFactory } from './ldap.js'
 import { memoryFactory } from './memory.js'
 import { sqlFactory } from './sql.js'
+import { sshkeyFactory } from './sshkey.js'
 import { unixFactory } from './unix.js'
 
-export { anonymousFactory, apikeyFactory, djangoFactory, fileFactory, htdigestFactory, jwtFactory, ldapFactory, memoryFactory, sqlFactory, unixFactory }
+export { anonymousFactory, apikeyFactory, certFactory, djangoFactory, fileFactory, htdigestFactory, jwtFactory, ldapFactory, memoryFactory, sqlFactory, sshkeyFactory, unixFactory }
 
 /** Every built-in auth type, in the order `--help-auth` lists them. */
 export const builtinCheckerFactories: readonly CheckerFactory[] = Object.freeze([
-  anonymousFactory, apikeyFactory, djangoFactory, fileFactory, htdigestFactory, jwtFactory, ldapFactory, memoryFactory, sqlFactory, unixFactory
+  anonymousFactory, apikeyFactory, certFactory, djangoFactory, fileFactory, htdigestFactory, jwtFactory, ldapFactory, memoryFactory, sqlFactory,
+  sshkeyFactory, unixFactory
 ])
