@@ -27,7 +27,8 @@ export type { WebSocketCloseInfo, WebSocketData, WebSocketMindState, CredWebSock
 // The core a realm author needs.
 export {
   defineInterface, UsernamePassword, IUsernamePassword, UsernameHashedPassword, IUsernameHashedPassword, Anonymous,
-  IAnonymous, DigestedCredentials, IUsernameDigestHash, ANONYMOUS, SimpleRealm, NOOP_LOGOUT, Portal, resultProvides
+  IAnonymous, DigestedCredentials, IUsernameDigestHash, BearerToken, IBearerToken, ClientCertificate,
+  IClientCertificate, SshPublicKey, ISshPublicKey, ANONYMOUS, SimpleRealm, NOOP_LOGOUT, Portal, resultProvides
 } from './cred/index.js'
 export type {
   Interface, Provided, Credentials, PasswordCheckable, AvatarId, CredentialsChecker, CheckerSetup, PortalOptions,

@@ -1,13 +1,14 @@
 /**
  * `fastify-cred/checkers`: the user stores (memory, htpasswd, htdigest, Django, SQL, LDAP, the UNIX password
- * database), bearer tokens (JWT, API keys), anonymous access and the cache in front of a slow store. Their drivers load on first use.
+ * database), bearer tokens (JWT, API keys), client certificates, SSH keys, anonymous access and the cache in front
+ * of a slow store. Their drivers load on first use.
  *
  * @example
  * import { HtpasswdChecker } from 'fastify-cred/checkers'
  */
 export {
-  MemoryChecker, AnonymousChecker, LdapChecker, escapeDnValue, escapeFilterValue, UnixChecker, SqlChecker,
-  sqlFlag, openSqlDatabase, quoteIdentifier, DjangoChecker, HtpasswdChecker, HtdigestChecker, CachingChecker, JwtChecker,
+  MemoryChecker, AnonymousChecker, LdapChecker, escapeDnValue, escapeFilterValue, UnixChecker, SqlChecker, sqlFlag,
+  openSqlDatabase, quoteIdentifier, DjangoChecker, HtpasswdChecker, HtdigestChecker, CachingChecker, JwtChecker,
   ApiKeyChecker, newApiKey, apiKeyPrefix, ClientCertChecker, SshKeyChecker
 } from '../checkers/index.js'
 export type {

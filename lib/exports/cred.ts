@@ -8,12 +8,13 @@
  */
 export {
   defineInterface, isOrExtends, constantTimeEqual, constantTimeEqualStrings, UsernamePassword, IUsernamePassword,
-  UsernameHashedPassword, IUsernameHashedPassword, Anonymous, IAnonymous, BearerToken, IBearerToken, DigestedCredentials, IUsernameDigestHash,
-  DIGEST_ALGORITHMS, digestHash, digestHa1, digestResponse, ANONYMOUS, SimpleRealm, NOOP_LOGOUT, Portal, resultProvides,
-  ClientCertificate, IClientCertificate, SshPublicKey, ISshPublicKey
+  UsernameHashedPassword, IUsernameHashedPassword, Anonymous, IAnonymous, BearerToken, IBearerToken,
+  DigestedCredentials, IUsernameDigestHash, DIGEST_ALGORITHMS, digestHash, digestHa1, digestResponse, ANONYMOUS,
+  SimpleRealm, NOOP_LOGOUT, Portal, resultProvides, ClientCertificate, IClientCertificate, SshPublicKey, ISshPublicKey
 } from '../cred/index.js'
 export type {
-  Interface, Provided, Credentials, PasswordCheckable, TokenClaims, DigestAlgorithm, DigestQop, DigestFields, DigestResponseInput,
-  AvatarId, CredentialsChecker, CheckerSetup, PortalOptions, LoginAttempt, LoginClient, LoginThrottle, Realm,
-  LoginResult, Logout, AvatarInterfaces, LoginResultFor, PortalLogin, CertificateAltNames, CertificateVerifier
+  Interface, Provided, Credentials, PasswordCheckable, TokenClaims, DigestAlgorithm, DigestQop, DigestFields,
+  DigestResponseInput, AvatarId, CredentialsChecker, CheckerSetup, PortalOptions, LoginAttempt, LoginClient,
+  LoginThrottle, Realm, LoginResult, Logout, AvatarInterfaces, LoginResultFor, PortalLogin, CertificateAltNames,
+  CertificateVerifier
 } from '../cred/index.js'

@@ -8,7 +8,6 @@
 export {
   CredError, LoginFailed, UnauthorizedLogin, StaleNonce, UnhandledCredentials, TooManyAttempts, LoginDenied,
   NoAvatarInterface, StoreUnavailable, EntityTooLarge, LoginTimeout, ContractViolation, MalformedCredentials,
-  InvalidOption, MissingPeerDependency, ServerAuthenticationFailed, InternalError,
-  ConnectionClosed, ValidPublicKey
+  InvalidOption, MissingPeerDependency, ServerAuthenticationFailed, InternalError, ConnectionClosed, ValidPublicKey
 } from '../cred/errors.js'
 export type { CredErrorCode } from '../cred/errors.js'

@@ -6,13 +6,13 @@
  * import { BasicScheme, HttpAuthGuard } from 'fastify-cred/http'
  */
 export {
-  parseBasic, formatBasic, BasicScheme, BearerScheme, parseBearer, verifiedCredentials, DigestScheme, userhashResolver, HttpAuthGuard, buildSchemes,
-  MemoryNonceStore, RedisNonceStore, ClientCertScheme
+  parseBasic, formatBasic, BasicScheme, BearerScheme, parseBearer, verifiedCredentials, DigestScheme,
+  userhashResolver, HttpAuthGuard, buildSchemes, MemoryNonceStore, RedisNonceStore, ClientCertScheme
 } from '../http/index.js'
 export type {
-  BasicCredentials, BearerSchemeOptions, DigestSchemeOptions, UserhashResolver, UserhashResolverOptions, HttpAuthScheme, HttpRequestLike,
-  EntityBody, EntityBodyHasher, BodyBoundCredentials, GuardRequest, GuardOutcome, GuardAccepted, GuardRefusal,
-  GuardAwaitingBody, HttpAuthGuardOptions, SchemeName, DigestPluginOptions, BuiltSchemes, NonceStore, NonceClaim,
-  MemoryNonceStoreOptions, RedisClientLike, RedisConnectionOptions, RedisNonceStoreOptions, ClientCertSchemeOptions,
-  ForwardedCertOptions, ForwardedCertFormat, HttpRequestWithHeaders, ConnectionLike
+  BasicCredentials, BearerSchemeOptions, DigestSchemeOptions, UserhashResolver, UserhashResolverOptions,
+  HttpAuthScheme, HttpRequestLike, EntityBody, EntityBodyHasher, BodyBoundCredentials, GuardRequest, GuardOutcome,
+  GuardAccepted, GuardRefusal, GuardAwaitingBody, HttpAuthGuardOptions, SchemeName, DigestPluginOptions, BuiltSchemes,
+  NonceStore, NonceClaim, MemoryNonceStoreOptions, RedisClientLike, RedisConnectionOptions, RedisNonceStoreOptions,
+  ClientCertSchemeOptions, ForwardedCertOptions, ForwardedCertFormat, HttpRequestWithHeaders, ConnectionLike
 } from '../http/index.js'

@@ -19,8 +19,8 @@ const PUBLIC: Record<string, readonly string[]> = {
     'IUsernameHashedPassword', 'IUsernamePassword', 'LoginDenied', 'LoginFailed', 'NOOP_LOGOUT', 'Portal',
     'SimpleRealm', 'StoreUnavailable', 'TooManyAttempts', 'UnauthorizedLogin', 'UnhandledCredentials',
     'UsernameHashedPassword', 'UsernamePassword', 'cred', 'default', 'defineInterface', 'portalValidate',
-    'resultProvides',
-    'WebSocketMind'
+    'resultProvides', 'WebSocketMind', 'BearerToken', 'IBearerToken', 'ClientCertificate', 'IClientCertificate',
+    'SshPublicKey', 'ISshPublicKey'
   ],
   'fastify-cred/cred': [
     'ANONYMOUS', 'Anonymous', 'BearerToken', 'DIGEST_ALGORITHMS', 'DigestedCredentials', 'IAnonymous', 'IBearerToken', 'IUsernameDigestHash',
