@@ -2,23 +2,20 @@
 // CRED_AUTH, --static, --upstream) with the compiled bin and real curl.
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { link, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
+import { link, mkdir, symlink, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { IncomingHttpHeaders } from 'node:http'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { needProgram } from '../helpers/binaries.js'
 import { curl, curlRequest } from '../helpers/curl.js'
-import { cliBuilt, runCommand, startServe } from '../helpers/cli.js'
+import { cliScratchFolder, runCommand, startServe } from '../helpers/cli.js'
 
 const run = promisify(execFile)
 const htpasswd = needProgram('htpasswd', 'apache2-utils')
 const htdigest = needProgram('htdigest', 'apache2-utils')
 
-if (cliBuilt !== false) t.plan(0, cliBuilt)
-const dir = await mkdtemp(join(tmpdir(), 'fastify-cred-cli-'))
-t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+const dir = await cliScratchFolder(t)
 
 t.test('--help for every command, the auth tables, and exit codes', async (t) => {
   const main = await runCommand(['--help'])

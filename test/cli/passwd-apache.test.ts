@@ -2,20 +2,17 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { needProgram } from '../helpers/binaries.js'
-import { CLI as CLI_PATH, cliBuilt, runCommand } from '../helpers/cli.js'
+import { CLI as CLI_PATH, cliScratchFolder, runCommand } from '../helpers/cli.js'
 
 const run = promisify(execFile)
 const htpasswd = needProgram('htpasswd', 'apache2-utils')
 const htdigest = needProgram('htdigest', 'apache2-utils')
 
-if (cliBuilt !== false) t.plan(0, cliBuilt)
-const dir = await mkdtemp(join(tmpdir(), 'fastify-cred-cli-'))
-t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+const dir = await cliScratchFolder(t)
 
 t.test('passwd --htdigest writes what Apache\'s htdigest writes; --verify, --delete, atomic with the mode kept', async (t) => {
   const file = join(dir, 'users.htdigest')

@@ -2,22 +2,19 @@
 // HTTPS, and the README's CRED_AUTH swap, driven by curl.
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { needProgram } from '../helpers/binaries.js'
 import { curl, curlRequest } from '../helpers/curl.js'
-import { cliBuilt, runCommand, startServe } from '../helpers/cli.js'
+import { cliScratchFolder, runCommand, startServe } from '../helpers/cli.js'
 import { PEOPLE, slapdSkip, startSlapd } from '../helpers/slapd.js'
 
 const run = promisify(execFile)
 const htpasswd = needProgram('htpasswd', 'apache2-utils')
 const htdigest = needProgram('htdigest', 'apache2-utils')
 
-if (cliBuilt !== false) t.plan(0, cliBuilt)
-const dir = await mkdtemp(join(tmpdir(), 'fastify-cred-cli-'))
-t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+const dir = await cliScratchFolder(t)
 
 t.test('serve --auth file:<made by htpasswd> with curl', { skip: htpasswd.skip || curl.skip }, async (t) => {
   const file = join(dir, 'apache-serve.htpasswd')

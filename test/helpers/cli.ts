@@ -1,11 +1,26 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { Test } from 'tap'
 import type { Teardownable } from './private-server.js'
 
 /** The compiled command, as npm installs it (`npm test` builds it first). */
 export const CLI = fileURLToPath(new URL('../../dist/lib/cli/main.js', import.meta.url))
 export const cliBuilt = existsSync(CLI) ? false : `${CLI} is missing: run npm run build first`
+
+/**
+ * A command test file's scratch folder, removed when the file ends; when the command is not built, the file is
+ * planned empty with the reason instead.
+ */
+export async function cliScratchFolder (t: Test): Promise<string> {
+  if (cliBuilt !== false) t.plan(0, cliBuilt)
+  const dir = await mkdtemp(join(tmpdir(), 'fastify-cred-cli-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  return dir
+}
 
 export interface CliRun {
   readonly code: number | null
