@@ -1,17 +1,13 @@
 // `fastify-cred apikey` and `serve --scheme bearer` end to end: the compiled bin, and the real curl sending the token
 // with its own --oauth2-bearer.
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { SignJWT } from 'jose'
-import { CLI, cliBuilt, runCommand, startServe } from '../helpers/cli.js'
+import { cliScratchFolder, runCommand, startServe } from '../helpers/cli.js'
 import { curl, curlRequest } from '../helpers/curl.js'
 
-if (cliBuilt !== false) t.plan(0, cliBuilt)
-const dir = await mkdtemp(join(tmpdir(), 'fastify-cred-apikey-'))
-t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-t.ok(CLI)
+const dir = await cliScratchFolder(t)
 
 t.test('create prints a key once and stores only its prefix and hash; list shows prefixes; revoke removes the line', async (t) => {
   const file = join(dir, 'keys')

@@ -4,24 +4,21 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { execFile, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises'
+import { cp, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { needProgram } from '../helpers/binaries.js'
 import { curl, curlRequest } from '../helpers/curl.js'
-import { CLI, cliBuilt, runCommand, runProgram, startServe } from '../helpers/cli.js'
+import { CLI, cliScratchFolder, runCommand, runProgram, startServe } from '../helpers/cli.js'
 import type { CliRun } from '../helpers/cli.js'
 
 const run = promisify(execFile)
 const root = new URL('../..', import.meta.url).pathname
 const python = needProgram('python3', 'python3', ['/usr/bin'])
 
-if (cliBuilt !== false) t.plan(0, cliBuilt)
-const dir = await mkdtemp(join(tmpdir(), 'fastify-cred-messages-'))
-t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+const dir = await cliScratchFolder(t)
 
 const htdigestFile = join(dir, 'staff.htdigest')
 await writeFile(htdigestFile, `alice:staff:${createHash('md5').update('alice:staff:wonderland').digest('hex')}\n`)

@@ -4,19 +4,16 @@ import t from 'tap'
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { chmod, chown, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { chmod, chown, mkdtemp, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { needProgram } from '../helpers/binaries.js'
-import { CLI, cliBuilt, runCommand, runProgram } from '../helpers/cli.js'
+import { CLI, cliScratchFolder, runCommand, runProgram } from '../helpers/cli.js'
 
 const run = promisify(execFile)
 const htpasswd = needProgram('htpasswd', 'apache2-utils')
 
-if (cliBuilt !== false) t.plan(0, cliBuilt)
-const dir = await mkdtemp(join(tmpdir(), 'fastify-cred-passwd-'))
-t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+const dir = await cliScratchFolder(t)
 
 /** Whether Apache's htpasswd accepts `password` for `user` in `file`. */
 async function apacheAccepts (file: string, user: string, password: string): Promise<boolean> {
