@@ -21,6 +21,8 @@ const REWRITES: ReadonlyArray<readonly [RegExp, (...groups: string[]) => string]
   [/\bauthenticationRealm\b/g, () => '--realm-name'],
   [/\bHtdigestChecker\(([^)]*)\)/g, (_m, path = '') => `--auth htdigest:${path}`],
   [/\bHtpasswdChecker\(([^)]*)\)/g, (_m, path = '') => `--auth file:${path}`],
+  [/^Two checkers handle (\w+): (\w+) and (\w+); .*$/, (_m, kind = '', first = '', second = '') =>
+    `two --auth specs check the same kind of credentials (${kind}: ${first} and ${second}), and only one would be asked: give one --auth per kind`],
   // After "--auth …: " the checker's class name says nothing more.
   [/(--auth[^:]*: )[A-Z]\w*Checker: /g, (_m, flag = '') => flag]
 ]

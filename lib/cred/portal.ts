@@ -71,12 +71,23 @@ export class Portal<Mind = unknown> {
     }
     this.throttle = throttle
     this.#clientOf = options.clientOf ?? clientFromMind
-    for (const checker of checkers) this.registerChecker(checker)
+    for (const checker of checkers) {
+      // Two checkers given together for one kind of credentials would leave one of them silently unused (a
+      // registration replaces the last one for its interfaces): a set-up mistake, refused here.
+      for (const iface of Array.isArray(checker?.credentialInterfaces) ? checker.credentialInterfaces : []) {
+        const earlier = this.#checkers.get(iface)
+        if (earlier !== undefined && earlier !== checker) {
+          throw new InvalidOption(`Two checkers handle ${iface.name}: ${earlier.constructor.name} and ${checker.constructor.name}; a portal asks one checker per kind of credentials (combine them in one checker, or call registerChecker to replace one on purpose)`)
+        }
+      }
+      this.registerChecker(checker)
+    }
   }
 
   /**
    * Registers `checker` for the given credential interfaces, or for its own `credentialInterfaces` when none are
-   * given. A later registration for the same interface replaces the earlier one and keeps its place in the order.
+   * given. A later registration for the same interface replaces the earlier one and keeps its place in the order
+   * (the constructor, given several checkers at once, refuses two for one interface instead).
    */
   registerChecker<C extends Credentials> (checker: CredentialsChecker<C>, ...credentialInterfaces: Interface<C>[]): void {
     if (checker === null || typeof checker !== 'object' || typeof checker.requestAvatarId !== 'function') {

@@ -51,6 +51,7 @@ t.test('errors are one line on stderr, with an exit code, never a stack or a sec
     [['serve', '--auth', 'anonymous', '--auth', 'memory:alice:open;s3cretpw=1', '--port', '0'], 2, /^fastify-cred: --auth #2: Auth type "memory": the option after the 1st single ";" is not one of its options: password, case-sensitive, cache, cache-size/],
     [['serve', '--auth', 'memory:alice:pw;colour=blue'], 2, /the option after the 1st single ";" is not one of its options/],
     [['serve', '--port', '0'], 2, /give at least one --auth/],
+    [['serve', '--auth', 'memory:alice:pw', '--auth', 'memory:bob:pw', '--port', '0'], 2, /^fastify-cred: two --auth specs check the same kind of credentials \(IUsernamePassword: MemoryChecker and MemoryChecker\), and only one would be asked: give one --auth per kind$/m],
     [['serve', '--auth', 'memory:a:b', '--bogus'], 2, /^fastify-cred: serve: Unknown option '--bogus'/],
     [['serve', '--auth', 'memory:a:b', '--scheme', 'ntlm'], 2, /--scheme is basic, digest or bearer/],
     [['serve', '--auth', 'memory:a:b', '--digest-algorithm', 'MD5'], 2, /--digest-algorithm needs --scheme digest/],

@@ -121,6 +121,18 @@ t.test('registerChecker with explicit interfaces, and bad checkers or realms are
   t.throws(() => new Portal({} as Realm), InvalidOption)
 })
 
+t.test('two checkers given together for one kind of credentials are refused (one would be silently unused); registerChecker still replaces on purpose', async (t) => {
+  const first = new MemoryChecker({ alice: 'pw' })
+  const second = new MemoryChecker({ bob: 'pw' })
+  t.throws(() => new Portal(userRealm(), [first, second]), { name: 'InvalidOption', message: /Two checkers handle IUsernamePassword: MemoryChecker and MemoryChecker/ })
+  t.throws(() => new Portal(userRealm(), [first, new AnonymousChecker(), second]), InvalidOption, 'also when another kind comes between')
+  t.doesNotThrow(() => new Portal(userRealm(), [first, first]), 'one checker given twice is still one checker')
+  const portal = new Portal(userRealm(), [first])
+  portal.registerChecker(second)
+  t.equal((await portal.login(new UsernamePassword('bob', 'pw'), null, IUser)).avatarId, 'bob', 'the later registration replaces')
+  await t.rejects(portal.login(new UsernamePassword('alice', 'pw'), null, IUser), UnauthorizedLogin)
+})
+
 t.test('a synchronous throw in a checker becomes a rejection of login()', async (t) => {
   const boom = new Error('database exploded')
   const portal = new Portal(userRealm(), [{ credentialInterfaces: [IUsernamePassword], requestAvatarId: () => { throw boom } }])
