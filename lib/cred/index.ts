@@ -24,3 +24,8 @@ export { isThenable, withinDeadline } from './thenable.js'
 export { ClientCertificate, IClientCertificate } from './credentials/certificate.js'
 export type { CertificateAltNames, CertificateVerifier } from './credentials/certificate.js'
 export { SshPublicKey, ISshPublicKey } from './credentials/ssh-key.js'
+export { CRED_CHANNELS, loginWatchStart, publishLoginFailed, publishLoginSucceeded } from './events.js'
+export type {
+  LoginEventBase, LoginSucceededEvent, LoginFailedEvent, LoginFailureReason, LoginThrottledEvent, StoreUnavailableEvent,
+  LogoutEvent, LoginOrigin
+} from './events.js'

@@ -5,6 +5,7 @@ import { ContractViolation, InvalidOption, NoAvatarInterface, UnauthorizedLogin,
 import { isOrExtends } from './interfaces.js'
 import type { Interface, Provided } from './interfaces.js'
 import type { LoginResult, Realm } from './realm.js'
+import { loginWatchStart, observedLogin } from './events.js'
 import { isThenable } from './thenable.js'
 import type { LoginAttempt, LoginClient, LoginThrottle } from './throttle.js'
 
@@ -12,15 +13,18 @@ export interface PortalOptions<Mind> {
   /** Asked before every checker, told every checker's verdict: brute-force throttling for every protocol. */
   throttle?: LoginThrottle
   /**
-   * Where `login` finds the client's address in a mind, for the throttle. Default: the mind's `address` property
-   * when it is a string. (The HTTP guard passes the request's address itself.)
+   * Where `login` finds the client's address in a mind, for the throttle, and the protocol's name, for login events.
+   * Default: the mind's `address` and `protocol` properties when they are strings. (The HTTP guard passes the
+   * request's address itself.)
    */
   clientOf?: (mind: Mind) => LoginClient | undefined
 }
 
 const clientFromMind = (mind: unknown): LoginClient | undefined => {
-  const address = typeof mind === 'object' && mind !== null ? (mind as { address?: unknown }).address : undefined
-  return typeof address === 'string' ? { address } : undefined
+  if (typeof mind !== 'object' || mind === null) return undefined
+  const { address, protocol } = mind as { address?: unknown, protocol?: unknown }
+  if (typeof address !== 'string' && typeof protocol !== 'string') return undefined
+  return { address: typeof address === 'string' ? address : undefined, protocol: typeof protocol === 'string' ? protocol : undefined }
 }
 
 /** One or more avatar interfaces, in order of preference. */
@@ -158,6 +162,14 @@ export class Portal<Mind = unknown> {
    */
   loginMaybeSync<Is extends AvatarInterfaces> (credentials: Credentials, mind: Mind, ...interfaces: Is): LoginResultFor<Is> | Promise<LoginResultFor<Is>> {
     if (interfaces.length === 0) throw new InvalidOption('login needs at least one avatar interface')
+    const startedAt = loginWatchStart()
+    if (startedAt === 0) return this.#login(credentials, mind, interfaces)
+    const client = this.#clientOf(mind)
+    const origin = { protocol: client?.protocol, scheme: undefined, client: client?.address, route: undefined }
+    return observedLogin(startedAt, origin, credentials, () => this.#login(credentials, mind, interfaces))
+  }
+
+  #login<Is extends AvatarInterfaces> (credentials: Credentials, mind: Mind, interfaces: Is): LoginResultFor<Is> | Promise<LoginResultFor<Is>> {
     const client = this.throttle === undefined ? undefined : this.#clientOf(mind)
     const avatarId = this.requestAvatarId(credentials, client)
     if (isThenable(avatarId)) return avatarId.then((id) => this.#reachRealm(credentials, client, id, mind, interfaces))

@@ -15,6 +15,8 @@ export interface LoginAttempt {
 export interface LoginClient {
   /** The client's IP address, as the protocol established it (for HTTP, behind `trustProxy` rules). */
   readonly address?: string | undefined
+  /** The protocol's name (`'pop3'`, `'ssh'`): not counted by throttles, reported in login events. */
+  readonly protocol?: string | undefined
 }
 
 export interface LoginThrottle {

@@ -4,7 +4,8 @@ import type { AvatarInterfaces, CredErrorCode } from '../cred/index.js'
 import { HttpAuthGuard } from '../http/guard.js'
 import type { GuardOutcome } from '../http/guard.js'
 import { attachLogin } from './login-lifetime.js'
-import { logRefusal } from './refusal-reply.js'
+import { logLogin, logRefusal } from './refusal-reply.js'
+import { routeOf } from './route.js'
 
 type Done = (err?: Error) => void
 
@@ -39,11 +40,12 @@ class ValidateError extends Error {
 export function portalValidate<Mind> (portal: Portal<Mind>, interfaces: AvatarInterfaces, options: PortalValidateOptions<Mind> = {}) {
   if (!(portal instanceof Portal)) throw new InvalidOption('portalValidate: `portal` must be a Portal')
   const guard = new HttpAuthGuard<Mind>({
-    portal, schemes: [], interfaces, loginTimeout: options.loginTimeout, onLogoutError: (err) => { console.error('fastify-cred: logout failed', err) }
+    portal, schemes: [], interfaces, loginTimeout: options.loginTimeout, routeOf, onLogoutError: (err) => { console.error('fastify-cred: logout failed', err) }
   })
   const mind = options.mind ?? ((): Mind => null as Mind)
   const settle = (request: FastifyRequest, reply: FastifyReply, outcome: GuardOutcome): ValidateError | undefined => {
     if (outcome.kind === 'accepted') {
+      logLogin(request, outcome)
       if (attachLogin(request, reply, outcome)) return undefined
       // The client left while its login ran: nobody to answer, and the handler must not run.
       reply.hijack()

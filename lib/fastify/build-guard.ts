@@ -8,6 +8,7 @@ import { HttpAuthGuard } from '../http/guard.js'
 import type { NonceStore } from '../http/nonce-store.js'
 import type { HttpAuthScheme } from '../http/scheme.js'
 import { closeCheckers, resolveCheckers } from '../strcred/index.js'
+import { routeOf } from './route.js'
 import type { CredWebSocketOption } from './websocket.js'
 
 export interface CredPluginOptions<Mind = unknown> {
@@ -127,7 +128,8 @@ export async function buildGuard (options: CredPluginOptions, log: FastifyBaseLo
       interfaces: options.interfaces,
       proxy: options.proxy === true,
       loginTimeout: options.loginTimeout,
-      onLogoutError: (err) => { log.error({ err }, 'fastify-cred: logout failed') }
+      onLogoutError: (err) => { log.error({ err }, 'fastify-cred: logout failed') },
+      routeOf
     }))
     await prefixedAsync(async () => { await prepareStores(guard.portal, built.schemes) })
     return { guard, mode, mind: options.mind ?? noMind, owned, close }

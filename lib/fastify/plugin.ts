@@ -8,7 +8,7 @@ import type { GuardAwaitingBody, GuardOutcome, GuardRefusal, HttpAuthGuard } fro
 import { buildGuard } from './build-guard.js'
 import type { CredPluginOptions, PluginSettings } from './build-guard.js'
 import { attachLogin } from './login-lifetime.js'
-import { logRefusal, setRefusalHeaders } from './refusal-reply.js'
+import { logLogin, logRefusal, setRefusalHeaders } from './refusal-reply.js'
 import { closeWebSocketSessions, isWebSocketHandshake, setUpWebSocket, webSocketMind } from './websocket.js'
 import type { WebSocketSettings } from './websocket.js'
 import './types.js'
@@ -54,6 +54,7 @@ function install (fastify: FastifyInstance, settings: PluginSettings, websocket:
 
   const settleNow = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, outcome: GuardOutcome, onRefusal: OnRefusal): void => {
     if (outcome.kind === 'accepted') {
+      logLogin(request, outcome)
       // A login that finished after the client left was logged out: the handler must not run with it.
       if (!attachLogin(request, reply, outcome)) reply.hijack()
       done()

@@ -1,12 +1,33 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { GuardRefusal, HttpAuthGuard } from '../http/guard.js'
+import type { GuardAccepted, GuardRefusal, HttpAuthGuard } from '../http/guard.js'
 
-/** How a guard's refusal goes onto a Fastify reply: its log line and its headers. */
+/**
+ * How a guard's outcome goes onto a Fastify reply and into `request.log`. The log lines share stable fields:
+ * `authScheme` (the scheme, when the request used one), `authError` (the refusal's code), `avatarId` (who logged in).
+ */
 
-/** Logs a refusal that deserves it: bugs as errors, outages as warnings; refused passwords are not news. */
+/**
+ * Logs a refusal: bugs as errors, outages as warnings, refused credentials (and throttled attempts) as information
+ * without the user name that was tried; a request that carried no credentials is not a login and is not logged.
+ */
 export function logRefusal (request: FastifyRequest, refusal: GuardRefusal): void {
-  if (refusal.logLevel === 'error') request.log.error({ err: refusal.error }, 'fastify-cred: unexpected error during login')
-  else if (refusal.logLevel === 'warn') request.log.warn({ err: refusal.error }, 'fastify-cred: authentication is unavailable')
+  if (refusal.logLevel === 'error') {
+    request.log.error({ err: refusal.error, authScheme: refusal.scheme, authError: refusal.code }, 'fastify-cred: unexpected error during login')
+  } else if (refusal.logLevel === 'warn') {
+    request.log.warn({ err: refusal.error, authScheme: refusal.scheme, authError: refusal.code }, 'fastify-cred: authentication is unavailable')
+  } else if (refusal.error !== undefined) {
+    request.log.info({ authScheme: refusal.scheme, authError: refusal.code }, 'fastify-cred: login refused')
+  }
+}
+
+/** Logs a login at `debug` (one per authenticated request): the object is built only when that level is on. */
+export function logLogin (request: FastifyRequest, login: GuardAccepted): void {
+  const log = request.log
+  const isLevelEnabled = (log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled
+  const enabled = typeof isLevelEnabled === 'function' ? isLevelEnabled.call(log, 'debug') : log.level === 'debug' || log.level === 'trace'
+  if (!enabled) return
+  const avatarId = typeof login.avatarId === 'string' ? login.avatarId : 'ANONYMOUS'
+  log.debug({ avatarId, authScheme: login.scheme }, 'fastify-cred: login succeeded')
 }
 
 /**

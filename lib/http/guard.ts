@@ -1,8 +1,12 @@
 import {
   Anonymous, InternalError, InvalidOption, LoginDenied, LoginFailed, LoginTimeout, MalformedCredentials, Portal,
-  StaleNonce, StoreUnavailable, TooManyAttempts, isThenable, withinDeadline
+  StaleNonce, StoreUnavailable, TooManyAttempts, isThenable, loginWatchStart, publishLoginFailed, publishLoginSucceeded,
+  withinDeadline
 } from '../cred/index.js'
-import type { AvatarId, CredErrorCode, AvatarInterfaces, CheckerSetup, Credentials, DigestAlgorithm, Interface, LoginClient, Logout, PortalLogin } from '../cred/index.js'
+import type {
+  AvatarId, CredErrorCode, AvatarInterfaces, CheckerSetup, Credentials, DigestAlgorithm, Interface, LoginClient, LoginOrigin, Logout,
+  PortalLogin
+} from '../cred/index.js'
 import { hasScheme } from './auth-params.js'
 import { needsEntityBody } from './scheme.js'
 import type { BodyBoundCredentials, EntityBody, HttpAuthScheme, HttpRequestLike, HttpRequestWithHeaders } from './scheme.js'
@@ -25,6 +29,8 @@ export interface GuardAccepted<T = unknown> extends PortalLogin<T> {
   readonly kind: 'accepted'
   /** Headers for the response (Digest's `Authentication-Info`, or `Proxy-Authentication-Info` in proxy mode). */
   readonly headers: Readonly<Record<string, string>> | undefined
+  /** The scheme whose credentials logged in (`'basic'`, …); `undefined` for anonymous access and `authenticateCredentials`. */
+  readonly scheme: string | undefined
 }
 
 /** The request is refused: answer `status` with `body`, the challenges (if any) and `Retry-After` (if set). */
@@ -46,6 +52,8 @@ export interface GuardRefusal {
   readonly error: unknown
   /** How the adapter should log it: bugs as errors, outages as warnings, the rest not at all. */
   readonly logLevel: 'error' | 'warn' | undefined
+  /** The scheme whose credentials were refused; `undefined` when the request carried none this guard reads. */
+  readonly scheme: string | undefined
 }
 
 /**
@@ -78,6 +86,11 @@ export interface HttpAuthGuardOptions<Mind> {
   loginTimeout?: number
   /** Where failures outside any request go: a late avatar's `logout` that threw. Default: `console.error`. */
   onLogoutError?: (err: unknown) => void
+  /**
+   * The route's pattern for login events (`'/users/:id'`), asked only when an event is published. Never return the
+   * requested URL: it may carry a token. Default: none.
+   */
+  routeOf?: (request: GuardRequest) => string | undefined
 }
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {
@@ -143,6 +156,7 @@ export class HttpAuthGuard<Mind = unknown> {
   readonly bodySchemes: readonly HttpAuthScheme[]
   readonly #refusedStatus: number
   readonly #onLogoutError: (err: unknown) => void
+  readonly #routeOf: ((request: GuardRequest) => string | undefined) | undefined
   readonly #onlyScheme: HttpAuthScheme | undefined
   /** The schemes that read credentials from the connection (client certificates). */
   readonly #connectionSchemes: readonly HttpAuthScheme[]
@@ -185,6 +199,7 @@ export class HttpAuthGuard<Mind = unknown> {
     this.bodySchemes = Object.freeze(this.schemes.filter((s) => typeof s.bodyHasher === 'function'))
     this.#refusedStatus = this.proxy ? 407 : 401
     this.#onLogoutError = options.onLogoutError ?? ((err) => { console.error('fastify-cred: logout failed', err) })
+    this.#routeOf = typeof options.routeOf === 'function' ? options.routeOf : undefined
     this.#onlyScheme = this.schemes.length === 1 ? this.schemes[0] : undefined
     this.#connectionSchemes = this.schemes.filter((s) => typeof s.connectionCredentials === 'function')
     // The most frequent refusal (a browser's first request) gets the shortest body: measured, the four-field body
@@ -206,6 +221,7 @@ export class HttpAuthGuard<Mind = unknown> {
    */
   authenticate (request: GuardRequest, mind: Mind, entityBody?: EntityBody): GuardOutcome | Promise<GuardOutcome> {
     const authorization = request.headers[this.authorizationHeader]
+    const startedAt = loginWatchStart()
     let scheme: HttpAuthScheme | undefined
     let credentials: Credentials | PromiseLike<Credentials>
     try {
@@ -225,9 +241,10 @@ export class HttpAuthGuard<Mind = unknown> {
         credentials = scheme.credentials(authorization, request)
       }
     } catch (err) {
+      if (startedAt !== 0) publishLoginFailed(startedAt, this.#origin(request, scheme), undefined, err)
       return this.refusal(err, request, scheme)
     }
-    const attempt = new Attempt(request, mind, scheme, entityBody, this.#clientOf(request))
+    const attempt = new Attempt(request, mind, scheme, entityBody, this.#clientOf(request), startedAt)
     if (isThenable(credentials)) return this.#later(attempt, credentials, this.#withCredentials)
     return this.#withCredentials(attempt, credentials)
   }
@@ -237,7 +254,12 @@ export class HttpAuthGuard<Mind = unknown> {
    * login, deadline and refusals as `authenticate`, without a scheme.
    */
   authenticateCredentials (credentials: Credentials, request: GuardRequest, mind: Mind): GuardOutcome | Promise<GuardOutcome> {
-    return this.#checkPassword(new Attempt(request, mind, undefined, undefined, this.#clientOf(request)), credentials)
+    return this.#checkPassword(new Attempt(request, mind, undefined, undefined, this.#clientOf(request), loginWatchStart()), credentials)
+  }
+
+  /** Where a login came from, for its event: built only when one is published. */
+  #origin (request: GuardRequest, scheme: HttpAuthScheme | undefined): LoginOrigin {
+    return { protocol: 'http', scheme: scheme?.name, client: request.ip, route: this.#routeOf?.(request) }
   }
 
   /** What the portal's throttle learns of the client: the address, as the server established it. */
@@ -334,7 +356,10 @@ export class HttpAuthGuard<Mind = unknown> {
       const { 'Authentication-Info': info, ...others } = headers
       headers = { ...others, 'Proxy-Authentication-Info': info as string }
     }
-    return { kind: 'accepted', interface: result.interface, avatar: result.avatar, logout: result.logout, avatarId: result.avatarId, headers }
+    const logout = attempt.startedAt === 0
+      ? result.logout
+      : publishLoginSucceeded(attempt.startedAt, this.#origin(attempt.request, attempt.scheme), result.avatarId, result.interface.name, result.logout)
+    return { kind: 'accepted', interface: result.interface, avatar: result.avatar, logout, avatarId: result.avatarId, headers, scheme: attempt.scheme?.name }
   }
 
   /**
@@ -358,6 +383,7 @@ export class HttpAuthGuard<Mind = unknown> {
   #fail (attempt: Attempt<Mind>, error: unknown): GuardRefusal {
     const refusal = this.refusal(error, attempt.request, attempt.scheme)
     if (refusal.logLevel !== undefined && attempt.credentials !== undefined) withoutPassword(error, attempt.credentials)
+    if (attempt.startedAt !== 0) publishLoginFailed(attempt.startedAt, this.#origin(attempt.request, attempt.scheme), attempt.credentials, error)
     return refusal
   }
 
@@ -391,7 +417,7 @@ export class HttpAuthGuard<Mind = unknown> {
       if (last !== undefined && last.challenges === challenges) return last
       const refusal: GuardRefusal = {
         kind: 'refused', status: this.#refusedStatus, code: 'ERR_CRED_UNAUTHORIZED', message: 'Authentication required', challenges,
-        retryAfter: undefined, body: this.#noCredentialsBody, error: undefined, logLevel: undefined
+        retryAfter: undefined, body: this.#noCredentialsBody, error: undefined, logLevel: undefined, scheme: undefined
       }
       this.#lastNoCredentials = refusal
       return refusal
@@ -413,7 +439,7 @@ export class HttpAuthGuard<Mind = unknown> {
     }
     const body = JSON.stringify({ statusCode: status, code, error: STATUS_TEXT[status], message })
     const challenges = challenge ? this.#challenges(request, error instanceof StaleNonce, scheme, error) : []
-    return { kind: 'refused', status, code, message, challenges, retryAfter, body, error, logLevel }
+    return { kind: 'refused', status, code, message, challenges, retryAfter, body, error, logLevel, scheme: scheme?.name }
   }
 
   /**
@@ -494,7 +520,9 @@ class Attempt<Mind> {
     readonly scheme: HttpAuthScheme | undefined,
     readonly entityBody: EntityBody | undefined,
     /** What the throttle learns of the client; undefined when the portal has no throttle. */
-    readonly client: LoginClient | undefined
+    readonly client: LoginClient | undefined,
+    /** When the login started (`performance.now()`) when someone listens for login events; 0 otherwise. */
+    readonly startedAt: number
   ) {}
 }
 const EMPTY_BODY: EntityBody = Object.freeze({ bytes: new Uint8Array(0) })
