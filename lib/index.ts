@@ -23,6 +23,14 @@ export { cred as default } from './fastify/index.js'
 // WebSocket sessions: the mind a WebSocket login's realm receives.
 export { WebSocketMind } from './fastify/index.js'
 export type { WebSocketCloseInfo, WebSocketData, WebSocketMindState, CredWebSocketOption } from './fastify/index.js'
+// Login metrics through prom-client (the plugin's `metrics` option), built on the login events below.
+export { credMetrics } from './fastify/index.js'
+export type { CredMetrics, CredMetricsOptions, MetricsRegistry } from './fastify/index.js'
+// Login events on node:diagnostics_channel: the channel names and what each carries.
+export { CRED_CHANNELS } from './cred/index.js'
+export type {
+  LoginEventBase, LoginSucceededEvent, LoginFailedEvent, LoginFailureReason, LoginThrottledEvent, StoreUnavailableEvent, LogoutEvent
+} from './cred/index.js'
 
 // The core a realm author needs.
 export {

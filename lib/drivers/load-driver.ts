@@ -14,9 +14,9 @@ interface Driver {
   readonly load: () => Promise<unknown>
 }
 
-/** The optional peer dependencies fastify-cred loads: store drivers and native hashers. */
+/** The optional peer dependencies fastify-cred loads: store drivers, native hashers, and prom-client for metrics. */
 export type DriverName = 'bcrypt' | 'argon2' | 'pg' | 'mysql2' | 'better-sqlite3' | 'ldapts' | 'node-linux-pam' | 'ioredis'
-  | 'jose' | '@fastify/websocket' | 'ssh2'
+  | 'jose' | '@fastify/websocket' | 'ssh2' | 'prom-client'
 
 const DRIVERS: Readonly<Record<DriverName, Driver>> = {
   bcrypt: { install: 'bcrypt', load: async () => await import('bcrypt') },
@@ -30,7 +30,8 @@ const DRIVERS: Readonly<Record<DriverName, Driver>> = {
   ioredis: { install: 'ioredis', load: async () => await import('ioredis') },
   jose: { install: 'jose@6', load: async () => await import('jose') },
   '@fastify/websocket': { install: '@fastify/websocket', load: async () => await import('@fastify/websocket') },
-  ssh2: { install: 'ssh2', load: async () => await import('ssh2') }
+  ssh2: { install: 'ssh2', load: async () => await import('ssh2') },
+  'prom-client': { install: 'prom-client@15', load: async () => await import('prom-client') }
 }
 
 const loaded = new Map<DriverName, Promise<unknown>>()

@@ -9,6 +9,7 @@ import type { NonceStore } from '../http/nonce-store.js'
 import type { HttpAuthScheme } from '../http/scheme.js'
 import { closeCheckers, resolveCheckers } from '../strcred/index.js'
 import { routeOf } from './route.js'
+import type { CredMetricsOptions } from './metrics.js'
 import type { CredWebSocketOption } from './websocket.js'
 
 export interface CredPluginOptions<Mind = unknown> {
@@ -67,6 +68,12 @@ export interface CredPluginOptions<Mind = unknown> {
    * answer the previous ping, which logs it out.
    */
   websocket?: boolean | CredWebSocketOption
+  /**
+   * Prometheus metrics of logins through `prom-client` (an optional peer dependency): `true` counts into
+   * prom-client's global registry, `{ registry, prefix, buckets }` where you say (see `credMetrics`). The metrics
+   * count every login of the process (they are built on the login events); serve them from a route of your own.
+   */
+  metrics?: boolean | CredMetricsOptions
 }
 
 /** What the plugin runs on: the guard, and the few options that are Fastify's business. */

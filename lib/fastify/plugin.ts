@@ -8,6 +8,8 @@ import type { GuardAwaitingBody, GuardOutcome, GuardRefusal, HttpAuthGuard } fro
 import { buildGuard } from './build-guard.js'
 import type { CredPluginOptions, PluginSettings } from './build-guard.js'
 import { attachLogin } from './login-lifetime.js'
+import { credMetrics } from './metrics.js'
+import type { CredMetrics } from './metrics.js'
 import { logLogin, logRefusal, setRefusalHeaders } from './refusal-reply.js'
 import { closeWebSocketSessions, isWebSocketHandshake, setUpWebSocket, webSocketMind } from './websocket.js'
 import type { WebSocketSettings } from './websocket.js'
@@ -34,7 +36,19 @@ class HttpAuthError extends Error {
 // Every set-up error rejects `register()`: checker specs are built asynchronously (drivers load on first use).
 const credPlugin: FastifyPluginAsync<CredPluginOptions> = async (fastify, options) => {
   const websocket = await setUpWebSocket(fastify, options?.websocket)
-  install(fastify, await buildGuard(options, fastify.log), websocket)
+  const settings = await buildGuard(options, fastify.log)
+  const wanted = options.metrics
+  if (wanted !== undefined && wanted !== false) {
+    let metrics: CredMetrics
+    try {
+      metrics = await credMetrics(wanted === true ? {} : wanted)
+    } catch (err) {
+      await settings.close()
+      throw err
+    }
+    fastify.addHook('onClose', async () => { metrics.close() })
+  }
+  install(fastify, settings, websocket)
 }
 
 /**

@@ -20,14 +20,14 @@ const PUBLIC: Record<string, readonly string[]> = {
     'SimpleRealm', 'StoreUnavailable', 'TooManyAttempts', 'UnauthorizedLogin', 'UnhandledCredentials',
     'UsernameHashedPassword', 'UsernamePassword', 'cred', 'default', 'defineInterface', 'portalValidate',
     'resultProvides', 'WebSocketMind', 'BearerToken', 'IBearerToken', 'ClientCertificate', 'IClientCertificate',
-    'SshPublicKey', 'ISshPublicKey'
+    'SshPublicKey', 'ISshPublicKey', 'CRED_CHANNELS', 'credMetrics'
   ],
   'fastify-cred/cred': [
     'ANONYMOUS', 'Anonymous', 'BearerToken', 'DIGEST_ALGORITHMS', 'DigestedCredentials', 'IAnonymous', 'IBearerToken', 'IUsernameDigestHash',
     'IUsernameHashedPassword', 'IUsernamePassword', 'NOOP_LOGOUT', 'Portal', 'SimpleRealm', 'UsernameHashedPassword',
     'UsernamePassword', 'constantTimeEqual', 'constantTimeEqualStrings', 'defineInterface', 'digestHa1', 'digestHash',
     'digestResponse', 'isOrExtends', 'resultProvides',
-    'ClientCertificate', 'IClientCertificate', 'ISshPublicKey', 'SshPublicKey'
+    'ClientCertificate', 'IClientCertificate', 'ISshPublicKey', 'SshPublicKey', 'CRED_CHANNELS'
   ],
   'fastify-cred/errors': [
     'ContractViolation', 'CredError', 'EntityTooLarge', 'InternalError', 'InvalidOption', 'LoginDenied', 'LoginFailed',

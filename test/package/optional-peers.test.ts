@@ -9,7 +9,7 @@ import t from 'tap'
 const run = promisify(execFile)
 const root = new URL('../..', import.meta.url).pathname
 
-const DRIVERS = ['bcrypt', 'argon2', 'pg', 'mysql2', 'better-sqlite3', 'ldapts', 'node-linux-pam', 'ioredis', 'jose', '@fastify/websocket', 'ssh2']
+const DRIVERS = ['bcrypt', 'argon2', 'pg', 'mysql2', 'better-sqlite3', 'ldapts', 'node-linux-pam', 'ioredis', 'jose', '@fastify/websocket', 'ssh2', 'prom-client']
 
 /** Every TypeScript source under lib/, as [path relative to lib/, text]. */
 async function libSources (): Promise<Array<[string, string]>> {
