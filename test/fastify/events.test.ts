@@ -3,6 +3,7 @@
 // for a request while nobody subscribes.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import t from 'tap'
+import type { Test } from 'tap'
 import { CRED_CHANNELS, Portal, SimpleRealm, StoreUnavailable, IUsernamePassword } from '../../lib/index.js'
 import type { CredentialsChecker, LoginFailedEvent, LoginSucceededEvent, LogoutEvent } from '../../lib/index.js'
 import { MemoryChecker } from '../../lib/checkers/index.js'
@@ -15,7 +16,7 @@ const WRONG = 'not-the-password-42'
 secret(WRONG)
 
 /** Subscribes to every login channel for the test; events are kept by channel and given to the hygiene check. */
-function listen (t: Tap.Test): Record<string, unknown[]> {
+function listen (t: Test): Record<string, unknown[]> {
   const seen: Record<string, unknown[]> = {}
   for (const name of Object.values(CRED_CHANNELS)) {
     const handler = (message: unknown): void => {
