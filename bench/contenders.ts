@@ -8,7 +8,7 @@ import { formatBasic } from '../lib/http/index.js'
 export type ClientKind = 'basic' | 'digest' | 'none'
 
 /** The server programs server.ts knows. Several contenders may use the same program with different clients. */
-export type ServerKind = 'bare' | 'hook' | 'basic-auth' | 'passport' | 'passport-digest' | 'cred-basic' | 'cred-basic-logout' | 'cred-nohash' | 'cred-public' | 'cred-digest' | 'cred-htpasswd' | 'cred-htpasswd-cached' | 'cred-digest-redis-cluster' | 'cred-basic-redis-throttle'
+export type ServerKind = 'bare' | 'hook' | 'basic-auth' | 'passport' | 'passport-digest' | 'cred-basic' | 'cred-basic-logout' | 'cred-nohash' | 'cred-public' | 'cred-digest' | 'cred-htpasswd' | 'cred-htpasswd-cached' | 'cred-digest-redis-cluster' | 'cred-basic-redis-throttle' | 'cred-basic-events'
 
 export type DigestAlgorithm = 'SHA-256' | 'MD5'
 
@@ -58,6 +58,8 @@ export const CONTENDERS: readonly Contender[] = [
   { name: 'basic-auth', label: '@fastify/basic-auth', server: 'basic-auth', client: 'basic', expectStatus: 200 },
   { name: 'passport', label: '@fastify/passport + passport-http Basic', server: 'passport', client: 'basic', expectStatus: 200 },
   { name: 'cred-basic', label: 'fastify-cred Basic + in-memory', server: 'cred-basic', client: 'basic', expectStatus: 200 },
+  // Login events with a subscriber on every channel (issue #26): the price of building and publishing them.
+  { name: 'cred-basic-events-subscribed', label: 'fastify-cred Basic + in-memory, every login channel subscribed', server: 'cred-basic-events', client: 'basic', expectStatus: 200, pipelining: 1 },
   { name: 'cred-basic-logout', label: 'fastify-cred Basic + in-memory, realm with a logout', server: 'cred-basic-logout', client: 'basic', expectStatus: 200 },
   { name: 'cred-nohash', label: 'fastify-cred Basic, a checker that hashes nothing', server: 'cred-nohash', client: 'basic', expectStatus: 200 },
   { name: 'cred-digest-sha256', label: 'fastify-cred Digest SHA-256 + in-memory', server: 'cred-digest', client: 'digest', algorithm: 'SHA-256', expectStatus: 200, needsDigest: true },

@@ -136,7 +136,8 @@ async function build (kind: ServerKind): Promise<FastifyInstance> {
     case 'cred-htpasswd':
     case 'cred-htpasswd-cached':
     case 'cred-digest-redis-cluster':
-    case 'cred-basic-redis-throttle': {
+    case 'cred-basic-redis-throttle':
+    case 'cred-basic-events': {
       const { default: cred, SimpleRealm, defineInterface, IUsernamePassword: IUP, UnauthorizedLogin } = await import('../lib/index.js')
       const { MemoryChecker } = await import('../lib/checkers/index.js')
       const IUser = defineInterface<User>('IUser')
@@ -194,6 +195,13 @@ async function build (kind: ServerKind): Promise<FastifyInstance> {
           app.addHook('onClose', async () => { await throttle.close() })
           options.throttle = throttle
         }
+      }
+      if (kind === 'cred-basic-events') {
+        const { CRED_CHANNELS } = await import('../lib/index.js')
+        const { subscribe } = await import('node:diagnostics_channel')
+        let events = 0
+        for (const name of Object.values(CRED_CHANNELS)) subscribe(name, () => { events++ })
+        app.addHook('onClose', async () => { if (events === 0) process.stderr.write('bench server: no login event was published\n') })
       }
       await app.register(cred, options)
       // Unauthenticated: the event-loop experiment (event-loop.ts) times it while logins hash.
