@@ -1,7 +1,8 @@
 /**
  * `fastify-cred/cred`: the protocol-agnostic core, whole, without loading Fastify, HTTP or any store: interfaces,
  * credentials (Digest's hash functions included), the checker and realm contracts, the Portal and the throttle
- * contract, and the login events' channel names (`CRED_CHANNELS`) and payloads. For a protocol other than HTTP, or a checker or realm published on its own. Errors: `fastify-cred/errors`.
+ * contract, and the login events' channel names (`CRED_CHANNELS`) and payloads. For a protocol other than HTTP, or
+ * a checker or realm published on its own. Errors: `fastify-cred/errors`.
  *
  * @example
  * import { Portal, SimpleRealm, UsernamePassword, defineInterface } from 'fastify-cred/cred'
