@@ -100,12 +100,14 @@ export interface LoginOrigin {
 }
 
 /**
- * The start of a login in `performance.now()` milliseconds when some login channel has subscribers, else 0: a login
- * that starts while nobody listens is not reported, and costs these four checks and nothing more.
+ * The start of a login in `performance.now()` milliseconds when some channel has subscribers, else 0: a login that
+ * starts while nobody listens is not reported, and costs these five checks and nothing more.
  * @internal
  */
 export function loginWatchStart (): number {
-  return succeeded.hasSubscribers || failed.hasSubscribers || throttled.hasSubscribers || unavailable.hasSubscribers ? performance.now() : 0
+  return succeeded.hasSubscribers || failed.hasSubscribers || throttled.hasSubscribers || unavailable.hasSubscribers || loggedOut.hasSubscribers
+    ? performance.now()
+    : 0
 }
 
 /** @internal Publishes a success; wraps `logout` when someone listens for logouts. Returns the logout to hand out. */

@@ -132,3 +132,13 @@ t.test('a login that started before the first subscription is not reported', asy
   })
   t.notOk(seen[CRED_CHANNELS.loginSucceeded], 'no half-measured event')
 })
+
+t.test('only the logout channel subscribed: logouts are still reported', async (t) => {
+  const portal = new Portal(realm, [new MemoryChecker({ alice: PASSWORD })])
+  const seen: unknown[] = []
+  const handler = (message: unknown): void => { seen.push(message) }
+  subscribe(CRED_CHANNELS.logout, handler)
+  t.teardown(() => { unsubscribe(CRED_CHANNELS.logout, handler) })
+  await (await portal.login(new UsernamePassword('alice', PASSWORD), mind, IUser)).logout()
+  t.match(seen, [{ protocol: 'pop3', avatarId: 'alice' }])
+})
