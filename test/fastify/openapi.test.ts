@@ -52,7 +52,7 @@ async function build (setup: Setup = {}): Promise<FastifyInstance> {
 
 async function validate (document: unknown): Promise<{ valid: boolean, errors: unknown, version: string }> {
   const validator = new Validator()
-  const result = await validator.validate(structuredClone(document) as object)
+  const result = await validator.validate(structuredClone(document) as Parameters<Validator['validate']>[0])
   return { valid: result.valid, errors: result.errors, version: validator.version }
 }
 
@@ -98,7 +98,7 @@ t.test('OpenAPI 3.0: Basic and Digest declared, protected routes marked, public 
 })
 
 t.test('OpenAPI 3.1 with client certificates: mutualTLS, and bearer; 3.0 cannot say mutualTLS and leaves it out', async (t) => {
-  const schemes = ['basic', 'bearer', new ClientCertScheme()]
+  const schemes: CredPluginOptions['schemes'] = ['basic', 'bearer', new ClientCertScheme()]
   const checkers = [users, new JwtChecker({ secret: 'x'.repeat(32) }), new ClientCertChecker({ by: 'cn' })]
   const app31 = await build({ swagger: { openapi: { openapi: '3.1.0', info: { title: 'test', version: '1.0.0' } } }, cred: { schemes, checkers } })
   const document = app31.swagger() as Json
