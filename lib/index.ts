@@ -18,7 +18,7 @@
 
 // The Fastify plugin.
 export { cred, portalValidate } from './fastify/index.js'
-export type { CredPluginOptions, CredTypes, CredAvatar, PortalValidateOptions } from './fastify/index.js'
+export type { CredPluginOptions, CredTypes, CredAvatar, PortalValidateOptions, CredRefusal, CredRefusalBody, RefusalBodyOption } from './fastify/index.js'
 export { cred as default } from './fastify/index.js'
 // WebSocket sessions: the mind a WebSocket login's realm receives.
 export { WebSocketMind } from './fastify/index.js'

@@ -10,6 +10,8 @@ import type { HttpAuthScheme } from '../http/scheme.js'
 import { closeCheckers, resolveCheckers } from '../strcred/index.js'
 import { routeOf } from './route.js'
 import type { CredMetricsOptions } from './metrics.js'
+import { checkRefusalBody } from './refusal-reply.js'
+import type { RefusalBodyOption } from './types.js'
 import type { CredWebSocketOption } from './websocket.js'
 
 export interface CredPluginOptions<Mind = unknown> {
@@ -74,6 +76,19 @@ export interface CredPluginOptions<Mind = unknown> {
    * count every login of the process (they are built on the login events); serve them from a route of your own.
    */
   metrics?: boolean | CredMetricsOptions
+  /**
+   * The body of the refusals the plugin answers (401, 403, 429, 503, and 400, 407, 500). `'json'` (default):
+   * `{ statusCode, code, error, message }`. A function `(refusal, request, reply) => body`: its result is sent
+   * instead. `'error-handler'`: the refusal goes to Fastify's error handler as an `Error` with `statusCode`, `code`
+   * and `message`. Either way the status, the challenges and `Retry-After` are set by the plugin and stay as they are.
+   */
+  refusalBody?: RefusalBodyOption
+  /**
+   * With `@fastify/swagger` registered, declare the schemes in the OpenAPI document
+   * (`components.securitySchemes`) and give each route this plugin protects its `security`. Default `true`;
+   * `false` leaves the document and the route schemas alone.
+   */
+  openapi?: boolean
 }
 
 /** What the plugin runs on: the guard, and the few options that are Fastify's business. */
@@ -81,6 +96,12 @@ export interface PluginSettings {
   readonly guard: HttpAuthGuard<unknown>
   readonly mode: 'always' | 'on-demand'
   readonly mind: (request: FastifyRequest, reply: FastifyReply) => unknown
+  /** The `refusalBody` option; `undefined` for the default JSON body. */
+  readonly refusalBody: Exclude<RefusalBodyOption, 'json'> | undefined
+  /** Declare the schemes and the protected routes in `@fastify/swagger`'s document. */
+  readonly openapi: boolean
+  /** The protection space, for the schemes' descriptions in the OpenAPI document. */
+  readonly authenticationRealm: string
   /** Digest schemes built here, closed with the server. */
   readonly owned: readonly DigestScheme[]
   /**
@@ -102,6 +123,9 @@ const noMind = (): null => null
  */
 export async function buildGuard (options: CredPluginOptions, log: FastifyBaseLogger): Promise<PluginSettings> {
   if (options === null || typeof options !== 'object') throw new InvalidOption('fastify-cred needs options: { realm, checkers, interfaces }')
+  // Checked before any checker is built: nothing to close when they are wrong.
+  const refusalBody = checkRefusalBody(options.refusalBody)
+  if (options.openapi !== undefined && typeof options.openapi !== 'boolean') throw new InvalidOption('fastify-cred: `openapi` must be true or false')
   let portal = options.portal
   let built: readonly CredentialsChecker[] = []
   if (portal !== undefined) {
@@ -125,9 +149,10 @@ export async function buildGuard (options: CredPluginOptions, log: FastifyBaseLo
   const mode = options.mode ?? 'always'
   if (mode !== 'always' && mode !== 'on-demand') throw new InvalidOption(`fastify-cred: \`mode\` must be 'always' or 'on-demand', got ${JSON.stringify(mode)}`)
   if (options.mind !== undefined && typeof options.mind !== 'function') throw new InvalidOption('fastify-cred: `mind` must be a function (request, reply) => mind')
+  const authenticationRealm = options.authenticationRealm ?? 'fastify-cred'
   let owned: readonly DigestScheme[] = []
   try {
-    const built = prefixed(() => buildSchemes(options.schemes ?? ['basic'], options.authenticationRealm ?? 'fastify-cred', options.digest))
+    const built = prefixed(() => buildSchemes(options.schemes ?? ['basic'], authenticationRealm, options.digest))
     owned = built.owned
     const guard = prefixed(() => new HttpAuthGuard<unknown>({
       portal: portal as Portal<unknown>,
@@ -139,7 +164,7 @@ export async function buildGuard (options: CredPluginOptions, log: FastifyBaseLo
       routeOf
     }))
     await prefixedAsync(async () => { await prepareStores(guard.portal, built.schemes) })
-    return { guard, mode, mind: options.mind ?? noMind, owned, close }
+    return { guard, mode, mind: options.mind ?? noMind, refusalBody, openapi: options.openapi ?? true, authenticationRealm, owned, close }
   } catch (err) {
     await Promise.all([close(), ...owned.map(async (scheme) => { await scheme.close() })])
     throw err

@@ -1,6 +1,6 @@
 export { cred } from './plugin.js'
 export type { CredPluginOptions } from './build-guard.js'
-export type { CredTypes, CredAvatar } from './types.js'
+export type { CredTypes, CredAvatar, CredRefusal, CredRefusalBody, RefusalBodyOption } from './types.js'
 export { portalValidate } from './basic-auth-validate.js'
 export type { PortalValidateOptions } from './basic-auth-validate.js'
 export { WebSocketMind } from './websocket.js'

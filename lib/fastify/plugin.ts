@@ -2,7 +2,6 @@ import { PassThrough } from 'node:stream'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { EntityTooLarge, UnauthorizedLogin, isThenable } from '../cred/index.js'
-import type { CredErrorCode } from '../cred/index.js'
 import type { EntityBodyHasher } from '../http/scheme.js'
 import type { GuardAwaitingBody, GuardOutcome, GuardRefusal, HttpAuthGuard } from '../http/guard.js'
 import { buildGuard } from './build-guard.js'
@@ -10,7 +9,8 @@ import type { CredPluginOptions, PluginSettings } from './build-guard.js'
 import { attachLogin } from './login-lifetime.js'
 import { credMetrics } from './metrics.js'
 import type { CredMetrics } from './metrics.js'
-import { logLogin, logRefusal, setRefusalHeaders } from './refusal-reply.js'
+import { OpenApiDeclaration, runsCredAuthenticate } from './openapi.js'
+import { logLogin, logRefusal, refusalError, sendRefusal, setRefusalHeaders } from './refusal-reply.js'
 import { closeWebSocketSessions, isWebSocketHandshake, setUpWebSocket, webSocketMind } from './websocket.js'
 import type { WebSocketSettings } from './websocket.js'
 import './types.js'
@@ -26,11 +26,6 @@ const kBodyHasher = Symbol('fastify-cred.bodyHasher')
 interface CredRequest extends FastifyRequest {
   [kAwaitingBody]?: GuardAwaitingBody | null
   [kBodyHasher]?: EntityBodyHasher | null
-}
-
-/** An error for `done(err)` in composition: Fastify's error handler answers with its `statusCode`. */
-class HttpAuthError extends Error {
-  constructor (message: string, readonly statusCode: number, readonly code: CredErrorCode) { super(message) }
 }
 
 // Every set-up error rejects `register()`: checker specs are built asynchronously (drivers load on first use).
@@ -92,11 +87,13 @@ function install (fastify: FastifyInstance, settings: PluginSettings, websocket:
       (err: unknown) => { settleNow(request, reply, done, guard.refusal(err, request), onRefusal) })
   }
 
+  const { refusalBody } = settings
+  const bodyShape = typeof refusalBody === 'function' ? refusalBody : undefined
   const refuse = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, refusal: GuardRefusal, onRefusal: OnRefusal): void => {
     logRefusal(request, refusal)
     setRefusalHeaders(reply, guard, refusal, onRefusal === 'fail')
-    if (onRefusal === 'answer') reply.code(refusal.status).type('application/json; charset=utf-8').send(refusal.body)
-    else done(new HttpAuthError(refusal.message, refusal.status, refusal.code))
+    if (onRefusal === 'answer' && refusalBody !== 'error-handler') sendRefusal(request, reply, refusal, bodyShape)
+    else done(refusalError(refusal))
   }
 
   const authenticate = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, onRefusal: OnRefusal): void => {
@@ -118,12 +115,17 @@ function install (fastify: FastifyInstance, settings: PluginSettings, websocket:
   fastify.decorateRequest('avatarId', null)
   fastify.decorateRequest('avatarInterface', null)
 
-  fastify.addHook('onRoute', (route: RouteOptions) => {
+  const openapi = settings.openapi ? new OpenApiDeclaration(guard, settings.authenticationRealm) : undefined
+  fastify.addHook('onRoute', function (route: RouteOptions) {
     const wanted = route.config?.cred
-    if (settings.mode === 'always' ? wanted === false : wanted !== true) return
-    const existing = route.onRequest
-    route.onRequest = existing === undefined ? [hook] : [hook, ...(Array.isArray(existing) ? existing : [existing])]
+    const hooked = settings.mode === 'always' ? wanted !== false : wanted === true
+    if (hooked) {
+      const existing = route.onRequest
+      route.onRequest = existing === undefined ? [hook] : [hook, ...(Array.isArray(existing) ? existing : [existing])]
+    }
+    if (openapi !== undefined && (hooked || runsCredAuthenticate(route, fastify.credAuthenticate))) openapi.markRoute(route, this)
   })
+  if (openapi !== undefined) fastify.addHook('onReady', (done) => { openapi.install(fastify); done() })
 
   if (guard.bodySchemes.length > 0) installBodyHooks(fastify, guard, settle)
 

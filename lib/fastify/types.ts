@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
-import type { AvatarId, Interface, Portal } from '../cred/index.js'
+import type { AvatarId, CredErrorCode, Interface, Portal } from '../cred/index.js'
 
 /**
  * The app's own avatar type, by declaration merging, so that `request.avatar` is typed in routes:
@@ -15,6 +15,36 @@ export interface CredTypes {}
 
 /** The type of `request.avatar` once logged in: `CredTypes['avatar']` when the app declared it, else `unknown`. */
 export type CredAvatar = CredTypes extends { avatar: infer A } ? A : unknown
+
+/**
+ * A refusal as the `refusalBody` option sees it: the fields of the default JSON body, and `retryAfter`. It holds
+ * nothing the client sent (no user name, no credentials) and no internal error message.
+ */
+export interface CredRefusal {
+  /** 400, 401 (407 in proxy mode), 403, 429, 500 or 503: the reply's status, already set. */
+  readonly statusCode: number
+  /** The stable code, e.g. `ERR_CRED_UNAUTHORIZED`, `ERR_CRED_TOO_MANY_ATTEMPTS`, `ERR_CRED_STORE_UNAVAILABLE`. */
+  readonly code: CredErrorCode
+  /** The status text, e.g. `'Unauthorized'`. */
+  readonly error: string
+  /** A message for clients, e.g. `'Invalid credentials'`. */
+  readonly message: string
+  /** Seconds in the `Retry-After` header (429 and 503), already set; `undefined` otherwise. */
+  readonly retryAfter: number | undefined
+}
+
+/**
+ * Makes the body of a refusal the plugin answers (401, 403, 429, 503, and 400, 407, 500): what it returns (or
+ * resolves to) is sent as `reply.send` sends it (an object as JSON, a string as text unless `reply.type` was set).
+ * The status, the challenges and `Retry-After` are set before it is called and stay as they are.
+ */
+export type CredRefusalBody = (refusal: CredRefusal, request: FastifyRequest, reply: FastifyReply) => unknown
+
+/**
+ * The `refusalBody` option: `'json'` (the default body `{ statusCode, code, error, message }`), `'error-handler'`
+ * (Fastify's error handler gets an `Error` with `statusCode`, `code` and `message`), or a `CredRefusalBody` function.
+ */
+export type RefusalBodyOption = 'json' | 'error-handler' | CredRefusalBody
 
 /**
  * `app.credAuthenticate`'s signature. Declared out here, not inline in the augmentation below: TypeScript's
