@@ -17,6 +17,10 @@ export interface LoginClient {
   readonly address?: string | undefined
 }
 
+/**
+ * Brute-force throttling, asked by the portal before every checker and told every verdict. `MemoryThrottle` and
+ * `RedisThrottle` (`fastify-cred/throttle`) implement it.
+ */
 export interface LoginThrottle {
   /**
    * Called before the checker. Throws (or rejects with) `TooManyAttempts` when this attempt must wait, and

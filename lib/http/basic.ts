@@ -4,6 +4,7 @@ import { formatChallenge, hasScheme } from './auth-params.js'
 /** Longest `Authorization: Basic` value accepted; longer ones are malformed, not decoded. */
 export const MAX_BASIC_LENGTH = 4096
 
+/** The user name and password of an `Authorization: Basic` value, as `parseBasic` decodes them. */
 export interface BasicCredentials {
   readonly username: string
   readonly password: string

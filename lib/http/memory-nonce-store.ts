@@ -1,6 +1,7 @@
 import { InvalidOption, StoreUnavailable } from '../cred/index.js'
 import type { NonceClaim, NonceStore } from './nonce-store.js'
 
+/** Options of `MemoryNonceStore`. */
 export interface MemoryNonceStoreOptions {
   /** Most nonces remembered at once. Default 100,000 (about 18 MB, see the class comment). */
   maxEntries?: number
@@ -10,7 +11,12 @@ export interface MemoryNonceStoreOptions {
    * The clocks, for tests: `now` the wall clock (ms since the epoch, as nonces carry it; default `Date.now`),
    * `monotonic` a clock that never steps (ms; default `performance.now`), which decides when an entry expires.
    */
-  clock?: { readonly now: () => number, readonly monotonic: () => number }
+  clock?: {
+    /** The wall clock, in ms since the epoch. */
+    readonly now: () => number
+    /** A clock that never steps, in ms. */
+    readonly monotonic: () => number
+  }
 }
 
 const SYSTEM_CLOCK = { now: Date.now, monotonic: () => performance.now() }
