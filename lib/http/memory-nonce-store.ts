@@ -50,7 +50,7 @@ class Entry {
  * refused as replayed. So a client may have up to 64 requests in flight, answered in any order.
  *
  * **Bound**: at most `maxEntries` nonces (default 100,000). Each costs about 200 bytes of heap (197 B measured by
- * `npm run bench`'s memory experiment on Node 20, as the README reports: the 46-character key, the Map slot and the
+ * `npm run bench`'s memory experiment on Node 20, as docs/reference/performance.md reports: the 46-character key, the Map slot and the
  * entry), so the default holds ~20 MB at worst (a little more while the Map grows its table).
  * Expired nonces go lazily (a few per claim, oldest first) and on a periodic sweep (an unref'd timer: it never
  * keeps the process alive). When full, it evicts the oldest entries (in order of first use, which follows the
