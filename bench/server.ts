@@ -17,7 +17,7 @@ import type { ServerKind } from './contenders.js'
 /*
  * Each server imports only what it uses (dynamic imports below): the packages a process loads change when V8's first
  * full garbage collection comes, and one that comes during the first seconds of load leaves Node's process.nextTick
- * slower for the life of the process (README, Performance). bare Fastify must not carry fastify-cred's code.
+ * slower for the life of the process (docs/reference/performance.md). bare Fastify must not carry fastify-cred's code.
  */
 
 /** Messages from run.ts over IPC. */
@@ -180,7 +180,7 @@ async function build (kind: ServerKind): Promise<FastifyInstance> {
       if (kind === 'cred-digest-redis-cluster' || kind === 'cred-basic-redis-throttle') {
         const variable = kind === 'cred-digest-redis-cluster' ? 'BENCH_REDIS_CLUSTER' : 'BENCH_REDIS_URL'
         const url = process.env[variable]
-        if (url === undefined || url === '') throw new Error(`set ${variable} to the Redis to use (README, Performance: scale-out)`)
+        if (url === undefined || url === '') throw new Error(`set ${variable} to the Redis to use (docs/reference/performance.md: scale-out)`)
         if (kind === 'cred-digest-redis-cluster') {
           const { RedisNonceStore } = await import('../lib/http/index.js')
           const nonceStore = new RedisNonceStore(url)

@@ -3,6 +3,7 @@ import { IUsernamePassword, InvalidOption, StoreUnavailable, isOrExtends, isThen
 import type { AvatarId, CheckerSetup, Credentials, CredentialsChecker, Interface } from '../cred/index.js'
 import type { ReloadingChecker } from './watched-file.js'
 
+/** Options of `CachingChecker`: how long, and how many, verified passwords are remembered. */
 export interface CachingCheckerOptions {
   /** How long a verified password is remembered, in milliseconds. Default 60,000 (one minute). */
   ttl?: number

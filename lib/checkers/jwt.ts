@@ -18,6 +18,7 @@ const ALL = new Set<string>([...HMAC, ...ASYMMETRIC])
 /** RFC 7518 §3.2: an HMAC key at least as long as the hash (32 bytes for HS256). */
 const MIN_SECRET_BYTES = 32
 
+/** Options of `JwtChecker`: the key (a shared secret, a public key or a JWK set URL) and the claims a token must carry. */
 export interface JwtCheckerOptions {
   /** A shared secret (HS256/384/512), at least 32 bytes. */
   secret?: string | Uint8Array

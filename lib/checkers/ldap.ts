@@ -74,6 +74,7 @@ export interface LdapSearchOptions {
   bindPassword?: string
 }
 
+/** Options of `LdapChecker`: the directory, how a user is found (search or a DN template), TLS and timeouts. */
 export interface LdapCheckerOptions {
   /** `ldap://host:389` (add `startTLS: true`) or `ldaps://host:636`. */
   url: string

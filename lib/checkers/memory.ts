@@ -50,6 +50,7 @@ function checkPasswordOf (credentials: PasswordCheckable, password: string): boo
   return credentials.checkPassword(password)
 }
 
+/** Options of `MemoryChecker`. */
 export interface MemoryCheckerOptions {
   /** `false` matches user names ignoring case (`Alice` logs in as `alice`). Default: `true`, names are case-sensitive. */
   caseSensitive?: boolean
@@ -83,6 +84,7 @@ export class MemoryChecker implements CredentialsChecker<PasswordCheckable> {
     for (const [username, password] of entries) this.addUser(username, password)
   }
 
+  /** Adds a user, or replaces the password of one already there. */
   addUser (username: string, password: string): void {
     if (typeof username !== 'string' || typeof password !== 'string') {
       throw new InvalidOption('MemoryChecker.addUser(username, password) takes two strings')

@@ -5,6 +5,7 @@ import { IUsernamePassword, InvalidOption, MissingPeerDependency, StoreUnavailab
 import type { CredentialsChecker, Interface } from '../cred/index.js'
 import { loadDriver } from '../drivers/index.js'
 
+/** Options of `UnixChecker`: the PAM service, and which accounts may log in. */
 export interface UnixCheckerOptions {
   /**
    * The PAM service (a file in `/etc/pam.d`). Default `'login'`, as the binding's, which exists on every Linux.
@@ -94,11 +95,13 @@ const MAX_USERNAME_BYTES = 256
  * over 512 bytes. An unknown user and a wrong password go through the same PAM call and the same failure delay.
  *
  * @example
+ * ```ts
  * import { UnixChecker } from 'fastify-cred/checkers'
  * // /etc/pam.d/my-app:  @include common-auth
  * //                     @include common-account
  * const checker = new UnixChecker({ service: 'my-app' })
  * await app.register(cred, { realm, checkers: [checker], interfaces: [IUser] })
+ * ```
  */
 export class UnixChecker implements CredentialsChecker<IUsernamePassword> {
   static readonly credentialInterfaces: readonly Interface<IUsernamePassword>[] = Object.freeze([IUsernamePassword])

@@ -1,5 +1,5 @@
 /**
- * Exit codes of the `fastify-cred` command (documented in the README and in `fastify-cred --help`).
+ * Exit codes of the `fastify-cred` command (documented in docs/guides/cli.md and in `fastify-cred --help`).
  */
 export const EXIT = Object.freeze({
   /** Done (a server stopped by SIGINT/SIGTERM also exits 0). */

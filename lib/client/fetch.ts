@@ -15,6 +15,7 @@ export type FetchLike = (input: string | URL, init?: RequestInit) => Promise<Res
  */
 export type MutualAuthentication = 'require' | 'verify-if-present' | 'off'
 
+/** Options of `credFetch`: the user's credentials and how the server must prove itself. */
 export interface CredFetchOptions {
   username: string
   password: string
@@ -58,6 +59,7 @@ export interface CredFetchOptions {
 /** A `fetch` that logs in; `forget()` drops what it remembered (nonces, counts) for every origin. */
 export interface CredFetch {
   (input: string | URL, init?: RequestInit): Promise<Response>
+  /** Drops every remembered nonce and count, for every origin: the next request starts with a new challenge. */
   forget (): void
 }
 

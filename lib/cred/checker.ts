@@ -19,6 +19,7 @@ export type AvatarId = string | typeof ANONYMOUS
 export interface CredentialsChecker<C extends Credentials = Credentials> {
   /** The kinds of credentials this checker understands. */
   readonly credentialInterfaces: readonly Interface<C>[]
+  /** The avatar id (a user name, or `ANONYMOUS`) these credentials prove; throws or rejects with `UnauthorizedLogin` when they prove none, `StoreUnavailable` when the store cannot say. */
   requestAvatarId (credentials: C): AvatarId | PromiseLike<AvatarId>
   /**
    * Optional: what this checker cannot serve of a protocol's set-up, as one message per problem (empty when all is

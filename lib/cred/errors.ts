@@ -27,6 +27,7 @@ export type CredErrorCode =
 /** Base of every error raised by fastify-cred. `code` never changes between versions. */
 export class CredError extends Error {
   readonly code: CredErrorCode = 'ERR_CRED'
+  /** The class's name (`UnauthorizedLogin`, …), so that logs and `String(err)` say which error it is. */
   override get name (): string { return this.constructor.name }
 }
 

@@ -9,6 +9,7 @@ import { loginWatchStart, observedLogin } from './events.js'
 import { isThenable } from './thenable.js'
 import type { LoginAttempt, LoginClient, LoginThrottle } from './throttle.js'
 
+/** Options of `new Portal(realm, checkers, options)`. */
 export interface PortalOptions<Mind> {
   /** Asked before every checker, told every checker's verdict: brute-force throttling for every protocol. */
   throttle?: LoginThrottle

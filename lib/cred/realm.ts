@@ -18,6 +18,7 @@ export interface LoginResult<T> {
  * of `interfaces` (in order of the caller's preference) it can serve. May answer synchronously.
  */
 export interface Realm<Mind = unknown> {
+  /** The avatar for `avatarId` of the first of `interfaces` this realm serves, with its `logout`; `NoAvatarInterface` when it serves none of them. */
   requestAvatar (avatarId: AvatarId, mind: Mind, ...interfaces: Interface<unknown>[]): LoginResult<unknown> | PromiseLike<LoginResult<unknown>>
 }
 
@@ -52,6 +53,7 @@ export class SimpleRealm<Mind = unknown> implements Realm<Mind> {
     return this
   }
 
+  /** The avatar for `avatarId` of the first of `interfaces` this realm serves, with its `logout`; `NoAvatarInterface` when it serves none of them. */
   requestAvatar (avatarId: AvatarId, mind: Mind, ...interfaces: Interface<unknown>[]): LoginResult<unknown> | PromiseLike<LoginResult<unknown>> {
     for (const iface of interfaces) {
       const served = this.#served.get(iface)

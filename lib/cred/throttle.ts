@@ -19,6 +19,10 @@ export interface LoginClient {
   readonly protocol?: string | undefined
 }
 
+/**
+ * Brute-force throttling, asked by the portal before every checker and told every verdict. `MemoryThrottle` and
+ * `RedisThrottle` (`fastify-cred/throttle`) implement it.
+ */
 export interface LoginThrottle {
   /**
    * Called before the checker. Throws (or rejects with) `TooManyAttempts` when this attempt must wait, and

@@ -12,7 +12,9 @@ import { loadDriver } from './load-driver.js'
  * is; the store only runs its scripts on it and never closes it.
  */
 export interface RedisClientLike {
+  /** Runs a script Redis already holds, by its SHA-1 (ioredis's `evalsha`). */
   evalsha (sha1: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
+  /** Runs a script given in full (ioredis's `eval`), when Redis does not hold it yet. */
   eval (script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>
 }
 

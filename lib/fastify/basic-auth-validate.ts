@@ -9,6 +9,7 @@ import { routeOf } from './route.js'
 
 type Done = (err?: Error) => void
 
+/** Options of `portalValidate`, the `validate` function for `@fastify/basic-auth`. */
 export interface PortalValidateOptions<Mind> {
   /** The mind given to the realm for each request. Default: `null`. */
   mind?: (request: FastifyRequest, reply: FastifyReply) => Mind

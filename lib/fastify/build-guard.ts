@@ -14,6 +14,14 @@ import { checkRefusalBody } from './refusal-reply.js'
 import type { RefusalBodyOption } from './types.js'
 import type { CredWebSocketOption } from './websocket.js'
 
+/**
+ * Options of the plugin, `app.register(cred, options)`; checked at register time (`InvalidOption` says what to change).
+ *
+ * @example
+ * ```ts
+ * await app.register(cred, { realm, checkers: [new MemoryChecker({ alice: 'wonderland' })], interfaces: [IUser] })
+ * ```
+ */
 export interface CredPluginOptions<Mind = unknown> {
   /** What users become after login. Give `realm` (with `checkers`) or a ready `portal`. */
   realm?: Realm<Mind>

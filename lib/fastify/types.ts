@@ -10,7 +10,6 @@ import type { AvatarId, CredErrorCode, Interface, Portal } from '../cred/index.j
  * }
  * ```
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
 export interface CredTypes {}
 
 /** The type of `request.avatar` once logged in: `CredTypes['avatar']` when the app declared it, else `unknown`. */

@@ -4,6 +4,7 @@ import { formatChallenge, hasScheme } from './auth-params.js'
 /** Longest `Authorization: Basic` value accepted; longer ones are malformed, not decoded. */
 export const MAX_BASIC_LENGTH = 4096
 
+/** The user name and password of an `Authorization: Basic` value, as `parseBasic` decodes them. */
 export interface BasicCredentials {
   readonly username: string
   readonly password: string
@@ -12,9 +13,7 @@ export interface BasicCredentials {
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
 // RFC 7617 §2: neither part may contain control characters; the user-id may not contain ':'. All of Unicode's Cc
 // (C0, DEL and C1 such as U+0085 NEL), so that no checker, log line or terminal sees a line break or an escape.
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\x00-\x1f\x7f-\x9f]/
-// eslint-disable-next-line no-control-regex
 const NOT_ASCII = /[^\x00-\x7f]/
 
 /** True when the `Authorization` value uses the Basic scheme (any case). */

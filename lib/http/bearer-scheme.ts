@@ -8,6 +8,7 @@ export const MAX_BEARER_LENGTH = 8192
 /** RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`. */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/
 
+/** Options of `BearerScheme` (RFC 6750). */
 export interface BearerSchemeOptions {
   /** The protection space, as `realm="…"` in the challenge. */
   authenticationRealm: string
@@ -66,6 +67,8 @@ export class BearerScheme implements HttpAuthScheme {
   }
 
   /**
+   * The `Bearer` challenge, with `error="invalid_token"` when this scheme's own token was refused (RFC 6750 §3).
+   *
    * @param refused The error that refused this scheme's own credentials, when they were presented and refused.
    */
   challenges (_request: unknown, _stale: boolean, refused?: unknown): readonly string[] {

@@ -20,6 +20,7 @@ export interface ForwardedCertOptions {
   readonly format?: ForwardedCertFormat
 }
 
+/** Options of `ClientCertScheme`: the TLS connection's certificate, or a trusted TLS proxy's forwarded header. */
 export interface ClientCertSchemeOptions {
   /** Read the certificate of the TLS connection (`getPeerCertificate()`), when the server terminates TLS. Default `true`. */
   readonly tls?: boolean

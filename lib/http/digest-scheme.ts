@@ -21,6 +21,7 @@ import type { EntityBodyHasher, HttpAuthScheme, HttpRequestLike } from './scheme
  */
 export type UserhashResolver = (userhash: string, realm: string, algorithm: DigestAlgorithm) => string | undefined | PromiseLike<string | undefined>
 
+/** Options of `DigestScheme` (RFC 7616): algorithms, qop, the nonce secret, lifetime and store, userhash. */
 export interface DigestSchemeOptions {
   /** The protection space (`realm="…"`): printable ASCII. */
   authenticationRealm: string

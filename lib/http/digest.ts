@@ -61,11 +61,9 @@ for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL
 const isOws = (c: number): boolean => c === 32 || c === 9
 const HEX = /^[0-9a-fA-F]+$/
 // Control characters other than HTAB, which a quoted-string may not hold (RFC 9110 §5.6.4).
-// eslint-disable-next-line no-control-regex
 const QUOTED_CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/
 const NON_ASCII = /[^\x00-\x7f]/
 // Unicode control characters (Cc: C0, DEL, C1): never part of a user name a checker or a log line should see.
-// eslint-disable-next-line no-control-regex
 const USERNAME_CONTROL = /[\x00-\x1f\x7f-\x9f]/
 const PRINTABLE_ASCII = /^[\x20-\x7e]+$/
 const NC = /^[0-9a-fA-F]{8}$/

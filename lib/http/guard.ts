@@ -62,11 +62,14 @@ export interface GuardRefusal {
  */
 export interface GuardAwaitingBody {
   readonly kind: 'awaiting-body'
+  /** Goes on with the login once the body is read (through `guard.bodyHasher(request)`). */
   resume (body: EntityBody): GuardOutcome | Promise<GuardOutcome>
 }
 
+/** What `HttpAuthGuard.authenticate` answers: accepted, refused, or waiting for the body (Digest `auth-int`). */
 export type GuardOutcome = GuardAccepted | GuardRefusal | GuardAwaitingBody
 
+/** Options of `new HttpAuthGuard(options)`: the portal, the schemes and the avatar interfaces. */
 export interface HttpAuthGuardOptions<Mind> {
   /** The portal every login goes through. */
   portal: Portal<Mind>

@@ -1,6 +1,7 @@
 import { InvalidOption, StoreUnavailable } from '../cred/index.js'
 import type { NonceClaim, NonceStore } from './nonce-store.js'
 
+/** Options of `MemoryNonceStore`. */
 export interface MemoryNonceStoreOptions {
   /** Most nonces remembered at once. Default 100,000 (about 18 MB, see the class comment). */
   maxEntries?: number
@@ -10,7 +11,12 @@ export interface MemoryNonceStoreOptions {
    * The clocks, for tests: `now` the wall clock (ms since the epoch, as nonces carry it; default `Date.now`),
    * `monotonic` a clock that never steps (ms; default `performance.now`), which decides when an entry expires.
    */
-  clock?: { readonly now: () => number, readonly monotonic: () => number }
+  clock?: {
+    /** The wall clock, in ms since the epoch. */
+    readonly now: () => number
+    /** A clock that never steps, in ms. */
+    readonly monotonic: () => number
+  }
 }
 
 const SYSTEM_CLOCK = { now: Date.now, monotonic: () => performance.now() }
@@ -44,7 +50,7 @@ class Entry {
  * refused as replayed. So a client may have up to 64 requests in flight, answered in any order.
  *
  * **Bound**: at most `maxEntries` nonces (default 100,000). Each costs about 200 bytes of heap (197 B measured by
- * `npm run bench`'s memory experiment on Node 20, as the README reports: the 46-character key, the Map slot and the
+ * `npm run bench`'s memory experiment on Node 20, as docs/reference/performance.md reports: the 46-character key, the Map slot and the
  * entry), so the default holds ~20 MB at worst (a little more while the Map grows its table).
  * Expired nonces go lazily (a few per claim, oldest first) and on a periodic sweep (an unref'd timer: it never
  * keeps the process alive). When full, it evicts the oldest entries (in order of first use, which follows the

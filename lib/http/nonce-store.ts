@@ -13,6 +13,10 @@ export type NonceClaim =
   /** The store can no longer vouch for this nonce (it was evicted under memory pressure): answer `stale=true`. */
   | 'forgotten'
 
+/**
+ * Where Digest nonce counts are claimed, so that a replayed request is refused: `MemoryNonceStore` in one process,
+ * `RedisNonceStore` across instances.
+ */
 export interface NonceStore {
   /**
    * Atomically records that `nc` was used with `nonce`. `issuedAt` and `expiresAt` are milliseconds since the epoch

@@ -6,6 +6,7 @@ import type { NonceClaim, NonceStore } from './nonce-store.js'
 
 export type { RedisClientLike, RedisConnectionOptions } from '../drivers/index.js'
 
+/** Options of `RedisNonceStore`. */
 export interface RedisNonceStoreOptions {
   /** Prefix of every key the store writes. Default `'fastify-cred:nonce:'`. */
   keyPrefix?: string

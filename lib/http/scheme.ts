@@ -44,6 +44,7 @@ export type EntityBody = { readonly bytes: Uint8Array } | { readonly hash: strin
  */
 export interface BodyBoundCredentials extends Credentials {
   readonly needsEntityBody: boolean
+  /** Gives the credentials the body they cover (its hash, for Digest `auth-int`), before they are checked. */
   setEntityBody (body: EntityBody): void
 }
 

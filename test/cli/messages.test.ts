@@ -1,4 +1,4 @@
-// The `fastify-cred` command speaks its own language: exit codes exactly as the README's table says (this test reads
+// The `fastify-cred` command speaks its own language: exit codes exactly as the table in docs/guides/cli.md says (this test reads
 // the table), messages in its flags' terms behind one prefix, --log lines naming the user, a dead upstream as 502.
 import t from 'tap'
 import type { Test } from 'tap'
@@ -25,9 +25,9 @@ await writeFile(htdigestFile, `alice:staff:${createHash('md5').update('alice:sta
 const htpasswdFile = join(dir, 'users.htpasswd')
 await writeFile(htpasswdFile, 'alice:{SHA}' + createHash('sha1').update('wonderland').digest('base64') + '\n')
 
-/** The README's exit code table: code → the cases it lists (the cell split at "; "). */
+/** The exit code table of docs/guides/cli.md (the command's guide): code → the cases it lists (the cell split at "; "). */
 async function readmeExitCodes (): Promise<Map<number, string[]>> {
-  const readme = await readFile(join(root, 'README.md'), 'utf8')
+  const readme = await readFile(join(root, 'docs/guides/cli.md'), 'utf8')
   const section = readme.slice(readme.indexOf('**Exit codes**'))
   const rows = new Map<number, string[]>()
   for (const line of section.split('\n').slice(1)) {
@@ -87,7 +87,7 @@ async function onTerminal (answers: Array<[prompt: string, typed: string]>, args
   return { code, stdout: '', stderr: output.replaceAll('\r', '').replace(/^New password: \s*/, '') }
 }
 
-// Each case the README's table names, and how to bring it about. A case the table gains without a provocation here
+// Each case the exit code table names, and how to bring it about. A case the table gains without a provocation here
 // fails the test, and so does a provocation whose case the table lost.
 const passwdFile = join(dir, 'p.htpasswd')
 const PROVOKE: Record<string, Array<() => Promise<CliRun>>> = {
@@ -165,9 +165,9 @@ const ELSEWHERE: Record<string, string> = {
   'a `passwd` file whose owner or group the user running it cannot keep': 'needs a throw-away user and group: test/cli/passwd.test.ts, "passwd run by the file\'s non-root owner keeps its group and mode"'
 }
 
-t.test('exit codes: every case of the README\'s table, provoked, exits with its row\'s code', async (t) => {
+t.test('exit codes: every case of the exit code table, provoked, exits with its row\'s code', async (t) => {
   const table = await readmeExitCodes()
-  t.same([...table.keys()], [0, 1, 2, 3, 130], 'the README lists these codes')
+  t.same([...table.keys()], [0, 1, 2, 3, 130], 'docs/guides/cli.md lists these codes')
   const help = await runCommand(['--help'])
   t.same([...help.stdout.slice(help.stdout.indexOf('Exit codes:')).matchAll(/\b(\d+) [a-z]/g)].map((m) => Number(m[1])), [...table.keys()], '--help lists the same codes')
 
@@ -177,7 +177,7 @@ t.test('exit codes: every case of the README\'s table, provoked, exits with its 
       named.add(situation)
       const provocations = PROVOKE[situation]
       if (provocations === undefined) {
-        t.ok(ELSEWHERE[situation], `the README's case "${situation}" (exit ${code}) is provoked here or elsewhere`)
+        t.ok(ELSEWHERE[situation], `the table's case "${situation}" (exit ${code}) is provoked here or elsewhere`)
         if (ELSEWHERE[situation] !== undefined) t.comment(`"${situation}": ${ELSEWHERE[situation] ?? ''}`)
         continue
       }
@@ -189,7 +189,7 @@ t.test('exit codes: every case of the README\'s table, provoked, exits with its 
       }
     }
   }
-  for (const situation of [...Object.keys(PROVOKE), ...Object.keys(ELSEWHERE)]) t.ok(named.has(situation), `"${situation}" is still a case of the README's table`)
+  for (const situation of [...Object.keys(PROVOKE), ...Object.keys(ELSEWHERE)]) t.ok(named.has(situation), `"${situation}" is still a case of the exit code table`)
 })
 
 t.test('set-up mistakes are told in flags: --digest-algorithm, --realm-name, --auth; one prefix', async (t) => {

@@ -265,11 +265,11 @@ t.test('garbage into the core: each a typed CredError saying what was wrong, nev
   ] as const) {
     await t.rejects(answering(answer).login(new UsernamePassword('alice', 'pw'), null, IUser), { name: 'ContractViolation', code: 'ERR_CRED_CONTRACT_VIOLATION', message }, `a checker answering ${what}`)
   }
-  const throwingString = new Portal(userRealm(), [{ credentialInterfaces: [IUsernamePassword], requestAvatarId: () => { throw 'nope' } }]) // eslint-disable-line no-throw-literal
+  const throwingString = new Portal(userRealm(), [{ credentialInterfaces: [IUsernamePassword], requestAvatarId: () => { throw 'nope' } }])
   await t.rejects(throwingString.login(new UsernamePassword('alice', 'pw'), null, IUser), { name: 'ContractViolation', message: /threw string instead of an Error/ })
-  const rejectingString = new Portal(userRealm(), [{ credentialInterfaces: [IUsernamePassword], requestAvatarId: async () => { throw 'nope' } }]) // eslint-disable-line no-throw-literal
+  const rejectingString = new Portal(userRealm(), [{ credentialInterfaces: [IUsernamePassword], requestAvatarId: async () => { throw 'nope' } }])
   await t.rejects(rejectingString.login(new UsernamePassword('alice', 'pw'), null, IUser), { name: 'ContractViolation' })
-  const realmThrowingString: Realm = { requestAvatar: () => { throw 'realm nope' } } // eslint-disable-line no-throw-literal
+  const realmThrowingString: Realm = { requestAvatar: () => { throw 'realm nope' } }
   await t.rejects(new Portal(realmThrowingString, [new MemoryChecker({ alice: 'pw' })]).login(new UsernamePassword('alice', 'pw'), null, IUser), { name: 'ContractViolation' })
   t.equal(portal.checkerFor(null as unknown as Credentials), undefined, 'checkerFor answers undefined for garbage')
 })

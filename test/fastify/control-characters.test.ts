@@ -6,7 +6,6 @@ import { pickDigestChallenge, digestAuthorization } from '../../lib/client/index
 import { buildApp } from '../helpers/app.js'
 
 // Unicode's Cc: C0 (NUL, CR, LF, ESC, ...), DEL and C1 (U+0080..U+009F: NEL U+0085, CSI U+009B, ...).
-// eslint-disable-next-line no-control-regex
 const CC = /[\u0000-\u001f\u007f-\u009f]/
 const NAMES = ['alice\u0000', 'alice\r\nFAKE LOG LINE', 'alice\nx', 'alice\u001b[31m', 'alice\u007f', 'alice\u0085', 'alice\u009b31m', '\u0080alice']
 

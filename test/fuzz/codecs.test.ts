@@ -14,7 +14,6 @@ const run = <Ts extends [unknown, ...unknown[]]>(property: fc.IPropertyWithHooks
   fc.assert(property, { seed: SEED, numRuns })
 }
 
-// eslint-disable-next-line no-control-regex
 const CC = /[\u0000-\u001f\u007f-\u009f]/
 /** Any Unicode text (valid code points, astral planes too), without control characters. */
 const text = (constraints: { minLength?: number, maxLength?: number } = {}): fc.Arbitrary<string> =>

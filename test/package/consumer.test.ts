@@ -1,5 +1,5 @@
 // The package as a new user gets it: `npm pack`, the tarball installed into a fresh folder with Fastify and
-// TypeScript (no link to this tree), the README's quick start compiled there with TypeScript's default
+// TypeScript (no link to this tree), the README's quick start (and docs/reference/packaging.md's CommonJS one) compiled there with TypeScript's default
 // `skipLibCheck: false` and `strict` in each `module` mode, then run, through `import` and through `require()`, and
 // so is a file that imports every subpath of the exports map.
 // Also: what the tarball contains (`npm pack --dry-run`), @arethetypeswrong/cli on the same tarball, and that
@@ -141,7 +141,8 @@ t.test('the packed package, installed into a fresh folder, compiles and runs the
 
   const readme = await readFile(join(root, 'README.md'), 'utf8')
   await writeFile(join(consumer, 'quick.ts'), readmeBlock(readme, 'In your own app:'))
-  await writeFile(join(consumer, 'quick-require.cts'), readmeBlock(readme, 'From CommonJS'))
+  const packaging = await readFile(join(root, 'docs/reference/packaging.md'), 'utf8')
+  await writeFile(join(consumer, 'quick-require.cts'), readmeBlock(packaging, 'From CommonJS'))
   // Every subpath, imported (and, from the .cts, required) by name, with a type from one of them used.
   const subpaths = SUBPATHS.map((subpath) => [subpath, subpath.replace(/\W/g, '_')] as const)
   const entries = [

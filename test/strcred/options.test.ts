@@ -1,5 +1,5 @@
 // Each built-in auth type's options, one list: what its factory reads from a spec, its `options` data (which decides
-// what makeChecker lets through), its --help-auth-type text and the README's table name the same options (they once
+// what makeChecker lets through), its --help-auth-type text and the table in docs/reference/strcred.md name the same options (they once
 // drifted apart: django's `table` was documented in prose and in data separately).
 import t from 'tap'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -152,11 +152,11 @@ t.test('a third-party factory\'s options: printed from its data, or left to its 
   t.match(formatAuthTypeHelp(own, 'odd'), /\n {4}level=…\n/, 'fields that are not text are left out')
 })
 
-t.test('the README\'s table and quoted help match the types\' data', async (t) => {
-  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
+t.test('the strcred reference\'s table and quoted help match the types\' data', async (t) => {
+  const readme = await readFile(new URL('../../docs/reference/strcred.md', import.meta.url), 'utf8')
   const header = '| AuthType | ArgString format | Store | Options |\n| --- | --- | --- | --- |\n'
   const start = readme.indexOf(header)
-  t.not(start, -1, 'the README has the table')
+  t.not(start, -1, 'docs/reference/strcred.md has the table')
   const rows = readme.slice(start + header.length).split('\n')
   const table = rows.slice(0, rows.findIndex((row) => !row.startsWith('|'))).map((row) => row.slice(1, -1).split(/(?<!\\)\|/).map((cell) => cell.trim()))
   t.same(table.map(([type]) => type?.replaceAll('`', '')), registry.authTypes(), 'one row per type')
@@ -166,8 +166,8 @@ t.test('the README\'s table and quoted help match the types\' data', async (t) =
     t.same([...options.matchAll(/`([^`]+)`/g)].map((m) => m[1]), declared(factory), `${factory.authType}: options`)
   }
   const quoted = [...readme.matchAll(/```text\n\$ fastify-cred (--help-auth(?:-type ([a-z-]+))?)\n([\s\S]*?)\n```/g)]
-  t.ok(quoted.length > 0, 'the README quotes the help')
+  t.ok(quoted.length > 0, 'docs/reference/strcred.md quotes the help')
   for (const [, command, type, text] of quoted) {
-    t.equal(text, (type === undefined ? formatAuthHelp(registry) : formatAuthTypeHelp(registry, type)).trimEnd(), `README: ${command}`)
+    t.equal(text, (type === undefined ? formatAuthHelp(registry) : formatAuthTypeHelp(registry, type)).trimEnd(), `docs/reference/strcred.md: ${command}`)
   }
 })

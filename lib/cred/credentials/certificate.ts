@@ -33,6 +33,7 @@ export interface IClientCertificate extends Credentials {
   /** `'tls'`: this server's TLS handshake; `'proxy'`: a trusted proxy's forwarded-certificate header. */
   readonly verifiedBy: CertificateVerifier
 }
+/** The run-time token of `IClientCertificate`: checkers list it in `credentialInterfaces` to say they check these credentials. */
 export const IClientCertificate = defineInterface<IClientCertificate>('IClientCertificate')
 
 /**
@@ -72,6 +73,7 @@ export class ClientCertificate implements IClientCertificate {
     this.verifiedBy = verifiedBy
   }
 
+  /** The credential interfaces these credentials provide (the class's static `provides`): the portal picks the checker by them. */
   get provides (): readonly Interface<unknown>[] { return ClientCertificate.provides }
 
   /** Whether `at` lies within the certificate's validity period. */
@@ -79,6 +81,7 @@ export class ClientCertificate implements IClientCertificate {
     return at.getTime() >= this.validFrom.getTime() && at.getTime() <= this.validTo.getTime()
   }
 
+  /** What a log may show of the certificate: names, fingerprint and who verified it, never the raw certificate. */
   toJSON (): { commonNames: readonly string[], fingerprint256: string, verifiedBy: CertificateVerifier } {
     return { commonNames: this.commonNames, fingerprint256: this.fingerprint256, verifiedBy: this.verifiedBy }
   }

@@ -147,6 +147,7 @@ export interface IUsernameDigestHash extends PasswordCheckable {
   /** True when `ha1Hex` = H(username:realm:password) of the password these credentials prove. Constant time. */
   checkHash (ha1Hex: string): boolean
 }
+/** The run-time token of `IUsernameDigestHash`: checkers list it in `credentialInterfaces` to say they check these credentials. */
 export const IUsernameDigestHash = defineInterface<IUsernameDigestHash>('IUsernameDigestHash')
 
 /** The fields of one Digest response, as parsed and validated by the HTTP layer. */
@@ -215,6 +216,7 @@ export class DigestedCredentials implements IUsernameDigestHash, IUsernameHashed
     this.#entityBodyHash = fields.entityBodyHash
   }
 
+  /** The credential interfaces these credentials provide (the class's static `provides`): the portal picks the checker by them. */
   get provides (): readonly Interface<IUsernameDigestHash | IUsernameHashedPassword>[] { return DigestedCredentials.provides }
 
   /** For `auth-int`: H(entity-body) in hex, once known. */

@@ -21,6 +21,7 @@ export interface ISshPublicKey extends Credentials {
   /** The signature (Ed25519 and RSA as sent, ECDSA DER-encoded, as `ssh2` gives it); `undefined` for a query. */
   readonly signature: Uint8Array | undefined
 }
+/** The run-time token of `ISshPublicKey`: checkers list it in `credentialInterfaces` to say they check these credentials. */
 export const ISshPublicKey = defineInterface<ISshPublicKey>('ISshPublicKey')
 
 /**
@@ -48,11 +49,13 @@ export class SshPublicKey implements ISshPublicKey {
     this.signature = signature
   }
 
+  /** The credential interfaces these credentials provide (the class's static `provides`): the portal picks the checker by them. */
   get provides (): readonly Interface<unknown>[] { return SshPublicKey.provides }
 
   /** Whether the client signed (a login) or only asked (a query). */
   get signed (): boolean { return this.signature !== undefined && this.signedData !== undefined }
 
+  /** What a log may show of these credentials: the user, the key algorithm and whether they were signed, never the key or the signature. */
   toJSON (): { username: string, algorithm: string, signed: boolean } {
     return { username: this.username, algorithm: this.algorithm, signed: this.signed }
   }

@@ -21,6 +21,7 @@ export interface IBearerToken extends Credentials {
   /** True when the SHA-256 of the token (hex) is `sha256Hex`. Constant time. */
   matchesSha256 (sha256Hex: string): boolean
 }
+/** The run-time token of `IBearerToken`: checkers list it in `credentialInterfaces` to say they check these credentials. */
 export const IBearerToken = defineInterface<IBearerToken>('IBearerToken')
 
 /**
@@ -43,6 +44,7 @@ export class BearerToken implements IBearerToken {
     this.token = token
   }
 
+  /** The credential interfaces these credentials provide (the class's static `provides`): the portal picks the checker by them. */
   get provides (): readonly Interface<unknown>[] { return BearerToken.provides }
 
   get claims (): TokenClaims | undefined { return this.#claims }

@@ -8,6 +8,7 @@ import type { PasswordCheckable } from './credentials.js'
  * response). Only a checker that knows the plaintext can verify it, through `checkPassword`.
  */
 export interface IUsernameHashedPassword extends PasswordCheckable {}
+/** The run-time token of `IUsernameHashedPassword`: checkers list it in `credentialInterfaces` to say they check these credentials. */
 export const IUsernameHashedPassword = defineInterface<IUsernameHashedPassword>('IUsernameHashedPassword')
 
 /**
@@ -34,6 +35,7 @@ export class UsernameHashedPassword implements IUsernameHashedPassword {
     this.#hash = hash
   }
 
+  /** The credential interfaces these credentials provide (the class's static `provides`): the portal picks the checker by them. */
   get provides (): readonly Interface<unknown>[] { return UsernameHashedPassword.provides }
 
   checkPassword (password: string): boolean {

@@ -7,6 +7,7 @@ import type { PasswordCheckable } from './credentials.js'
 export interface IUsernamePassword extends PasswordCheckable {
   readonly password: string
 }
+/** The run-time token of `IUsernamePassword`: checkers list it in `credentialInterfaces` to say they check these credentials. */
 export const IUsernamePassword = defineInterface<IUsernamePassword>('IUsernamePassword')
 
 /**
@@ -28,6 +29,7 @@ export class UsernamePassword implements IUsernamePassword {
     this.password = password
   }
 
+  /** The credential interfaces these credentials provide (the class's static `provides`): the portal picks the checker by them. */
   get provides (): readonly Interface<unknown>[] { return UsernamePassword.provides }
 
   checkPassword (password: string): boolean {
