@@ -75,6 +75,7 @@ export interface StoreUnavailableEvent extends LoginEventBase {
   readonly code: CredErrorCode
 }
 
+/** Published on `fastify-cred:logout` when a login's logout runs (once per successful login). */
 export interface LogoutEvent {
   readonly protocol: string | undefined
   readonly scheme: string | undefined

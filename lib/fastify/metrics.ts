@@ -10,10 +10,13 @@ import { loadDriver } from '../drivers/index.js'
 
 /** A prom-client `Registry`, typed by what is used of it (prom-client is an optional peer dependency). */
 export interface MetricsRegistry {
+  /** The metric registered under `name`, if any: several apps counting into one registry share its metrics. */
   getSingleMetric (name: string): unknown
+  /** The registry's metrics in Prometheus' text format, for a `/metrics` route. */
   metrics (): Promise<string>
 }
 
+/** Where `credMetrics` (and the plugin's `metrics` option) counts, and how its metrics are named. */
 export interface CredMetricsOptions {
   /** Where the metrics are registered. Default: prom-client's global `register`. */
   registry?: MetricsRegistry
@@ -25,6 +28,7 @@ export interface CredMetricsOptions {
 
 /** The subscription counting into one registry's metrics; `close` stops it (the metrics stay registered). */
 export interface CredMetrics {
+  /** Stops counting; idempotent. The metrics stay registered with the counts so far. */
   close (): void
 }
 
