@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { Test } from 'tap'
 import { StoreUnavailable } from '../../lib/cred/index.js'
 import type { NonceClaim, NonceStore } from '../../lib/http/nonce-store.js'
+import { RedisNonceStore } from '../../lib/http/redis-nonce-store.js'
 
 /**
  * The agreed nonce-count semantics every NonceStore must follow (notes/CONTEXT.md): per nonce the highest nc seen
@@ -151,4 +152,14 @@ export async function nonceStoreContract (t: Test, makeStore: () => NonceStore |
     t.same(mismatches, [], 'every answer as the model says')
     t.ok(highest > 64, 'the sequence moved the window')
   })
+}
+
+/**
+ * A connected `RedisNonceStore` for the contract, on `connection` (a URL, options or an app's client) under its own
+ * `keyPrefix`, so that the contract runs on one Redis, a Cluster or a Sentinel set-up alike.
+ */
+export async function connectedRedisNonceStore (connection: ConstructorParameters<typeof RedisNonceStore>[0], keyPrefix: string): Promise<RedisNonceStore> {
+  const store = new RedisNonceStore(connection, { keyPrefix })
+  await store.connect()
+  return store
 }

@@ -6,7 +6,7 @@ import { RedisNonceStore } from '../../lib/http/index.js'
 import type { NonceClaim } from '../../lib/http/index.js'
 import { redisNonceKeys } from '../../lib/http/redis-nonce-store.js'
 import { command, migrateSlot, redisServerProgram, slotOf, startRedisCluster } from '../helpers/redis-cluster.js'
-import { nonceStoreContract } from './nonce-store-contract.js'
+import { connectedRedisNonceStore, nonceStoreContract } from './nonce-store-contract.js'
 
 // RedisNonceStore on a real 3-node Redis Cluster: the same contract as on one Redis, each claim one script on one
 // slot, and a slot moved between nodes mid-run (ASK, then MOVED) costing no wrong answer.
@@ -20,29 +20,17 @@ if (cluster === undefined) {
   t.test('against a real Redis Cluster', { skip: redisServerProgram.skip }, async () => {})
 } else {
   t.test('contract, with a client the store owns (a redis+cluster:// URL)', async (t) => {
-    await nonceStoreContract(t, async () => {
-      const store = new RedisNonceStore(cluster.url, { keyPrefix: 'contract-own:' })
-      await store.connect()
-      return store
-    })
+    await nonceStoreContract(t, async () => await connectedRedisNonceStore(cluster.url, 'contract-own:'))
   })
 
   t.test('contract, with an ioredis Cluster the app already has', async (t) => {
     const client = new Cluster(cluster.nodes)
     t.teardown(() => { client.disconnect() })
-    await nonceStoreContract(t, async () => {
-      const store = new RedisNonceStore(client, { keyPrefix: 'contract-given:' })
-      await store.connect()
-      return store
-    })
+    await nonceStoreContract(t, async () => await connectedRedisNonceStore(client, 'contract-given:'))
   })
 
   t.test('contract, with clusterNodes options', async (t) => {
-    await nonceStoreContract(t, async () => {
-      const store = new RedisNonceStore({ clusterNodes: cluster.nodes }, { keyPrefix: 'contract-options:' })
-      await store.connect()
-      return store
-    })
+    await nonceStoreContract(t, async () => await connectedRedisNonceStore({ clusterNodes: cluster.nodes }, 'contract-options:'))
   })
 
   t.test('layout: a claim\'s two keys share a slot, and the groups spread over every primary', async (t) => {

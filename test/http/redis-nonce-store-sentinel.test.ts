@@ -5,7 +5,7 @@ import { StoreUnavailable } from '../../lib/cred/index.js'
 import { RedisNonceStore } from '../../lib/http/index.js'
 import type { NonceClaim } from '../../lib/http/index.js'
 import { redisServerProgram, startRedisSentinel } from '../helpers/redis-cluster.js'
-import { nonceStoreContract } from './nonce-store-contract.js'
+import { connectedRedisNonceStore, nonceStoreContract } from './nonce-store-contract.js'
 
 // RedisNonceStore on a real Sentinel set-up (primary, replica, sentinel): the contract, then the primary killed
 // mid-run: the requests in flight get StoreUnavailable (503), a replay is never accepted, claims resume on the
@@ -20,26 +20,14 @@ if (sentinel === undefined) {
   t.test('against a real Sentinel set-up', { skip: redisServerProgram.skip }, async () => {})
 } else {
   t.test('contract, with a client the store owns (a redis+sentinel:// URL)', async (t) => {
-    await nonceStoreContract(t, async () => {
-      const store = new RedisNonceStore(sentinel.url, { keyPrefix: 'contract-own:' })
-      await store.connect()
-      return store
-    })
+    await nonceStoreContract(t, async () => await connectedRedisNonceStore(sentinel.url, 'contract-own:'))
   })
 
   t.test('contract, with ioredis Sentinel options and with an app\'s Sentinel client', async (t) => {
-    await nonceStoreContract(t, async () => {
-      const store = new RedisNonceStore(sentinel.options, { keyPrefix: 'contract-options:' })
-      await store.connect()
-      return store
-    })
+    await nonceStoreContract(t, async () => await connectedRedisNonceStore(sentinel.options, 'contract-options:'))
     const client = new Redis(sentinel.options)
     t.teardown(() => { client.disconnect() })
-    await nonceStoreContract(t, async () => {
-      const store = new RedisNonceStore(client, { keyPrefix: 'contract-given:' })
-      await store.connect()
-      return store
-    })
+    await nonceStoreContract(t, async () => await connectedRedisNonceStore(client, 'contract-given:'))
   })
 
   t.test('failover mid-run: 503 for the requests in flight, never a replay accepted, then claims on the new primary', async (t) => {

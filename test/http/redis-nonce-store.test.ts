@@ -10,7 +10,7 @@ import { RedisNonceStore } from '../../lib/http/index.js'
 import type { NonceClaim } from '../../lib/http/index.js'
 import type { Test } from 'tap'
 import { overrideDriver } from '../../lib/drivers/index.js'
-import { nonceStoreContract } from './nonce-store-contract.js'
+import { connectedRedisNonceStore, nonceStoreContract } from './nonce-store-contract.js'
 import { redisServerProgram, startRedis } from '../helpers/redis-server.js'
 
 const fresh = (): string => randomBytes(18).toString('base64url')
@@ -101,21 +101,13 @@ if (redis === undefined) {
   }
 
   t.test('contract, with a client the store owns (from a URL)', async (t) => {
-    await nonceStoreContract(t, async () => {
-      const store = new RedisNonceStore(redis.url, { keyPrefix: 'contract-own:' })
-      await store.connect()
-      return store
-    })
+    await nonceStoreContract(t, async () => await connectedRedisNonceStore(redis.url, 'contract-own:'))
   })
 
   t.test('contract, with an ioredis client the app already has', async (t) => {
     const client = new Redis(redis.port, redis.host)
     t.teardown(() => { client.disconnect() })
-    await nonceStoreContract(t, async () => {
-      const store = new RedisNonceStore(client, { keyPrefix: 'contract-given:' })
-      await store.connect()
-      return store
-    })
+    await nonceStoreContract(t, async () => await connectedRedisNonceStore(client, 'contract-given:'))
   })
 
   t.test('two stores (two app instances) share the nonce counts', async (t) => {
