@@ -6,6 +6,7 @@ import Fastify from 'fastify'
 import type { FastifyInstance } from 'fastify'
 import basicAuth from '@fastify/basic-auth'
 import t from 'tap'
+import type { Test } from 'tap'
 import cred, { Portal, SimpleRealm, portalValidate } from '../../lib/index.js'
 import { AnonymousChecker, MemoryChecker } from '../../lib/checkers/index.js'
 import { formatBasic } from '../../lib/http/index.js'
@@ -51,10 +52,20 @@ async function pipelineThenHangUp (app: FastifyInstance, counted: Counted, heade
   socket.destroy()
 }
 
-async function listen (app: FastifyInstance, release: Promise<void>, started: () => void): Promise<void> {
-  app.get('/slow', async () => { started(); await release; return 'slow' })
+/**
+ * Listens with a `/slow` route held until `release()` and a `/whoami` route; closes the app when `t` ends.
+ * `handlerStarted` settles once `/slow`'s handler runs.
+ */
+async function listen (t: Test, app: FastifyInstance): Promise<{ release: () => void, handlerStarted: Promise<void> }> {
+  let release!: () => void
+  const released = new Promise<void>((resolve) => { release = resolve })
+  let started!: () => void
+  const handlerStarted = new Promise<void>((resolve) => { started = resolve })
+  app.get('/slow', async () => { started(); await released; return 'slow' })
   app.get('/whoami', async (request) => ({ avatarId: request.avatarId }))
   await app.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(async () => { release(); await app.close() })
+  return { release, handlerStarted }
 }
 
 for (const [what, headers, anonymous] of [
@@ -66,12 +77,7 @@ for (const [what, headers, anonymous] of [
     const checkers = anonymous ? [new AnonymousChecker()] : [new MemoryChecker({ alice: 'wonderland' })]
     const app = Fastify()
     await app.register(cred, { realm: counted.realm, checkers, interfaces: [IUser] })
-    let release!: () => void
-    const released = new Promise<void>((resolve) => { release = resolve })
-    let started!: () => void
-    const handlerStarted = new Promise<void>((resolve) => { started = resolve })
-    await listen(app, released, started)
-    t.teardown(async () => { release(); await app.close() })
+    const { release, handlerStarted } = await listen(t, app)
     await pipelineThenHangUp(app, counted, headers, handlerStarted)
     await eventually(() => counted.logouts === counted.logins)
     t.equal(counted.logins, QUEUED + 1)
@@ -90,12 +96,7 @@ t.test('portalValidate behind @fastify/basic-auth: the same for pipelined reques
   app.decorateRequest('avatarInterface', null)
   await app.register(basicAuth, { validate: portalValidate(new Portal(counted.realm, [new MemoryChecker({ alice: 'wonderland' })]), [IUser]) })
   app.addHook('onRequest', app.basicAuth)
-  let release!: () => void
-  const released = new Promise<void>((resolve) => { release = resolve })
-  let started!: () => void
-  const handlerStarted = new Promise<void>((resolve) => { started = resolve })
-  await listen(app, released, started)
-  t.teardown(async () => { release(); await app.close() })
+  const { handlerStarted } = await listen(t, app)
   await pipelineThenHangUp(app, counted, `Authorization: ${formatBasic('alice', 'wonderland')}\r\n`, handlerStarted)
   await eventually(() => counted.logouts === counted.logins)
   t.equal(counted.logins, QUEUED + 1)
