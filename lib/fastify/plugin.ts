@@ -13,6 +13,7 @@ import { OpenApiDeclaration, runsCredAuthenticate } from './openapi.js'
 import { logLogin, logRefusal, refusalError, sendRefusal, setRefusalHeaders } from './refusal-reply.js'
 import { closeWebSocketSessions, isWebSocketHandshake, setUpWebSocket, webSocketMind } from './websocket.js'
 import type { WebSocketSettings } from './websocket.js'
+import { pinNextTickShape } from './tick-shape.js'
 import './types.js'
 
 /**
@@ -30,6 +31,7 @@ interface CredRequest extends FastifyRequest {
 
 // Every set-up error rejects `register()`: checker specs are built asynchronously (drivers load on first use).
 const credPlugin: FastifyPluginAsync<CredPluginOptions> = async (fastify, options) => {
+  pinNextTickShape()
   const websocket = await setUpWebSocket(fastify, options?.websocket)
   const settings = await buildGuard(options, fastify.log)
   const wanted = options.metrics
