@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest,
 import fp from 'fastify-plugin'
 import { EntityTooLarge, UnauthorizedLogin, isThenable } from '../cred/index.js'
 import type { EntityBodyHasher } from '../http/scheme.js'
+import { kVerifiedCredentials } from '../http/guard.js'
 import type { GuardAwaitingBody, GuardOutcome, GuardRefusal, HttpAuthGuard } from '../http/guard.js'
 import { buildGuard } from './build-guard.js'
 import type { CredPluginOptions, PluginSettings } from './build-guard.js'
@@ -21,6 +22,9 @@ import './types.js'
  * request and reply. Every decision (which scheme, which status, which challenge) is the guard's.
  */
 
+// On import, not at register time: a collection that comes between the two would be too early for the pin.
+pinNextTickShape()
+
 const kAwaitingBody = Symbol('fastify-cred.awaitingBody')
 const kBodyHasher = Symbol('fastify-cred.bodyHasher')
 
@@ -31,7 +35,6 @@ interface CredRequest extends FastifyRequest {
 
 // Every set-up error rejects `register()`: checker specs are built asynchronously (drivers load on first use).
 const credPlugin: FastifyPluginAsync<CredPluginOptions> = async (fastify, options) => {
-  pinNextTickShape()
   const websocket = await setUpWebSocket(fastify, options?.websocket)
   const settings = await buildGuard(options, fastify.log)
   const wanted = options.metrics
@@ -116,6 +119,8 @@ function install (fastify: FastifyInstance, settings: PluginSettings, websocket:
   fastify.decorateRequest('avatar', null)
   fastify.decorateRequest('avatarId', null)
   fastify.decorateRequest('avatarInterface', null)
+  // The guard's slot for the accepted credentials, declared so that filling it keeps every request one shape.
+  fastify.decorateRequest(kVerifiedCredentials, null)
 
   const openapi = settings.openapi ? new OpenApiDeclaration(guard, settings.authenticationRealm) : undefined
   fastify.addHook('onRoute', function (route: RouteOptions) {

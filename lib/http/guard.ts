@@ -334,9 +334,10 @@ export class HttpAuthGuard<Mind = unknown> {
     const credentials = attempt.credentials as Credentials
     // Only a login that reaches the realm is a success for the throttle (a replay refused by `confirm` is not).
     this.portal.recordSuccess(credentials, attempt.client)
-    VERIFIED.set(attempt.request, credentials)
     let result: PortalLogin<unknown> | Promise<PortalLogin<unknown>>
     try {
+      // A slot on the request, not a WeakMap: a WeakMap entry per login cost a third of the guard's time (GC).
+      (attempt.request as VerifiedSlot)[kVerifiedCredentials] = credentials
       result = this.portal.requestAvatar(attempt.avatarId as AvatarId, attempt.mind, ...this.interfaces)
     } catch (err) {
       return this.#fail(attempt, err)
@@ -488,8 +489,13 @@ export class HttpAuthGuard<Mind = unknown> {
 
 const NO_REQUEST: HttpRequestLike = Object.freeze({ method: 'GET', url: '/' })
 
-/** The credentials a checker accepted, by request, for the realm (`verifiedCredentials`). */
-const VERIFIED = new WeakMap<object, Credentials>()
+/**
+ * Where the guard leaves the credentials a checker accepted, on the request itself (`verifiedCredentials` reads it).
+ * A framework adapter declares the slot when it builds its requests (Fastify: `decorateRequest`), so that setting it
+ * does not change the request objects' shape.
+ */
+export const kVerifiedCredentials: unique symbol = Symbol('fastify-cred.verifiedCredentials')
+interface VerifiedSlot { [kVerifiedCredentials]?: Credentials | null }
 
 /**
  * The credentials a checker accepted for `request`, once the guard goes on to the realm: how a realm whose mind is
@@ -504,7 +510,8 @@ const VERIFIED = new WeakMap<object, Credentials>()
  * }), … })
  */
 export function verifiedCredentials (request: object): Credentials | undefined {
-  return typeof request === 'object' && request !== null ? VERIFIED.get(request) : undefined
+  if (typeof request !== 'object' || request === null) return undefined
+  return (request as VerifiedSlot)[kVerifiedCredentials] ?? undefined
 }
 
 /**
