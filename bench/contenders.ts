@@ -53,6 +53,9 @@ export const HTPASSWD_BCRYPT_COST = 10
 /** In table order; the rounds run them in this order, again and again. */
 export const CONTENDERS: readonly Contender[] = [
   { name: 'bare', label: 'bare Fastify (ceiling)', server: 'bare', client: 'none', expectStatus: 200 },
+  // The same server again, in its own process: how far two identical processes differ in one round (the resolution of
+  // every "in every round" budget).
+  { name: 'bare-again', label: 'bare Fastify again (a twin process: the spread)', server: 'bare', client: 'none', expectStatus: 200 },
   { name: 'cred-public', label: 'fastify-cred registered, the measured route public', server: 'cred-public', client: 'none', expectStatus: 200 },
   { name: 'hook', label: 'hand-written sync Basic hook (the practical limit)', server: 'hook', client: 'basic', expectStatus: 200 },
   { name: 'basic-auth', label: '@fastify/basic-auth', server: 'basic-auth', client: 'basic', expectStatus: 200 },
