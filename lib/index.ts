@@ -47,3 +47,14 @@ export type {
 export {
   CredError, LoginFailed, UnauthorizedLogin, UnhandledCredentials, LoginDenied, TooManyAttempts, StoreUnavailable
 } from './cred/errors.js'
+
+// Renamed in this release (InMemoryChecker → MemoryChecker, now under `fastify-cred/checkers`): the old root name
+// stays until 1.0, so that code written for it keeps running.
+import { MemoryChecker } from './checkers/memory.js'
+import type { MemoryCheckerOptions } from './checkers/memory.js'
+/** @deprecated Renamed `MemoryChecker`: import it from `fastify-cred/checkers`. This alias goes at 1.0. */
+export const InMemoryChecker: typeof MemoryChecker = MemoryChecker
+/** @deprecated Renamed `MemoryChecker`: import it from `fastify-cred/checkers`. This alias goes at 1.0. */
+export type InMemoryChecker = MemoryChecker
+/** @deprecated Renamed `MemoryCheckerOptions` (`fastify-cred/checkers`). This alias goes at 1.0. */
+export type InMemoryCheckerOptions = MemoryCheckerOptions

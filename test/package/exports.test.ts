@@ -20,7 +20,7 @@ const PUBLIC: Record<string, readonly string[]> = {
     'SimpleRealm', 'StoreUnavailable', 'TooManyAttempts', 'UnauthorizedLogin', 'UnhandledCredentials',
     'UsernameHashedPassword', 'UsernamePassword', 'cred', 'default', 'defineInterface', 'portalValidate',
     'resultProvides', 'WebSocketMind', 'BearerToken', 'IBearerToken', 'ClientCertificate', 'IClientCertificate',
-    'SshPublicKey', 'ISshPublicKey', 'CRED_CHANNELS', 'credMetrics'
+    'SshPublicKey', 'ISshPublicKey', 'CRED_CHANNELS', 'credMetrics', 'InMemoryChecker'
   ],
   'fastify-cred/cred': [
     'ANONYMOUS', 'Anonymous', 'BearerToken', 'DIGEST_ALGORITHMS', 'DigestedCredentials', 'IAnonymous', 'IBearerToken', 'IUsernameDigestHash',
