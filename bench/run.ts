@@ -24,6 +24,7 @@ import { ROOT, detectPinning, runLoad, startServer } from './processes.js'
 import type { Pinning, ServerHandle } from './processes.js'
 import { formatProfileSummary, summarizeProfile } from './profile.js'
 import type { ProfileSummary } from './profile.js'
+import { median } from './stats.js'
 
 interface Options {
   rounds: number
@@ -131,12 +132,6 @@ function parseOptions (argv: string[]): Options {
 }
 
 const log = (line: string): void => { process.stdout.write(line + '\n') }
-const median = (values: number[]): number => {
-  if (values.length === 0) return Number.NaN
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? Number.NaN) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2
-}
 const round = (n: number, digits: number): number => Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : n
 
 interface RunRecord {

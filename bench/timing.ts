@@ -7,6 +7,7 @@
  */
 import { MemoryChecker } from '../lib/checkers/index.js'
 import { UnauthorizedLogin, UsernamePassword } from '../lib/cred/index.js'
+import { median } from './stats.js'
 
 const STORED = 'correct-horse-battery' // 21 characters
 const LONG_STORED = 'a-much-longer-stored-password-of-sixty-characters-0123456789'
@@ -37,12 +38,6 @@ function timeBatch (credentials: UsernamePassword): number {
     }
   }
   return Number(process.hrtime.bigint() - started) / BATCH
-}
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = sorted.length >> 1
-  return sorted.length % 2 === 1 ? sorted[middle] as number : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2
 }
 
 // Without stack traces: building one is most of a refusal's cost and would drown the comparison in its noise.
